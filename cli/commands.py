@@ -1,0 +1,76 @@
+"""Subcommands. Each `add_*` registers one on the parser and binds its `run`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.paths import DEFAULT_SCHEMA, default_patient_for
+
+
+def add_validate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("validate", help="check a schema (and optionally a patient file)")
+    parser.add_argument("schema", type=Path)
+    parser.add_argument("--patient", type=Path, action="append", default=[],
+                        help="a patient JSON file to check against the schema's data contract")
+    parser.set_defaults(run=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from engine.patients import load_patient
+    from engine.schema.compiled import load_schema
+
+    compiled = load_schema(args.schema)
+    schema = compiled.schema
+    print(f"OK: {len(schema.states)} states, {len(compiled.edges())} transitions, "
+          f"{len(schema.data)} variables")
+    for path in args.patient:
+        load_patient(path).validated(compiled)
+        print(f"OK: {path} meets the data contract")
+    return 0
+
+
+def add_render(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("render", help="print the rendered prompts and scripted lines")
+    parser.add_argument("schema", type=Path, nargs="?", default=DEFAULT_SCHEMA)
+    parser.add_argument("--patient", type=Path, help="patient JSON file (default: the schema's first)")
+    parser.add_argument("--state", action="append", default=[], help="only this state (repeatable)")
+    parser.set_defaults(run=run_render)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from cli.render import render_schema
+
+    print(render_schema(args.schema, args.patient, args.state), end="")
+    return 0
+
+
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("bench", help="measure the engine's hot paths against baselines")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (for smoke tests)")
+    parser.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from engine.bench import run_benchmarks
+
+    return run_benchmarks(json_output=args.json, quick=args.quick)
+
+
+def add_gui(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("gui", help="open the operator console (the default)")
+    parser.add_argument("schema", type=Path, nargs="?", default=DEFAULT_SCHEMA)
+    parser.add_argument("--patient", type=Path)
+    parser.set_defaults(run=run_gui)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    try:
+        from console.app import run_console
+    except ImportError:
+        return run_render(argparse.Namespace(schema=args.schema, patient=args.patient, state=[]))
+    return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
+
+
+REGISTRARS = [add_gui, add_validate, add_render, add_bench]

@@ -1,0 +1,49 @@
+"""`voice-console`: the console by default, plus headless subcommands.
+
+Every engine error is printed as located one-line messages and exits 1;
+no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from engine.errors import EngineError, ProblemsError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cli import commands
+
+    parser = argparse.ArgumentParser(prog="voice-console", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in commands.REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
+    try:
+        return args.run(args)
+    except ProblemsError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_FAILED
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

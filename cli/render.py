@@ -1,0 +1,40 @@
+"""Text rendering of a schema for one patient (`voice-console render`)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.patients import load_patient
+from engine.paths import default_patient_for
+from engine.precompute import DataPrecomputer
+from engine.prompts import PROMPT, SAY
+from engine.schema.compiled import load_schema
+
+
+def render_schema(schema_path: Path, patient_path: Path | None, states: list[str]) -> str:
+    compiled = load_schema(schema_path)
+    patient_path = patient_path or default_patient_for(compiled.name)
+    if patient_path is None:
+        raise EngineError(f"no patient given and none bundled for schema '{compiled.name}'")
+    record = load_patient(patient_path).validated(compiled)
+    precomputed = DataPrecomputer(compiled).precompute_all(record)
+    unknown = [s for s in states if s not in compiled.schema.states]
+    if unknown:
+        raise EngineError(f"unknown state(s): {', '.join(unknown)}")
+    lines = [f"# {compiled.name} {compiled.schema.version} for {patient_path.name} "
+             f"(precompute {precomputed.elapsed_ms:.3f} ms)", "", "## role", precomputed.role, ""]
+    for name, state in compiled.schema.states.items():
+        if states and name not in states:
+            continue
+        marker = " (start)" if name == compiled.schema.initial_state else " (end)" if state.end else ""
+        lines += [f"## {name}{marker}", "prompt:", _indent(compiled.renderer.render(name, PROMPT, precomputed)),
+                  "say:", _indent(compiled.renderer.render(name, SAY, precomputed))]
+        lines += [f"  -> {t.intent}: {t.to}" + (f" [{t.call}]" if t.call else "") for t in state.transitions]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return textwrap.indent(text, "    ")

@@ -1,0 +1,1 @@
+"""Patient data: contract validation, speakable forms and the pronunciation lexicon."""

@@ -1,0 +1,103 @@
+"""PromptRenderer: every template compiled once, when the schema loads.
+
+A template that uses only data-contract fields is "static": it depends only on
+the patient record, so `DataPrecomputer` renders it once per call and a render
+during the call is a lookup. A template that reads `slots` (values recorded by
+functions during the call) is rendered when its node is entered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import StrictUndefined, Template, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.schema.model import Schema
+
+if TYPE_CHECKING:
+    from engine.precompute import Precomputed
+
+ROLE = "role"
+PROMPT, SAY, REPROMPT = "prompt", "say", "reprompt"
+
+
+def make_environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTemplate:
+    source: str
+    template: Template
+    fields: tuple[str, ...]  # data-contract fields it reads
+    dynamic: bool  # reads `slots`, so it renders per entry
+
+
+class PromptRenderer:
+    """Renders a schema's role, prompts, scripted lines and reprompts."""
+
+    def __init__(self, schema: Schema, env: SandboxedEnvironment | None = None) -> None:
+        self._env = env or make_environment()
+        self._templates: dict[tuple[str, str], CompiledTemplate] = {}
+        self._compile((ROLE, ROLE), schema.role, schema)
+        for name, state in schema.states.items():
+            self._compile((name, PROMPT), state.prompt, schema)
+            self._compile((name, SAY), state.say, schema)
+            self._compile((name, REPROMPT), state.reprompt or state.say, schema)
+
+    def _compile(self, key: tuple[str, str], source: str, schema: Schema) -> None:
+        variables = meta.find_undeclared_variables(self._env.parse(source))
+        fields = tuple(sorted(v for v in variables if v in schema.data))
+        self._templates[key] = CompiledTemplate(
+            source, self._env.from_string(source), fields, "slots" in variables
+        )
+
+    def template(self, state: str, kind: str = PROMPT) -> CompiledTemplate:
+        return self._templates[(state, kind)]
+
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self._templates)
+
+    def render_template(self, state: str, kind: str, values: Mapping[str, Any],
+                        slots: Mapping[str, Any] | None = None) -> str:
+        """Render with Jinja, bypassing the precomputed text."""
+        compiled = self._templates[(state, kind)]
+        return compiled.template.render({**values, "slots": slots or {}}).strip()
+
+    def render(self, state: str, kind: str, precomputed: Precomputed,
+               slots: Mapping[str, Any] | None = None) -> str:
+        """The text of one template: precomputed if static, rendered now if dynamic."""
+        text = precomputed.static_texts.get((state, kind))
+        if text is not None:
+            return text
+        return self.render_template(state, kind, precomputed.values, slots)
+
+    def render_state_prompt(self, state: str, precomputed: Precomputed, streaming: bool = False,
+                            slots: Mapping[str, Any] | None = None) -> str | Iterator[str]:
+        """The task prompt of `state`; with `streaming`, an iterator of chunks."""
+        if not streaming:
+            return self.render(state, PROMPT, precomputed, slots)
+        return self._stream(state, precomputed, slots)
+
+    def _stream(self, state: str, precomputed: Precomputed,
+                slots: Mapping[str, Any] | None) -> Iterator[str]:
+        text = precomputed.static_texts.get((state, PROMPT))
+        if text is not None:
+            yield text
+            return
+        compiled = self._templates[(state, PROMPT)]
+        yield from compiled.template.generate({**precomputed.values, "slots": slots or {}})
+
+    def render_static(self, values: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+        """Render every template that depends only on the record."""
+        context = {**values, "slots": {}}
+        return {
+            key: compiled.template.render(context).strip()
+            for key, compiled in self._templates.items()
+            if not compiled.dynamic
+        }

@@ -1,0 +1,1 @@
+"""Responders: the LLM stage of a call (scripted offline, or OpenAI-compatible)."""

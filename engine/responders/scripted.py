@@ -1,0 +1,105 @@
+"""The offline responder: a Pipecat LLM service with no model and no keys.
+
+On a fresh node it speaks the node's rendered scripted line. On a caller turn
+it classifies the intent and issues the matching transition as an ordinary
+function call, so FlowManager moves exactly as it would with a real LLM. Below
+the classifier's threshold it stays and speaks the node's reprompt.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pipecat.frames.frames import (
+    Frame,
+    FunctionCallFromLLM,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+)
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.llm_service import LLMService
+
+from engine.nodes import CallSession
+from engine.prompts import REPROMPT, SAY
+
+
+class ScriptedResponder(LLMService):
+    def __init__(self, session: CallSession, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._session = session
+        self._answered_user_turns = 0
+        self._spoken_state: str | None = None
+        self._call_ids = itertools.count(1)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if not isinstance(frame, LLMContextFrame):
+            await self.push_frame(frame, direction)
+            return
+        await self.push_frame(LLMFullResponseStartFrame())
+        await self.start_processing_metrics()
+        await self.start_ttfb_metrics()
+        try:
+            await self._respond(frame.context)
+        finally:
+            await self.stop_processing_metrics()
+            await self.push_frame(LLMFullResponseEndFrame())
+
+    async def _respond(self, context: LLMContext) -> None:
+        caller_text = self._new_caller_turn(context)
+        if caller_text is not None:
+            intent = self._session.conversation.classify(caller_text).intent
+            if intent is not None:
+                await self.stop_ttfb_metrics()
+                await self.run_function_calls([self._function_call(intent, caller_text, context)])
+                return
+        await self._speak(REPROMPT if caller_text is not None and self._has_spoken_here() else SAY)
+
+    def _new_caller_turn(self, context: LLMContext) -> str | None:
+        """The latest caller message, if it has not been answered yet."""
+        user_messages = [m for m in context.get_messages() if m.get("role") == "user"]
+        if len(user_messages) <= self._answered_user_turns:
+            return None
+        self._answered_user_turns = len(user_messages)
+        return message_text(user_messages[-1])
+
+    def _has_spoken_here(self) -> bool:
+        return self._spoken_state == self._session.conversation.current
+
+    async def _speak(self, kind: str) -> None:
+        session = self._session
+        state = session.conversation.current
+        line = session.nodes.compiled.renderer.render(state, kind, session.precomputed, session.conversation.slots)
+        self._spoken_state = state
+        await self.stop_ttfb_metrics()
+        await self._push_llm_text(line)
+
+    def _function_call(self, intent: str, caller_text: str, context: LLMContext) -> FunctionCallFromLLM:
+        return FunctionCallFromLLM(
+            function_name=intent,
+            tool_call_id=f"scripted-{next(self._call_ids)}",
+            arguments=self._arguments(intent, caller_text),
+            context=context,
+        )
+
+    def _arguments(self, intent: str, caller_text: str) -> dict[str, Any]:
+        """String parameters of the transition's function get the caller's words."""
+        compiled = self._session.nodes.compiled
+        transition = compiled.transition_of(self._session.conversation.current, intent)
+        if transition.call is None:
+            return {}
+        function = compiled.registry[transition.call]
+        return {p.name: caller_text for p in function.parameters
+                if p.type == "string" and not p.choices and p.name not in transition.args}
+
+
+def message_text(message: Any) -> str:
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""

@@ -1,0 +1,1 @@
+"""Conversation schemas: careful YAML loading, models, cross-checks and compilation."""
