@@ -10,6 +10,8 @@ returns the next node, and FlowManager moves.
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from typing import Any, Protocol
 
 from pipecat.flows import FlowArgs, FlowManager, FlowsFunctionSchema, NodeConfig
@@ -29,7 +31,10 @@ class CallListener(Protocol):
 
     def on_function_called(self, name: str, arguments: dict[str, Any], result: dict[str, Any]) -> None: ...
 
-    def on_transition(self, source: str, target: str, intent: str | None, forced: bool) -> None: ...
+    def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
+                      started_at: float, render_ms: float) -> None: ...
+
+    def on_classified(self, ms: float) -> None: ...
 
 
 class NodeFactory:
@@ -92,6 +97,17 @@ class NodeFactory:
         )
 
 
+_factories: weakref.WeakKeyDictionary[CompiledSchema, NodeFactory] = weakref.WeakKeyDictionary()
+
+
+def node_factory_for(compiled: CompiledSchema) -> NodeFactory:
+    """The schema's one NodeFactory, built on first use and shared by its calls."""
+    factory = _factories.get(compiled)
+    if factory is None:
+        factory = _factories[compiled] = NodeFactory(compiled)
+    return factory
+
+
 def _escape_flows_placeholders(text: str) -> str:
     """FlowManager fills `{{ key }}` from its state; rendered text must stay as it is."""
     return _FLOWS_PLACEHOLDER.sub(r"\\\1", text) if "{{" in text else text
@@ -132,6 +148,7 @@ class CallSession:
     def take_transition(self, state: str, transition: Transition,
                         args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
         """Record the transition's call, move the conversation, and return the next node."""
+        started = time.perf_counter()
         if state != self.conversation.current:
             return self._stale(transition.intent, state), None
         arguments = {**args, **transition.args}
@@ -141,17 +158,22 @@ class CallSession:
         if self.listener:
             self.listener.on_function_called(transition.call or transition.intent, arguments, result)
         self.conversation.transition_to(transition.to, transition.intent)
-        if self.listener:
-            self.listener.on_transition(state, transition.to, transition.intent, False)
-        return result, self.node(transition.to)
+        return result, self._enter(state, transition.to, transition.intent, False, started)
 
     def force(self, target: str) -> NodeConfig:
         """Move anywhere (raises UnknownStateError) and return that node."""
+        started = time.perf_counter()
         source = self.conversation.current
         self.conversation.force(target)
+        return self._enter(source, target, None, True, started)
+
+    def _enter(self, source: str, target: str, intent: str | None, forced: bool, started: float) -> NodeConfig:
+        render_started = time.perf_counter()
+        node = self.node(target)
+        render_ms = (time.perf_counter() - render_started) * 1000
         if self.listener:
-            self.listener.on_transition(source, target, None, True)
-        return self.node(target)
+            self.listener.on_transition(source, target, intent, forced, started, render_ms)
+        return node
 
     def _stale(self, name: str, state: str) -> dict[str, Any]:
         """A call issued in a node the conversation has already left (e.g. after a force)."""

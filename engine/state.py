@@ -108,6 +108,10 @@ class ConversationState:
         return self._compiled.schema
 
     @property
+    def compiled(self) -> CompiledSchema:
+        return self._compiled
+
+    @property
     def ended(self) -> bool:
         return self._compiled.schema.states[self.current].end
 

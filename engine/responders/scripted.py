@@ -9,6 +9,7 @@ the classifier's threshold it stays and speaks the node's reprompt.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from pipecat.frames.frames import (
@@ -21,6 +22,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
+from pipecat.services.settings import LLMSettings
 
 from engine.nodes import CallSession
 from engine.prompts import REPROMPT, SAY
@@ -28,7 +30,7 @@ from engine.prompts import REPROMPT, SAY
 
 class ScriptedResponder(LLMService):
     def __init__(self, session: CallSession, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(settings=_scripted_settings(), **kwargs)
         self._session = session
         self._answered_user_turns = 0
         self._spoken_state: str | None = None
@@ -51,12 +53,19 @@ class ScriptedResponder(LLMService):
     async def _respond(self, context: LLMContext) -> None:
         caller_text = self._new_caller_turn(context)
         if caller_text is not None:
-            intent = self._session.conversation.classify(caller_text).intent
+            intent = self._classify(caller_text)
             if intent is not None:
                 await self.stop_ttfb_metrics()
                 await self.run_function_calls([self._function_call(intent, caller_text, context)])
                 return
         await self._speak(REPROMPT if caller_text is not None and self._has_spoken_here() else SAY)
+
+    def _classify(self, caller_text: str) -> str | None:
+        started = time.perf_counter()
+        intent = self._session.conversation.classify(caller_text).intent
+        if self._session.listener:
+            self._session.listener.on_classified((time.perf_counter() - started) * 1000)
+        return intent
 
     def _new_caller_turn(self, context: LLMContext) -> str | None:
         """The latest caller message, if it has not been answered yet."""
@@ -103,3 +112,10 @@ def message_text(message: Any) -> str:
     if isinstance(content, list):
         return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
     return ""
+
+
+def _scripted_settings() -> LLMSettings:
+    unused = dict.fromkeys(
+        ("system_instruction", "temperature", "max_tokens", "top_p", "top_k", "frequency_penalty",
+         "presence_penalty", "seed", "filter_incomplete_user_turns", "user_turn_completion_config"))
+    return LLMSettings(model="scripted", **unused)

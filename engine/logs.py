@@ -1,0 +1,74 @@
+"""Logging that never shows patient values.
+
+Pipecat logs through loguru, and at debug level it prints frames and LLM
+context, which carry patient data. `configure_logging` installs one sink with
+tracebacks free of variable values, and a redaction patch that replaces the
+values of every live call's patient record with `[REDACTED]`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from loguru import logger
+
+REDACTED = "[REDACTED]"
+_MIN_LENGTH = 3  # shorter values (e.g. "1") would redact ordinary words and numbers
+
+
+class Redactor:
+    """Holds the patient values of live calls and scrubs them from text."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, set[str]] = {}
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def register(self, call_id: str, values: Iterable[str]) -> None:
+        with self._lock:
+            self._values[call_id] = {v for v in values if len(v.strip()) >= _MIN_LENGTH}
+            self._rebuild()
+
+    def forget(self, call_id: str) -> None:
+        with self._lock:
+            self._values.pop(call_id, None)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        every = sorted({v for values in self._values.values() for v in values}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in every), re.IGNORECASE) if every else None
+
+    def scrub(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
+    def patch(self, record: dict[str, Any]) -> None:
+        """loguru patcher."""
+        record["message"] = self.scrub(record["message"])
+
+
+REDACTOR = Redactor()
+
+
+def patient_strings(*sources: Any) -> list[str]:
+    """Every text a record holds, flattened (values of dicts and lists, stringified)."""
+    found: list[str] = []
+    for source in sources:
+        if isinstance(source, dict):
+            found += patient_strings(*source.values())
+        elif isinstance(source, (list, tuple)):
+            found += patient_strings(*source)
+        elif source is not None and not isinstance(source, bool):
+            found.append(str(source))
+    return found
+
+
+def configure_logging(level: str = "WARNING") -> None:
+    """One stderr sink, redacted, without variable values in tracebacks."""
+    logger.remove()
+    logger.configure(patcher=REDACTOR.patch)
+    logger.add(sys.stderr, level=level, diagnose=False, backtrace=False)

@@ -1,0 +1,85 @@
+"""CallObserver: reads a call's frames without joining the pipeline.
+
+It tells the call when a node is ready, what the bot said, each service's
+time to first byte, and errors. Each frame is handled once, at its first push.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipecat.frames.frames import (
+    ErrorFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMSetToolsFrame,
+    LLMTextFrame,
+    MetricsFrame,
+)
+from pipecat.metrics.metrics import TTFBMetricsData
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.llm_service import LLMService
+from pipecat.services.stt_service import STTService
+from pipecat.services.tts_service import TTSService
+
+from engine.latency import Stage
+
+if TYPE_CHECKING:
+    from engine.pipeline import HealthcareAIPipeline
+
+
+class CallObserver(BaseObserver):
+    def __init__(self, call: HealthcareAIPipeline, responder: FrameProcessor) -> None:
+        super().__init__()
+        self._call = call
+        self._responder = responder
+        self._bot_text: list[str] | None = None
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        if not data.first_push:
+            return
+        frame = data.frame
+        if isinstance(frame, LLMSetToolsFrame):
+            self._call.on_node_ready()
+        elif data.source is self._responder:
+            self._on_responder_frame(frame)
+        elif isinstance(frame, MetricsFrame):
+            self._on_metrics(frame, data.source)
+        elif isinstance(frame, ErrorFrame):
+            self._call.on_pipeline_error(str(frame.error), data.source.name, bool(frame.fatal))
+
+    def _on_responder_frame(self, frame: object) -> None:
+        if isinstance(frame, LLMFullResponseStartFrame):
+            self._bot_text = []
+        elif isinstance(frame, LLMTextFrame) and self._bot_text is not None:
+            if not self._bot_text:
+                self._call.on_bot_text_started()
+            self._bot_text.append(frame.text)
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            text = "".join(self._bot_text or []).strip()
+            self._bot_text = None
+            if text:
+                self._call.on_bot_turn(text)
+        elif isinstance(frame, MetricsFrame):
+            self._on_metrics(frame, self._responder)
+        elif isinstance(frame, ErrorFrame):
+            self._call.on_pipeline_error(str(frame.error), "responder", bool(frame.fatal))
+
+    def _on_metrics(self, frame: MetricsFrame, source: FrameProcessor) -> None:
+        stage = _stage_of(source)
+        if stage is None:
+            return
+        for item in frame.data:
+            if isinstance(item, TTFBMetricsData) and item.value > 0:
+                self._call.on_stage_latency(stage, item.value * 1000)
+
+
+def _stage_of(processor: FrameProcessor) -> str | None:
+    if isinstance(processor, LLMService):
+        return Stage.LLM
+    if isinstance(processor, STTService):
+        return Stage.STT
+    if isinstance(processor, TTSService):
+        return Stage.TTS
+    return None

@@ -1,0 +1,377 @@
+"""HealthcareAIPipeline: one call as a real Pipecat pipeline driven by FlowManager.
+
+    [audio in | text in] -> STT -> user aggregator -> responder -> TTS -> [audio out | text out]
+                                                                       -> assistant aggregator
+
+In text mode the audio stages are left out: caller text enters as transcription
+frames, and the bot's text is read off the responder. Everything that happens
+is emitted on the call's `EventStream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from loguru import logger
+from pipecat.flows import FlowManager
+from pipecat.frames.frames import (
+    EndFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.turns.user_start import ExternalUserTurnStartStrategy
+from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from engine import events as ev
+from engine.errors import CallLifecycleError, EngineError, UnknownStateError
+from engine.functions import FunctionsRegistry
+from engine.latency import LatencyTracker, Stage
+from engine.logs import REDACTOR, patient_strings
+from engine.nodes import CallSession, node_factory_for
+from engine.observer import CallObserver
+from engine.precompute import Precomputed
+from engine.prompts import PROMPT, SAY, PromptRenderer
+from engine.responders.factory import ResponderConfig, build_responder
+from engine.state import ConversationState
+
+START_TIMEOUT_S = 10.0
+
+
+class CallStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+_ALLOWED_MOVES = {
+    CallStatus.CREATED: {CallStatus.RUNNING, CallStatus.ENDED, CallStatus.FAILED},
+    CallStatus.RUNNING: {CallStatus.ENDED, CallStatus.FAILED},
+    CallStatus.ENDED: set(),
+    CallStatus.FAILED: set(),
+}
+
+
+class HealthcareAIPipeline:
+    """One live call. Use `start()`, then `step()` / `force()`, then `stop()` or let it end."""
+
+    def __init__(
+        self,
+        patient_data: dict[str, Any],
+        session_id: str,
+        conversation_state: ConversationState,
+        precomputed_data: Precomputed,
+        prompt_renderer: PromptRenderer,
+        functions_registry: FunctionsRegistry,
+        *,
+        responder: ResponderConfig | None = None,
+        events: ev.EventStream | None = None,
+        patient_id: str = "",
+        voice: Any = None,
+    ) -> None:
+        self.patient_data = patient_data
+        self.session_id = session_id
+        self.conversation = conversation_state
+        self.precomputed = precomputed_data
+        self.renderer = prompt_renderer
+        self.registry = functions_registry
+        self.responder_config = responder or ResponderConfig()
+        self.patient_id = patient_id
+        self.voice = voice
+        self.events = events or ev.EventStream()
+        self.latency_tracker = LatencyTracker()
+        self.latency_tracker.precompute_ms = precomputed_data.elapsed_ms
+        self.events.subscribe(self.latency_tracker.observe)
+        self.status = CallStatus.CREATED
+        self.end_reason = ""
+        self.turn = 0
+        self.session = CallSession(conversation_state, precomputed_data, node_factory_for(conversation_state.compiled),
+                                   listener=self)
+        self._pending_transition: tuple[str, str, str | None, bool, float, float] | None = None
+        self._turn_started_at: float | None = None
+        self._turn_crossed_transition = False
+        self._worker: PipelineWorker | None = None
+        self._flow_manager: FlowManager | None = None
+        self._runner_task: asyncio.Task | None = None
+        self._ended = asyncio.Event()
+
+    # ----- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def schema_name(self) -> str:
+        return self.conversation.schema.name
+
+    @property
+    def mode(self) -> str:
+        return "voice" if self.voice is not None else "text"
+
+    def _move_to(self, status: CallStatus) -> None:
+        if status not in _ALLOWED_MOVES[self.status]:
+            raise CallLifecycleError(f"call {self.session_id} cannot go from {self.status} to {status}")
+        self.status = status
+
+    async def start(self) -> None:
+        """Build and run the pipeline, then enter the first node."""
+        if self.status is not CallStatus.CREATED:
+            raise CallLifecycleError(f"call {self.session_id} is {self.status}; it can start only once")
+        REDACTOR.register(self.session_id, patient_strings(self.patient_data, self.precomputed.values))
+        started = asyncio.Event()
+        try:
+            self._build(started)
+            self._move_to(CallStatus.RUNNING)
+            self.latency_tracker.start()
+            self._emit(ev.CallStarted, schema=self.schema_name, patient_id=self.patient_id,
+                       responder=self.responder_config.kind, mode=self.mode,
+                       precompute_ms=self.precomputed.elapsed_ms)
+            self._emit(ev.Latency, stage=Stage.PRECOMPUTE, ms=self.precomputed.elapsed_ms)
+            await asyncio.wait_for(started.wait(), START_TIMEOUT_S)
+            await self.initialize_first_node()
+        except Exception as error:
+            await self._fail(f"the call could not start: {error}")
+            raise EngineError(f"the call could not start: {error}") from error
+
+    def _build(self, started: asyncio.Event) -> None:
+        responder = build_responder(self.responder_config, self.session)
+        context = LLMContext()
+        aggregators = LLMContextAggregatorPair(context, user_params=self._user_params())
+        stages: list[FrameProcessor] = [aggregators.user(), responder]
+        if self.voice is not None:
+            stages = self.voice.wrap(stages, aggregators)
+        else:
+            stages.append(aggregators.assistant())
+        self._observer = CallObserver(self, responder)
+        self._worker = PipelineWorker(
+            Pipeline(stages),
+            params=PipelineParams(enable_metrics=True, enable_usage_metrics=False),
+            observers=[self._observer, *(self.voice.observers() if self.voice else [])],
+            cancel_on_idle_timeout=False,
+            enable_rtvi=False,
+            idle_timeout_secs=None,
+        )
+        self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=self._worker)
+        self.session.attach(self._flow_manager)
+
+        @self._worker.event_handler("on_pipeline_started")
+        async def _on_started(_worker: PipelineWorker, _frame: Any) -> None:
+            started.set()
+
+        @self._worker.event_handler("on_pipeline_finished")
+        async def _on_finished(_worker: PipelineWorker, _frame: Any) -> None:
+            self._finish(CallStatus.ENDED, self.end_reason or self._natural_end_reason())
+
+        runner = WorkerRunner(handle_sigint=False)
+        self._runner_task = asyncio.create_task(self._run(runner), name=f"call-{self.session_id}")
+
+    def _user_params(self) -> LLMUserAggregatorParams:
+        if self.voice is not None:
+            return self.voice.user_params()
+        strategies = UserTurnStrategies(start=[ExternalUserTurnStartStrategy()],
+                                        stop=[ExternalUserTurnStopStrategy(timeout=0.0)])
+        return LLMUserAggregatorParams(user_turn_strategies=strategies)
+
+    async def _run(self, runner: WorkerRunner) -> None:
+        try:
+            await runner.add_workers(self._worker)
+            await runner.run()
+        except Exception as error:  # noqa: BLE001 - the call fails, the process goes on
+            logger.exception("call pipeline crashed")
+            self._finish(CallStatus.FAILED, f"pipeline error: {error}")
+        finally:
+            self._finish(CallStatus.ENDED, self.end_reason or self._natural_end_reason())
+
+    def _natural_end_reason(self) -> str:
+        return "reached an ending state" if self.conversation.ended else "pipeline finished"
+
+    def _finish(self, status: CallStatus, reason: str) -> None:
+        if self.status in (CallStatus.ENDED, CallStatus.FAILED):
+            return
+        self.status = status
+        self.end_reason = reason
+        self.latency_tracker.stop()
+        self._emit(ev.CallEnded, status=status.value, reason=reason,
+                   total_ms=self.latency_tracker.total_call_time_ms)
+        REDACTOR.forget(self.session_id)
+        self._ended.set()
+
+    async def _fail(self, reason: str) -> None:
+        self._emit(ev.CallError, message=reason, source="pipeline", fatal=True)
+        self._finish(CallStatus.FAILED, reason)
+        await self._cancel_runner()
+
+    async def stop(self, reason: str = "stopped by the operator") -> None:
+        """End the call now and wait for the pipeline to shut down."""
+        if self.status is CallStatus.CREATED:
+            self._finish(CallStatus.ENDED, reason)
+            return
+        if self.status is CallStatus.RUNNING:
+            self.end_reason = reason
+            await self._worker.cancel(reason=reason)
+        await self._cancel_runner()
+        self._finish(CallStatus.ENDED, reason)
+
+    async def _cancel_runner(self) -> None:
+        task = self._runner_task
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def wait_until_ended(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+        except TimeoutError:
+            return False
+        await self._cancel_runner()
+        return True
+
+    @property
+    def ended(self) -> bool:
+        return self.status in (CallStatus.ENDED, CallStatus.FAILED)
+
+    # ----- the seed's interface ------------------------------------------------------------
+
+    async def initialize_first_node(self) -> None:
+        started = time.perf_counter()
+        node = self.session.first_node()
+        render_ms = (time.perf_counter() - started) * 1000
+        state = self.conversation.current
+        self._pending_transition = ("", state, None, False, started, render_ms)
+        await self._flow_manager.initialize(node)
+
+    async def handle_user_message(self, text: str | bytes, source: str = "typed") -> None:
+        """A caller turn, as if the caller had said it."""
+        self._require_running("take a caller turn")
+        cleaned = self._clean_turn(text)
+        if cleaned is None:
+            return
+        self.turn += 1
+        self._turn_started_at = time.perf_counter()
+        self._turn_crossed_transition = False
+        self._emit(ev.UserTurn, text=cleaned, source=source)
+        timestamp = datetime.now(timezone.utc).isoformat()
+        await self._worker.queue_frames([
+            UserStartedSpeakingFrame(),
+            TranscriptionFrame(cleaned, "caller", timestamp),
+            UserStoppedSpeakingFrame(),
+        ])
+
+    async def step(self, text: str | bytes, source: str = "typed") -> None:
+        await self.handle_user_message(text, source)
+
+    async def _transition_to_state(self, state: str, forced: bool = True) -> None:
+        """Move the call to `state` through FlowManager, recorded as forced."""
+        self._require_running("force a transition")
+        if state not in self.conversation.schema.states:
+            known = ", ".join(self.conversation.schema.states)
+            self._emit(ev.CallError, message=f"unknown state '{state}' (states: {known})", source="force")
+            raise UnknownStateError(f"unknown state '{state}' in schema '{self.schema_name}' (states: {known})")
+        node = self.session.force(state) if forced else self.session.node(state)
+        await self._flow_manager.set_node_from_config(node)
+
+    async def force(self, state: str) -> None:
+        await self._transition_to_state(state, forced=True)
+
+    def get_performance_report(self) -> dict[str, Any]:
+        report = self.latency_tracker.report()
+        report.update(session_id=self.session_id, schema=self.schema_name, status=self.status.value,
+                      state=self.conversation.current, visited=list(self.conversation.visited),
+                      turns=self.turn, turn_breakdown=report.pop("turns"))
+        return report
+
+    # ----- helpers -------------------------------------------------------------------------
+
+    def _require_running(self, action: str) -> None:
+        if self.status is not CallStatus.RUNNING:
+            raise CallLifecycleError(f"cannot {action}: call {self.session_id} is {self.status}")
+
+    def _clean_turn(self, text: str | bytes) -> str | None:
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                self._emit(ev.CallError, message="caller turn ignored: not valid UTF-8 text", source="input")
+                return None
+        cleaned = " ".join(text.split())
+        if not cleaned:
+            self._emit(ev.CallError, message="caller turn ignored: it is empty", source="input")
+            return None
+        return cleaned
+
+    def _emit(self, event_type: type[ev.CallEvent], **payload: Any) -> None:
+        self.events.emit(event_type(call_id=self.session_id, seq=self.events.next_seq(), turn=self.turn,
+                                    state=self.conversation.current, **payload))
+
+    # ----- CallListener: called from node handlers -------------------------------------------
+
+    def on_function_called(self, name: str, arguments: dict[str, Any], result: dict[str, Any]) -> None:
+        self._emit(ev.FunctionCalled, name=name, arguments=arguments, result=result)
+
+    def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
+                      started_at: float, render_ms: float) -> None:
+        self._pending_transition = (source, target, intent, forced, started_at, render_ms)
+
+    def on_classified(self, ms: float) -> None:
+        self._emit(ev.Latency, stage=Stage.CLASSIFY, ms=ms)
+
+    # ----- called by the observer ------------------------------------------------------------
+
+    def on_node_ready(self) -> None:
+        """FlowManager has queued the node's context and tools: the transition is done."""
+        if self._pending_transition is None:
+            return
+        source, target, intent, forced, started_at, render_ms = self._pending_transition
+        self._pending_transition = None
+        ms = (time.perf_counter() - started_at) * 1000
+        if source:
+            self._turn_crossed_transition = True
+            self._emit(ev.Transition, source=source, target=target, intent=intent, ms=ms, forced=forced)
+            self._emit(ev.Latency, stage=Stage.TRANSITION, ms=ms, forced=forced)
+        self._emit(ev.Latency, stage=Stage.RENDER, ms=render_ms, forced=forced)
+        self._emit(ev.NodeEntered, prompt=self.renderer.render(target, PROMPT, self.precomputed,
+                                                               self.conversation.slots),
+                   say=self.renderer.render(target, SAY, self.precomputed, self.conversation.slots),
+                   render_ms=render_ms, fields_used=self.fields_used(target))
+
+    def on_bot_text_started(self) -> None:
+        if self._turn_started_at is None:
+            return
+        ms = (time.perf_counter() - self._turn_started_at) * 1000
+        self._turn_started_at = None
+        self._emit(ev.Latency, stage=Stage.TURN, ms=ms, crossed_transition=self._turn_crossed_transition)
+
+    def on_bot_turn(self, text: str) -> None:
+        self._emit(ev.BotTurn, text=text)
+
+    def on_stage_latency(self, stage: str, ms: float) -> None:
+        self._emit(ev.Latency, stage=stage, ms=ms)
+
+    def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None:
+        self._emit(ev.CallError, message=message, source=source, fatal=fatal)
+
+    def fields_used(self, state: str) -> tuple[str, ...]:
+        prompt = self.renderer.template(state, PROMPT).fields
+        say = self.renderer.template(state, SAY).fields
+        return tuple(sorted(set(prompt) | set(say)))
+
+    async def end(self) -> None:
+        """Ask the pipeline to finish what it is saying, then end."""
+        if self.status is CallStatus.RUNNING:
+            await self._worker.queue_frame(EndFrame())

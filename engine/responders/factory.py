@@ -1,0 +1,56 @@
+"""Choosing a responder per call: `scripted` (offline default) or `openai` (any compatible server)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from pipecat.services.llm_service import LLMService
+
+from engine.errors import ResponderError
+from engine.nodes import CallSession
+
+ResponderKind = Literal["scripted", "openai"]
+
+
+@dataclass(frozen=True)
+class ResponderConfig:
+    """`openai` reads unset fields from VOICE_CONSOLE_LLM_URL / _MODEL / _API_KEY, then OPENAI_*."""
+
+    kind: ResponderKind = "scripted"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+
+    def resolved(self) -> ResponderConfig:
+        env = os.environ.get
+        return ResponderConfig(
+            kind=self.kind,
+            base_url=self.base_url or env("VOICE_CONSOLE_LLM_URL") or env("OPENAI_BASE_URL"),
+            model=self.model or env("VOICE_CONSOLE_LLM_MODEL") or "gpt-4.1-mini",
+            api_key=self.api_key or env("VOICE_CONSOLE_LLM_API_KEY") or env("OPENAI_API_KEY") or "not-needed",
+        )
+
+
+def build_responder(config: ResponderConfig, session: CallSession) -> LLMService:
+    if config.kind == "scripted":
+        from engine.responders.scripted import ScriptedResponder
+
+        return ScriptedResponder(session)
+    if config.kind == "openai":
+        return _openai_responder(config.resolved())
+    raise ResponderError(f"unknown responder '{config.kind}' (expected scripted or openai)")
+
+
+def _openai_responder(config: ResponderConfig) -> LLMService:
+    from pipecat.services.openai.llm import OpenAILLMService
+
+    if not config.base_url and config.api_key == "not-needed":
+        raise ResponderError("the openai responder needs a base URL (--llm-url or VOICE_CONSOLE_LLM_URL) "
+                             "or an API key (OPENAI_API_KEY)")
+    return OpenAILLMService(
+        api_key=config.api_key,
+        base_url=config.base_url,
+        settings=OpenAILLMService.Settings(model=config.model),
+    )
