@@ -7,10 +7,14 @@ no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 
+import cli
 from engine.errors import EngineError, ProblemsError
+from engine.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -18,16 +22,17 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import commands
-
+    """Each `cli/cmd_*.py` module registers its subcommands with `register(sub)`."""
     parser = argparse.ArgumentParser(prog="voice-console", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in commands.REGISTRARS:
-        register(sub)
+    for module in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
+        if module.name.startswith("cmd_"):
+            importlib.import_module(f"cli.{module.name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

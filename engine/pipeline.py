@@ -50,6 +50,7 @@ from engine.responders.factory import ResponderConfig, build_responder
 from engine.state import ConversationState
 
 START_TIMEOUT_S = 10.0
+TURN_TIMEOUT_S = 30.0
 
 
 class CallStatus(StrEnum):
@@ -65,6 +66,10 @@ _ALLOWED_MOVES = {
     CallStatus.ENDED: set(),
     CallStatus.FAILED: set(),
 }
+
+
+async def _end_conversation(_action: dict, flow_manager: FlowManager) -> None:
+    await flow_manager.worker.queue_frame(EndFrame())
 
 
 class HealthcareAIPipeline:
@@ -109,6 +114,7 @@ class HealthcareAIPipeline:
         self._flow_manager: FlowManager | None = None
         self._runner_task: asyncio.Task | None = None
         self._ended = asyncio.Event()
+        self._turn_settled = asyncio.Event()
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -164,6 +170,8 @@ class HealthcareAIPipeline:
             idle_timeout_secs=None,
         )
         self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=self._worker)
+        # Flows' built-in handler has the deprecated one-argument signature; this one does the same.
+        self._flow_manager.register_action("end_conversation", _end_conversation)
         self.session.attach(self._flow_manager)
 
         @self._worker.event_handler("on_pipeline_started")
@@ -256,12 +264,28 @@ class HealthcareAIPipeline:
         self._pending_transition = ("", state, None, False, started, render_ms)
         await self._flow_manager.initialize(node)
 
-    async def handle_user_message(self, text: str | bytes, source: str = "typed") -> None:
-        """A caller turn, as if the caller had said it."""
+    async def handle_user_message(self, text: str | bytes, source: str = "typed",
+                                  wait_s: float | None = TURN_TIMEOUT_S) -> None:
+        """A caller turn, as if the caller had said it; waits for the bot's answer up to `wait_s`."""
         self._require_running("take a caller turn")
         cleaned = self._clean_turn(text)
         if cleaned is None:
             return
+        self._turn_settled.clear()
+        await self._queue_caller_turn(cleaned, source)
+        if wait_s:
+            await self._wait_for_turn(wait_s)
+
+    async def _wait_for_turn(self, wait_s: float) -> None:
+        settled = asyncio.ensure_future(self._turn_settled.wait())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({settled, ended}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            settled.cancel()
+            ended.cancel()
+
+    async def _queue_caller_turn(self, cleaned: str, source: str) -> None:
         self.turn += 1
         self._turn_started_at = time.perf_counter()
         self._turn_crossed_transition = False
@@ -273,8 +297,9 @@ class HealthcareAIPipeline:
             UserStoppedSpeakingFrame(),
         ])
 
-    async def step(self, text: str | bytes, source: str = "typed") -> None:
-        await self.handle_user_message(text, source)
+    async def step(self, text: str | bytes, source: str = "typed",
+                   wait_s: float | None = TURN_TIMEOUT_S) -> None:
+        await self.handle_user_message(text, source, wait_s)
 
     async def _transition_to_state(self, state: str, forced: bool = True) -> None:
         """Move the call to `state` through FlowManager, recorded as forced."""
@@ -349,6 +374,8 @@ class HealthcareAIPipeline:
                                                                self.conversation.slots),
                    say=self.renderer.render(target, SAY, self.precomputed, self.conversation.slots),
                    render_ms=render_ms, fields_used=self.fields_used(target))
+        if not self.conversation.schema.states[target].respond_immediately:
+            self._turn_settled.set()  # nothing more will be said until the caller speaks
 
     def on_bot_text_started(self) -> None:
         if self._turn_started_at is None:
@@ -359,12 +386,14 @@ class HealthcareAIPipeline:
 
     def on_bot_turn(self, text: str) -> None:
         self._emit(ev.BotTurn, text=text)
+        self._turn_settled.set()
 
     def on_stage_latency(self, stage: str, ms: float) -> None:
         self._emit(ev.Latency, stage=stage, ms=ms)
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None:
         self._emit(ev.CallError, message=message, source=source, fatal=fatal)
+        self._turn_settled.set()
 
     def fields_used(self, state: str) -> tuple[str, ...]:
         prompt = self.renderer.template(state, PROMPT).fields

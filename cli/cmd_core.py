@@ -73,4 +73,6 @@ def run_gui(args: argparse.Namespace) -> int:
     return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
 
 
-REGISTRARS = [add_gui, add_validate, add_render, add_bench]
+def register(sub: argparse._SubParsersAction) -> None:
+    for add in (add_gui, add_validate, add_render, add_bench):
+        add(sub)
