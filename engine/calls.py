@@ -35,10 +35,25 @@ def create_call(
     compiled = schema if isinstance(schema, CompiledSchema) else load_schema(schema)
     patient_file = patient if isinstance(patient, PatientFile) else load_patient(patient)
     record = patient_file.validated(compiled)
+    return call_for_record(compiled, record, patient_file.id, session_id=session_id, responder=responder,
+                           events=events, voice=voice)
+
+
+def call_for_record(
+    compiled: CompiledSchema,
+    record: dict[str, Any],
+    patient_id: str,
+    *,
+    session_id: str | None = None,
+    responder: ResponderConfig | None = None,
+    events: EventStream | None = None,
+    voice: Any = None,
+) -> HealthcareAIPipeline:
+    """A call for an already validated (normalized) record."""
     precomputed = DataPrecomputer(compiled).precompute_all(record)
     session_id = session_id or new_session_id()
     state = StateManagerFactory(compiled).create_state(session_id)
     return HealthcareAIPipeline(
         record, session_id, state, precomputed, compiled.renderer, compiled.registry,
-        responder=responder, events=events, patient_id=patient_file.id, voice=voice,
+        responder=responder, events=events, patient_id=patient_id, voice=voice,
     )

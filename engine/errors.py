@@ -69,3 +69,11 @@ class AudioDeviceError(EngineError):
 
 class ModelFileError(EngineError):
     """A bundled model file that is missing or fails its checksum."""
+
+
+class CallNotFoundError(EngineError):
+    """A call id that the call history does not hold."""
+
+
+class CallStoreError(EngineError):
+    """The call-history database cannot be opened, read or written."""

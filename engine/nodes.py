@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Protocol
 
 from pipecat.flows import FlowArgs, FlowManager, FlowsFunctionSchema, NodeConfig
+from pipecat.frames.frames import EndFrame
 
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT
@@ -113,6 +114,10 @@ def _escape_flows_placeholders(text: str) -> str:
     return _FLOWS_PLACEHOLDER.sub(r"\\\1", text) if "{{" in text else text
 
 
+async def _end_conversation(_action: dict, flow_manager: FlowManager) -> None:
+    await flow_manager.worker.queue_frame(EndFrame())
+
+
 def session_of(flow_manager: FlowManager) -> CallSession:
     return flow_manager.state[SESSION_KEY]
 
@@ -129,6 +134,8 @@ class CallSession:
 
     def attach(self, flow_manager: FlowManager) -> None:
         flow_manager.state[SESSION_KEY] = self
+        # Flows' built-in handler has the deprecated one-argument signature; this one does the same.
+        flow_manager.register_action("end_conversation", _end_conversation)
 
     def first_node(self) -> NodeConfig:
         return self.nodes.build_node(self.conversation.current, self.precomputed,

@@ -68,10 +68,6 @@ _ALLOWED_MOVES = {
 }
 
 
-async def _end_conversation(_action: dict, flow_manager: FlowManager) -> None:
-    await flow_manager.worker.queue_frame(EndFrame())
-
-
 class HealthcareAIPipeline:
     """One live call. Use `start()`, then `step()` / `force()`, then `stop()` or let it end."""
 
@@ -170,8 +166,6 @@ class HealthcareAIPipeline:
             idle_timeout_secs=None,
         )
         self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=self._worker)
-        # Flows' built-in handler has the deprecated one-argument signature; this one does the same.
-        self._flow_manager.register_action("end_conversation", _end_conversation)
         self.session.attach(self._flow_manager)
 
         @self._worker.event_handler("on_pipeline_started")

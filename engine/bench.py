@@ -1,0 +1,293 @@
+"""`voice-console bench`: the engine's hot paths, each beside a baseline run in the same process.
+
+A benchmark, not a test: it prints p50/p99 figures and whether each meets its
+target; with `--json` the last line is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.latency import percentile
+from engine.paths import PATIENTS_DIR, bundled_schemas
+from engine.precompute import DataPrecomputer, Precomputed
+from engine.prompts import PROMPT
+from engine.schema.compiled import CompiledSchema, load_schema
+
+US = 1e6
+MS = 1e3
+
+
+@dataclass
+class Figures:
+    """Timings in seconds, by name."""
+
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples.setdefault(name, []).append(seconds)
+
+    def p(self, name: str, q: float, unit: float) -> float:
+        return round(percentile(self.samples[name], q) * unit, 3)
+
+
+def time_call(function: Callable[[], Any], repeat: int) -> list[float]:
+    timings = []
+    clock = time.perf_counter
+    for _ in range(repeat):
+        started = clock()
+        function()
+        timings.append(clock() - started)
+    return timings
+
+
+async def time_async(function: Callable[[], Awaitable[Any]], repeat: int,
+                     between: Callable[[], Awaitable[Any]] | None = None) -> list[float]:
+    timings = []
+    clock = time.perf_counter
+    for _ in range(repeat):
+        started = clock()
+        await function()
+        timings.append(clock() - started)
+        if between is not None:
+            await between()
+    return timings
+
+
+def richest_patient(compiled: CompiledSchema) -> tuple[str, dict[str, Any]]:
+    """The bundled patient of this schema with the most data, validated."""
+    from engine.patients import load_patient
+
+    candidates = [load_patient(p) for p in sorted(PATIENTS_DIR.glob(f"{compiled.name}__*.json"))]
+    best = max(candidates, key=lambda p: len(json.dumps(p.data)))
+    return best.id, best.validated(compiled)
+
+
+# ----- precompute and render -------------------------------------------------------------------
+
+def bench_precompute(compiled: CompiledSchema, record: dict[str, Any], repeat: int) -> list[float]:
+    precomputer = DataPrecomputer(compiled)
+    return time_call(lambda: precomputer.precompute_all(record), repeat)
+
+
+def format_baseline(text: str, values: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """A str.format string that yields `text` from the record's scalar values."""
+    fmt = text.replace("{", "{{").replace("}", "}}")
+    used: dict[str, str] = {}
+    scalars = {k: v for k, v in values.items() if isinstance(v, str) and len(v) >= 3}
+    for name, value in sorted(scalars.items(), key=lambda item: len(item[1]), reverse=True):
+        escaped = value.replace("{", "{{").replace("}", "}}")
+        if escaped in fmt:
+            fmt = fmt.replace(escaped, "{" + name + "}")
+            used[name] = value
+    return fmt, used
+
+
+def bench_render(compiled: CompiledSchema, precomputed: Precomputed, repeat: int, figures: Figures) -> None:
+    renderer = compiled.renderer
+    for state in compiled.schema.states:
+        figures.samples.setdefault("render", []).extend(
+            time_call(lambda s=state: renderer.render_state_prompt(s, precomputed), repeat))
+        template = renderer.template(state, PROMPT).template
+        context = {**precomputed.values, "slots": {}}
+        figures.samples.setdefault("render_jinja", []).extend(time_call(lambda t=template: t.render(context), repeat))
+        text = renderer.render_state_prompt(state, precomputed)
+        fmt, used = format_baseline(text, precomputed.values)
+        assert fmt.format(**used) == text
+        figures.samples.setdefault("render_str_format", []).extend(time_call(lambda f=fmt: f.format(**used), repeat))
+
+
+# ----- transitions on a real FlowManager --------------------------------------------------------
+
+async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], repeat: int, figures: Figures) -> None:
+    from engine.calls import call_for_record
+
+    call = call_for_record(compiled, record, "bench")
+    await call.start()
+    session, conversation = call.session, call.conversation
+    flow_manager = call._flow_manager
+    settle = _settler()
+    steps = _walk(compiled)
+    try:
+        for index in range(repeat):
+            source, intent, text = steps[index % len(steps)]
+            if conversation.current != source:
+                await flow_manager.set_node_from_config(session.force(source))
+                await settle()
+
+            async def schema_transition() -> None:
+                decided = conversation.classify(text)
+                _, node = session.take_transition(source, compiled.transition_of(source, decided.intent), {})
+                await flow_manager.set_node_from_config(node)
+
+            started = time.perf_counter()
+            await schema_transition()
+            figures.add("transition", time.perf_counter() - started)
+            await settle()
+            target = compiled.target_of(source, intent)
+            precomposed = session.node(target)
+            started = time.perf_counter()
+            await flow_manager.set_node_from_config(precomposed)
+            figures.add("set_node_bare", time.perf_counter() - started)
+            await settle()
+    finally:
+        await call.stop()
+
+
+def _walk(compiled: CompiledSchema) -> list[tuple[str, str, str]]:
+    """Every transition into a non-ending state, with the first example of its intent."""
+    states = compiled.schema.states
+    return [(source, intent, compiled.schema.intents[intent].examples[0])
+            for source, intent, target in compiled.edges() if not states[target].end
+            and compiled.classifier.classify(compiled.schema.intents[intent].examples[0],
+                                             compiled.intents_of(source)).intent == intent]
+
+
+def _settler() -> Callable[[], Awaitable[None]]:
+    async def settle() -> None:
+        await asyncio.sleep(0.002)
+    return settle
+
+
+# ----- call states ----------------------------------------------------------------------------
+
+def bench_call_states(compiled: CompiledSchema, count: int) -> dict[str, float]:
+    from engine.state import StateManagerFactory
+
+    factory = StateManagerFactory(compiled)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    started = time.perf_counter()
+    states = [factory.create_state(f"s{i}") for i in range(count)]
+    elapsed = time.perf_counter() - started
+    for state in states[: count // 2]:
+        state.transition_to(compiled.edges()[0][2], compiled.edges()[0][1])
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    size = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    return {"count": count, "create_ms": round(elapsed * MS, 3), "memory_mb": round(size / 2**20, 3),
+            "bytes_per_state": round(size / count, 1)}
+
+
+# ----- text turns -----------------------------------------------------------------------------
+
+async def bench_text_turns(compiled: CompiledSchema, calls: int) -> dict[str, list[float]]:
+    """Whole text calls: caller text in -> bot text out, scripted responder."""
+    from engine.calls import call_for_record
+    from engine.latency import Stage
+
+    record = richest_patient(compiled)[1]
+    turns: list[float] = []
+    overhead: list[float] = []
+    steps = _walk(compiled)
+    for _ in range(calls):
+        call = call_for_record(compiled, record, "bench")
+        await call.start()
+        for source, _intent, text in steps[:8]:
+            if call.conversation.current != source:
+                await call.force(source)
+            await call.step(text)
+        await call.stop()
+        turns += [s.ms for s in call.latency_tracker.samples if s.stage == Stage.TURN]
+        overhead += call.latency_tracker.schema_overhead_per_turn()
+    return {"turn": turns, "overhead": overhead}
+
+
+# ----- the run --------------------------------------------------------------------------------
+
+TARGETS = {
+    "precompute_p99_ms": ("<=", 1.0),
+    "render_p99_us": ("<=", 25.0),
+    "transition_p99_ms": ("<=", 0.5),
+    "transition_vs_bare_p99_ratio": ("<=", 5.0),
+    "call_states_10k_memory_mb": ("<=", 50.0),
+    "schema_overhead_per_turn_p99_ms": ("<", 50.0),
+}
+
+
+def check_targets(results: dict[str, Any]) -> dict[str, bool]:
+    verdicts = {}
+    for key, (op, limit) in TARGETS.items():
+        value = results.get(key)
+        if value is not None:
+            verdicts[key] = value <= limit if op == "<=" else value < limit
+    return verdicts
+
+
+async def collect(quick: bool) -> dict[str, Any]:
+    repeat = 200 if quick else 2000
+    figures = Figures()
+    results: dict[str, Any] = {"schemas": []}
+    for path in bundled_schemas():
+        compiled = load_schema(path)
+        _, record = richest_patient(compiled)
+        figures.samples.setdefault("precompute", []).extend(bench_precompute(compiled, record, repeat))
+        precomputed = DataPrecomputer(compiled).precompute_all(record)
+        bench_render(compiled, precomputed, max(50, repeat // 10), figures)
+        await bench_transitions(compiled, record, max(50, repeat // 10), figures)
+        turns = await bench_text_turns(compiled, 2 if quick else 10)
+        figures.samples.setdefault("text_turn", []).extend(s / MS for s in turns["turn"])
+        figures.samples.setdefault("overhead", []).extend(s / MS for s in turns["overhead"])
+        results["schemas"].append(compiled.name)
+    results.update(
+        precompute_p50_ms=figures.p("precompute", 50, MS), precompute_p99_ms=figures.p("precompute", 99, MS),
+        render_p50_us=figures.p("render", 50, US), render_p99_us=figures.p("render", 99, US),
+        render_jinja_p50_us=figures.p("render_jinja", 50, US), render_jinja_p99_us=figures.p("render_jinja", 99, US),
+        render_str_format_p50_us=figures.p("render_str_format", 50, US),
+        render_str_format_p99_us=figures.p("render_str_format", 99, US),
+        transition_p50_ms=figures.p("transition", 50, MS), transition_p99_ms=figures.p("transition", 99, MS),
+        set_node_bare_p50_ms=figures.p("set_node_bare", 50, MS),
+        set_node_bare_p99_ms=figures.p("set_node_bare", 99, MS),
+        text_turn_p50_ms=figures.p("text_turn", 50, MS), text_turn_p99_ms=figures.p("text_turn", 99, MS),
+        schema_overhead_per_turn_p50_ms=figures.p("overhead", 50, MS),
+        schema_overhead_per_turn_p99_ms=figures.p("overhead", 99, MS),
+    )
+    results["transition_vs_bare_p99_ratio"] = round(results["transition_p99_ms"] / results["set_node_bare_p99_ms"], 2)
+    states = bench_call_states(load_schema(bundled_schemas()[0]), 10_000)
+    results.update(call_states_10k_create_ms=states["create_ms"], call_states_10k_memory_mb=states["memory_mb"],
+                   call_state_bytes=states["bytes_per_state"])
+    results["samples"] = {name: len(values) for name, values in figures.samples.items()}
+    return results
+
+
+def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
+    rows = [
+        ("precompute (full record)", "precompute", "ms", None),
+        ("render_state_prompt", "render", "us", "render_str_format"),
+        ("  Jinja render, same prompts", "render_jinja", "us", None),
+        ("  baseline: str.format, same text", "render_str_format", "us", None),
+        ("transition (classify+render+set_node)", "transition", "ms", "set_node_bare"),
+        ("  baseline: bare set_node_from_config", "set_node_bare", "ms", None),
+        ("text turn (caller text -> bot text)", "text_turn", "ms", None),
+        ("schema overhead per turn", "schema_overhead_per_turn", "ms", None),
+    ]
+    print(f"voice-console bench — schemas: {', '.join(results['schemas'])}")
+    print(f"{'measure':42} {'p50':>10} {'p99':>10}")
+    for label, key, unit, _ in rows:
+        print(f"{label:42} {results[key + '_p50_' + unit]:>8} {unit} {results[key + '_p99_' + unit]:>8} {unit}")
+    print(f"{'10,000 call states':42} {results['call_states_10k_create_ms']:>8} ms "
+          f"{results['call_states_10k_memory_mb']:>8} MB ({results['call_state_bytes']} B each)")
+    print("targets:")
+    for key, ok in verdicts.items():
+        op, limit = TARGETS[key]
+        print(f"  {'PASS' if ok else 'FAIL'}  {key} = {results[key]} (target {op} {limit})")
+
+
+def run_benchmarks(json_output: bool = False, quick: bool = False) -> int:
+    results = asyncio.run(collect(quick))
+    verdicts = check_targets(results)
+    results["targets_met"] = verdicts
+    print_table(results, verdicts)
+    if json_output:
+        print(json.dumps(results, separators=(",", ":")))
+    return 0
