@@ -55,7 +55,7 @@ class NodeFactory:
         prompt = self.compiled.renderer.render(state, PROMPT, precomputed, slots)
         node: NodeConfig = {
             "name": state,
-            "task_messages": [{"role": "system", "content": _escape_flows_placeholders(prompt)}],
+            "task_messages": [{"role": "developer", "content": _escape_flows_placeholders(prompt)}],
             "functions": self._functions[state],
             "respond_immediately": spec.respond_immediately,
         }

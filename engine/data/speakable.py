@@ -107,5 +107,19 @@ def speak_unit(unit: str, amount: float) -> str:
     return forms[0] if amount == 1 else forms[1]
 
 
+class SpokenBool(str):
+    """ "yes" or "no" in a prompt, yet false in `{% if %}` when the value is false."""
+
+    __slots__ = ("value",)
+
+    def __new__(cls, value: bool) -> SpokenBool:
+        spoken = super().__new__(cls, "yes" if value else "no")
+        spoken.value = value
+        return spoken
+
+    def __bool__(self) -> bool:
+        return self.value
+
+
 def speak_boolean(value: bool) -> str:
-    return "yes" if value else "no"
+    return SpokenBool(value)

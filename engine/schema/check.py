@@ -118,7 +118,7 @@ def check_templates(schema: Schema, positions: Positions, env: SandboxedEnvironm
         try:
             ast = env.parse(source)
         except TemplateSyntaxError as error:
-            problems.append(_template_problem(positions, path, error))
+            problems.append(_template_problem(positions, path, error, env))
             continue
         for variable in sorted(meta.find_undeclared_variables(ast) - declared):
             hint = did_you_mean(variable, sorted(schema.data))
@@ -127,11 +127,25 @@ def check_templates(schema: Schema, positions: Positions, env: SandboxedEnvironm
     return problems
 
 
-def _template_problem(positions: Positions, path: PathKey, error: TemplateSyntaxError) -> Problem:
+def _template_problem(positions: Positions, path: PathKey, error: TemplateSyntaxError,
+                      env: SandboxedEnvironment) -> Problem:
     line, column = positions.locate(path)
-    offset = (error.lineno or 1) - 1 + (1 if path in positions.block_scalars else 0)
+    lineno = error.lineno or 1
+    if path in positions.block_scalars:
+        # A folded (>) block joins lines; parse the block as written to find the original line.
+        lineno = _syntax_error_line(env, positions.block_text(line)) or lineno
+        line += 1
+    offset = lineno - 1
     return Problem(positions.file, line + offset, column if offset == 0 else 1,
                    dotted(path), f"template syntax: {error.message}")
+
+
+def _syntax_error_line(env: SandboxedEnvironment, source: str) -> int | None:
+    try:
+        env.parse(source)
+    except TemplateSyntaxError as error:
+        return error.lineno
+    return None
 
 
 def check_graph(schema: Schema, positions: Positions) -> list[Problem]:

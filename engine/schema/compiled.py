@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from engine.data.contract import validate_data
 from engine.data.lexicon import Lexicon
+from engine.data.precompute import speakable_values
 from engine.errors import PatientDataError, Problem, SchemaError
 from engine.functions import DEFAULT_REGISTRY, FunctionsRegistry
 from engine.prompts import PromptRenderer, make_environment
@@ -143,16 +144,16 @@ def _allowed_keys(path: tuple) -> list[str]:
 
 
 def _check_examples_render(compiled: CompiledSchema) -> None:
-    """Render every template with the contract's examples, to catch bad attribute names."""
-    from engine.precompute import DataPrecomputer
+    """Validate the contract's examples, then render every template with them.
 
-    example = {name: f.example for name, f in compiled.schema.data.items() if f.example is not None}
-    try:
-        record = compiled.validate_data(example, positions=None, file=str(compiled.path))
-    except PatientDataError:
-        return  # examples are optional and may be partial; `validate` reports them separately
-    values = DataPrecomputer(compiled).precompute_all(record).values
-    problems = []
+    This catches what static analysis cannot, such as `{{ m.nme }}` on a list record.
+    """
+    problems = _example_problems(compiled)
+    if problems:
+        raise SchemaError(problems)
+    example = {name: f.example for name, f in compiled.schema.data.items()}
+    record = compiled.validate_data(example)
+    values = speakable_values(compiled.schema.data, record, compiled.lexicon)
     for state, kind in compiled.renderer.keys():
         try:
             compiled.renderer.render_template(state, kind, values, {})
@@ -162,6 +163,22 @@ def _check_examples_render(compiled: CompiledSchema) -> None:
                                                              f"examples: {error}"))
     if problems:
         raise SchemaError(problems)
+
+
+def _example_problems(compiled: CompiledSchema) -> list[Problem]:
+    """Every data field needs an example that meets its own contract."""
+    problems = []
+    for name, data_field in compiled.schema.data.items():
+        path = ("data", name, "example")
+        if data_field.example is None:
+            problems.append(compiled.positions.problem(("data", name), "missing an 'example' value"))
+            continue
+        try:
+            validate_data({name: data_field}, {name: data_field.example})
+        except PatientDataError as error:
+            messages = "; ".join(p.message for p in error.problems)
+            problems.append(compiled.positions.problem(path, f"example does not meet the contract: {messages}"))
+    return problems
 
 
 def _template_key(compiled: CompiledSchema, state: str, kind: str) -> str:

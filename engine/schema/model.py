@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 
@@ -32,12 +32,12 @@ class DataField(Strict):
     """One field of the data contract. A `list` field holds records of `fields`."""
 
     type: FieldType
-    required: bool = True
+    required: StrictBool = True
     description: str = ""
     example: Any = None
     values: list[str] | None = None
     fields: dict[str, DataField] | None = None
-    pronounce: bool = False  # pass the spoken form through the lexicon
+    pronounce: StrictBool = False  # pass the spoken form through the lexicon
 
     @model_validator(mode="after")
     def _check_type_options(self) -> DataField:
@@ -68,7 +68,7 @@ class Transition(Strict):
     intent: str
     to: str
     call: str | None = None
-    args: dict[str, bool | str] = {}
+    args: dict[str, StrictBool | str] = {}
 
 
 class State(Strict):
@@ -77,8 +77,8 @@ class State(Strict):
     reprompt: str | None = None
     functions: list[str] = []
     transitions: list[Transition] = []
-    respond_immediately: bool = True
-    end: bool = False
+    respond_immediately: StrictBool = True
+    end: StrictBool = False
 
     @model_validator(mode="after")
     def _end_states_do_not_move(self) -> State:

@@ -28,7 +28,7 @@ class Positions:
     marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     load_problems: list[Problem] = field(default_factory=list)
     block_scalars: set[PathKey] = field(default_factory=set)
-    node_ids: set[int] = field(default_factory=set)
+    lines: list[str] = field(default_factory=list)
 
     def locate(self, path: PathKey) -> tuple[int, int]:
         """The position of `path`, or of its nearest ancestor that has one."""
@@ -36,6 +36,20 @@ class Positions:
             if (found := self.marks.get(tuple(path[:end]))) is not None:
                 return found
         return (1, 1)
+
+    def block_text(self, indicator_line: int) -> str:
+        """The lines of the block scalar whose `|` or `>` is on `indicator_line`, as written."""
+        body: list[str] = []
+        indent: int | None = None
+        for text in self.lines[indicator_line:]:
+            stripped = text.lstrip(" ")
+            if stripped:
+                width = len(text) - len(stripped)
+                indent = width if indent is None else indent
+                if width < indent:
+                    break
+            body.append(text[indent or 0:])
+        return "\n".join(body)
 
     def problem(self, path: PathKey, message: str) -> Problem:
         line, column = self.locate(path)
@@ -51,7 +65,18 @@ def dotted(path: PathKey) -> str:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that resolves only YAML 1.2 core booleans, ints and floats."""
+    """SafeLoader that resolves only YAML 1.2 core booleans, ints and floats, and refuses aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_marks: list[yaml.Mark] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            self.alias_marks.append(event.start_mark)
+            return yaml.ScalarNode("tag:yaml.org,2002:null", "", event.start_mark, event.end_mark)
+        return super().compose_node(parent, index)
 
 
 _StrictLoader.yaml_implicit_resolvers = {}
@@ -63,7 +88,8 @@ for _tag, _pattern, _first in (
         r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$",
         "-+0123456789.",
     ),
-    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN\0"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", [*"~nN", ""]),
+    ("tag:yaml.org,2002:merge", r"^<<$", "<"),
 ):
     _StrictLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
@@ -82,16 +108,18 @@ def load_yaml(path: Path | str, display_name: str | None = None) -> tuple[Any, P
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise YamlLoadError([Problem(name, 1, 1, "", f"not UTF-8 text ({error.reason})")]) from error
+        line = error.object[: error.start].count(b"\n") + 1
+        raise YamlLoadError([Problem(name, line, 1, "", f"not UTF-8 text ({error.reason})")]) from error
     except OSError as error:
         raise YamlLoadError([Problem(name, 0, 0, "", f"cannot read file: {error.strerror}")]) from error
     return load_yaml_text(text, name)
 
 
 def load_yaml_text(text: str, name: str) -> tuple[Any, Positions]:
-    positions = Positions(name)
+    positions = Positions(name, lines=text.splitlines())
+    loader = _StrictLoader(text)
     try:
-        node = yaml.compose(text, Loader=_StrictLoader)
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -99,20 +127,28 @@ def load_yaml_text(text: str, name: str) -> tuple[Any, Positions]:
         raise YamlLoadError([Problem(name, line, column, "", f"YAML syntax: {message}")]) from error
     except yaml.YAMLError as error:
         raise YamlLoadError([Problem(name, 1, 1, "", f"YAML syntax: {error}")]) from error
+    finally:
+        loader.dispose()
     if node is None:
         return None, positions
     value = _construct(node, (), positions)
+    positions.load_problems += [_alias_problem(positions, mark) for mark in loader.alias_marks]
     if positions.load_problems:
         raise YamlLoadError(positions.load_problems)
     return value, positions
 
 
+def _alias_problem(positions: Positions, mark: yaml.Mark) -> Problem:
+    where = (mark.line + 1, mark.column + 1)
+    path = next((p for p, found in positions.marks.items() if found == where), ())
+    return Problem(positions.file, *where, dotted(path), "YAML anchors and aliases are not supported")
+
+
 def _construct(node: yaml.Node, path: PathKey, positions: Positions) -> Any:
     positions.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if id(node) in positions.node_ids:
-        positions.load_problems.append(positions.problem(path, "YAML anchors and aliases are not supported"))
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _COLLECTION_TAGS:
+        positions.load_problems.append(positions.problem(path, f"unsupported YAML tag {node.tag}"))
         return None
-    positions.node_ids.add(id(node))
     if isinstance(node, yaml.MappingNode):
         return _construct_mapping(node, path, positions)
     if isinstance(node, yaml.SequenceNode):
@@ -125,6 +161,7 @@ def _construct(node: yaml.Node, path: PathKey, positions: Positions) -> Any:
     return _scalar(node)
 
 
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -155,7 +192,10 @@ def _construct_mapping(node: yaml.MappingNode, path: PathKey, positions: Positio
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
-            positions.load_problems.append(positions.problem(path, "YAML merge keys (<<) are not supported"))
+            mark = key_node.start_mark
+            problem = Problem(positions.file, mark.line + 1, mark.column + 1, dotted(path),
+                              "YAML merge keys (<<) are not supported")
+            positions.load_problems.append(problem)
             continue
         if not isinstance(key_node, yaml.ScalarNode):
             mark = key_node.start_mark
@@ -171,4 +211,7 @@ def _construct_mapping(node: yaml.MappingNode, path: PathKey, positions: Positio
             positions.load_problems.append(Problem(positions.file, line, column, dotted(key_path), message))
             continue
         result[key] = _construct(value_node, key_path, positions)
+        if isinstance(value_node, yaml.CollectionNode) and not value_node.flow_style:
+            # a block mapping or list starts on the next line; its entry is the key's line
+            positions.marks[key_path] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
     return result

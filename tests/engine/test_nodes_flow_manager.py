@@ -79,7 +79,7 @@ async def test_initial_node_gives_the_llm_its_prompt_role_and_tools() -> None:
 
     recorder, _ = await run_flow(script)
     messages, tools = recorder.seen[0]
-    assert messages[0] == {"role": "system",
+    assert messages[0] == {"role": "developer",
                            "content": "Remind Ann about Tuesday, December first. met-FOR-min five hundred milligrams"}
     assert tools == ["yes", "nope"]
 
@@ -100,7 +100,7 @@ async def test_transitions_through_flow_manager_change_context_and_tools() -> No
 
     recorder, session = await run_flow(script)
     last_messages, last_tools = recorder.seen[-1]
-    assert {"role": "system", "content": "Say bye."} in last_messages
+    assert {"role": "developer", "content": "Say bye."} in last_messages
     assert last_tools == []
     assert session.conversation.visited == ["greet", "greet", "bye"]
     assert [t.forced for t in session.conversation.transitions] == [True, False]
