@@ -77,3 +77,19 @@ class CallNotFoundError(EngineError):
 
 class CallStoreError(EngineError):
     """The call-history database cannot be opened, read or written."""
+
+
+class ExportError(EngineError):
+    """An export file (CSV, JSON report) that cannot be written."""
+
+
+class TurnScriptError(ProblemsError):
+    """A file of caller turns for a headless call that cannot be used."""
+
+
+class AudioDeviceLostError(AudioDeviceError):
+    """An audio device that stopped working during a call."""
+
+
+class VoiceConfigError(EngineError):
+    """A voice setting (STT, TTS, turn detection) that cannot be used."""

@@ -128,7 +128,7 @@ class HealthcareAIPipeline:
         self.status = status
 
     async def start(self) -> None:
-        """Build and run the pipeline, then enter the first node."""
+        """Build and run the pipeline, enter the first node and wait for its opening line."""
         if self.status is not CallStatus.CREATED:
             raise CallLifecycleError(f"call {self.session_id} is {self.status}; it can start only once")
         REDACTOR.register(self.session_id, patient_strings(self.patient_data, self.precomputed.values))
@@ -142,12 +142,16 @@ class HealthcareAIPipeline:
                        precompute_ms=self.precomputed.elapsed_ms)
             self._emit(ev.Latency, stage=Stage.PRECOMPUTE, ms=self.precomputed.elapsed_ms)
             await asyncio.wait_for(started.wait(), START_TIMEOUT_S)
+            self._turn_settled.clear()
             await self.initialize_first_node()
+            await self._wait_for_turn(TURN_TIMEOUT_S)  # the opening line is out before any caller turn
         except Exception as error:
             await self._fail(f"the call could not start: {error}")
             raise EngineError(f"the call could not start: {error}") from error
 
     def _build(self, started: asyncio.Event) -> None:
+        if self.voice is not None:
+            self.voice.attach(self)  # checks devices and models; raises before anything is built
         responder = build_responder(self.responder_config, self.session)
         context = LLMContext()
         aggregators = LLMContextAggregatorPair(context, user_params=self._user_params())
@@ -182,8 +186,10 @@ class HealthcareAIPipeline:
     def _user_params(self) -> LLMUserAggregatorParams:
         if self.voice is not None:
             return self.voice.user_params()
+        # Typed turns arrive as started/transcript/stopped, so the turn ends at "stopped";
+        # the strategy's timeout only covers transcripts that come late.
         strategies = UserTurnStrategies(start=[ExternalUserTurnStartStrategy()],
-                                        stop=[ExternalUserTurnStopStrategy(timeout=0.0)])
+                                        stop=[ExternalUserTurnStopStrategy()])
         return LLMUserAggregatorParams(user_turn_strategies=strategies)
 
     async def _run(self, runner: WorkerRunner) -> None:
@@ -383,7 +389,15 @@ class HealthcareAIPipeline:
         self._turn_settled.set()
 
     def on_stage_latency(self, stage: str, ms: float) -> None:
-        self._emit(ev.Latency, stage=stage, ms=ms)
+        crossed = self._turn_crossed_transition if stage == Stage.VOICE_TO_VOICE else False
+        self._emit(ev.Latency, stage=stage, ms=ms, crossed_transition=crossed)
+
+    def on_voice_turn(self, text: str) -> None:
+        """A spoken caller turn, as the STT heard it (called by the voice session)."""
+        self.turn += 1
+        self._turn_started_at = time.perf_counter()
+        self._turn_crossed_transition = False
+        self._emit(ev.UserTurn, text=text, source="voice")
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None:
         self._emit(ev.CallError, message=message, source=source, fatal=fatal)

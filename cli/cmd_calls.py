@@ -1,0 +1,484 @@
+"""`call`: a headless text call, recorded in the call history; `calls`: list, report and export them.
+
+The transcript printed by `call` holds patient data (it is the operator's own
+terminal); the `--report` and `--csv` files hold none unless `--include-phi`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from engine import events as ev
+from engine.errors import (
+    CallLifecycleError,
+    CallNotFoundError,
+    EngineError,
+    Problem,
+    TurnScriptError,
+    UnknownStateError,
+)
+from engine.paths import SCHEMAS_DIR, default_patient_for
+
+if TYPE_CHECKING:
+    from engine.pipeline import HealthcareAIPipeline
+    from engine.store import CallRecord, CallStore
+
+END_WAIT_S = 5.0
+OPENING_WAIT_S = 30.0
+BENIGN_ERROR_SOURCES = {"input", "force"}  # a typo by the operator, not a failure of the call
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing to do to the call: a caller turn, a forced transition, or quit."""
+
+    kind: Literal["say", "force", "quit"]
+    value: str = ""
+
+
+# ----- `call` ---------------------------------------------------------------------------------
+
+
+def add_call(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("call", help="run a headless text call and record it in the call history")
+    parser.add_argument("schema", type=Path, help="schema YAML file, or a bundled schema's name")
+    parser.add_argument("--patient", type=Path,
+                        help="patient JSON file (default: the schema's first bundled patient)")
+    parser.add_argument("--script", type=Path, metavar="TURNS",
+                        help="caller turns, one a line ('#' comments, '!force STATE'); default: read stdin")
+    parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted")
+    parser.add_argument("--llm-url", help="OpenAI-compatible base URL (openai responder)")
+    parser.add_argument("--llm-model", help="model name (openai responder)")
+    parser.add_argument("--report", type=Path, metavar="OUT.json", help="write the performance report")
+    parser.add_argument("--csv", type=Path, metavar="OUT.csv", help="write the latency samples")
+    parser.add_argument("--include-phi", action="store_true",
+                        help="let --report and --csv include patient values and the words said")
+    parser.add_argument("--force-at", type=parse_force_at, action="append", default=[], metavar="N:STATE",
+                        help="force STATE after caller turn N (0: before the first); repeatable")
+    add_data_dir(parser)
+    parser.set_defaults(run=run_call)
+
+
+def parse_force_at(text: str) -> tuple[int, str]:
+    turn, _, state = text.partition(":")
+    if not turn.strip().isdigit() or not state.strip():
+        raise argparse.ArgumentTypeError(f"expected N:STATE (e.g. 2:confirm), got '{text}'")
+    return int(turn), state.strip()
+
+
+def run_call(args: argparse.Namespace) -> int:
+    return asyncio.run(_run_call(args))
+
+
+async def _run_call(args: argparse.Namespace) -> int:
+    from engine.calls import create_call
+    from engine.responders.factory import ResponderConfig
+    from engine.store import CallStore
+
+    schema = resolve_schema(args.schema)
+    patient = args.patient or default_patient_for(schema.stem)
+    if patient is None:
+        raise EngineError(f"no --patient given and none bundled for schema '{schema.stem}'")
+    responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
+    call = create_call(schema, patient, responder=responder)
+    states = call.conversation.schema.states
+    script = read_turn_script(args.script, states) if args.script else None
+    forces = forces_by_turn(args.force_at, states)
+    with CallStore.open_default(args.data_dir) as store:
+        store.attach(call)
+        call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty()))
+        end_reason = "interrupted"
+        try:
+            await call.start()
+            await wait_for_opening(call)
+            turns = ScriptTurns(script) if script is not None else TerminalTurns(call)
+            taken = await play(call, turns, forces)
+            end_reason = "the operator quit" if turns.quit else "the caller turns ran out"
+        finally:
+            await finish(call, end_reason)
+        _warn_unapplied(forces, taken)
+        _write_outputs(store, call, args)
+        _print_summary(store, call)
+    return _exit_code(call)
+
+
+def resolve_schema(schema: Path) -> Path:
+    """A schema file, or the name of a bundled one (`appointment_reminder`)."""
+    bundled = SCHEMAS_DIR / f"{schema}.yaml"
+    return bundled if not schema.exists() and bundled.exists() else schema
+
+
+def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:
+    """Caller turns, one a line; blank lines and '#' comments skipped; '!force STATE' forces."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise TurnScriptError([Problem(str(path), 0, 0, "", f"cannot read the turns: {error}")]) from error
+    actions: list[Action] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(lines, 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] != "!force":
+            actions.append(Action("say", " ".join(words)))
+        elif len(words) == 2 and words[1] in states:
+            actions.append(Action("force", words[1]))
+        else:
+            problems.append(Problem(str(path), number, 1, "", _bad_force(words[1:], states)))
+    if problems:
+        raise TurnScriptError(problems)
+    return actions
+
+
+def _bad_force(words: list[str], states: Collection[str]) -> str:
+    if len(words) != 1:
+        return "expected '!force STATE'"
+    return f"unknown state '{words[0]}' (states: {', '.join(states)})"
+
+
+def forces_by_turn(force_at: list[tuple[int, str]], states: Collection[str]) -> dict[int, list[str]]:
+    forces: dict[int, list[str]] = {}
+    for turn, state in force_at:
+        if state not in states:
+            raise UnknownStateError(f"--force-at {turn}:{state}: unknown state (states: {', '.join(states)})")
+        forces.setdefault(turn, []).append(state)
+    return forces
+
+
+# ----- where the caller turns come from -------------------------------------------------------
+
+
+class ScriptTurns:
+    source = "script"
+
+    def __init__(self, actions: list[Action]) -> None:
+        self._actions = iter(actions)
+        self.quit = False
+
+    async def next(self) -> Action | None:
+        return next(self._actions, None)
+
+
+class TerminalTurns:
+    """Lines from stdin ('/force STATE', '/quit'); EOF or the end of the call ends them.
+
+    A daemon thread reads the raw file descriptor, so a pending read never holds up the exit.
+    """
+
+    source = "typed"
+
+    def __init__(self, call: HealthcareAIPipeline) -> None:
+        self._call = call
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.quit = False
+        if sys.stdin.isatty():
+            print("Type the caller's turns; '/force STATE' forces a transition; '/quit' or Ctrl-D ends.",
+                  file=sys.stderr)
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._pump, args=(loop, sys.stdin.fileno()), daemon=True,
+                         name="caller-turns").start()
+
+    async def next(self) -> Action | None:
+        while (line := await self._next_line()) is not None:
+            if (action := self._parse(line)) is not None:
+                self.quit = action.kind == "quit"
+                return action
+        return None
+
+    def _parse(self, line: str) -> Action | None:
+        words = line.split()
+        if not words:
+            return None
+        if words[0] == "/quit":
+            return Action("quit")
+        if words[0] == "/force" and len(words) == 2:
+            return Action("force", words[1])
+        if words[0].startswith("/"):
+            print("commands: '/force STATE', '/quit'", file=sys.stderr)
+            return None
+        return Action("say", " ".join(words))
+
+    async def _next_line(self) -> str | None:
+        line = asyncio.ensure_future(self._lines.get())
+        ended = asyncio.ensure_future(self._call.wait_until_ended())
+        done, pending = await asyncio.wait({line, ended}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return line.result() if line in done else None
+
+    def _pump(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        pending = b""
+        try:
+            while chunk := os.read(fd, 4096):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    if not self._put(loop, raw.decode("utf-8", "replace")):
+                        return
+        except OSError:
+            pass  # stdin closed under us: same as EOF
+        if pending:
+            self._put(loop, pending.decode("utf-8", "replace"))
+        self._put(loop, None)
+
+    def _put(self, loop: asyncio.AbstractEventLoop, line: str | None) -> bool:
+        try:
+            loop.call_soon_threadsafe(self._lines.put_nowait, line)
+        except RuntimeError:  # the loop has closed: the command is over
+            return False
+        return True
+
+
+# ----- playing the call -----------------------------------------------------------------------
+
+
+async def wait_for_opening(call: HealthcareAIPipeline, timeout: float = OPENING_WAIT_S) -> None:
+    """`start()` returns before the first node is entered; wait for it (and its greeting) so that
+    the greeting belongs to turn 0 and the first caller turn does not race it."""
+    initial = call.conversation.schema.states[call.conversation.current]
+    awaited = ev.BotTurn if initial.respond_immediately else ev.NodeEntered
+    opened = asyncio.Event()
+
+    def watch(event: ev.CallEvent) -> None:
+        if isinstance(event, (awaited, ev.CallError, ev.CallEnded)):
+            opened.set()
+
+    detach = call.events.subscribe(watch)
+    try:
+        if not any(isinstance(e, awaited) for e in call.events.history):
+            await asyncio.wait_for(opened.wait(), timeout)
+    except TimeoutError:
+        pass  # the first caller turn will show what is wrong
+    finally:
+        detach()
+
+
+async def play(call: HealthcareAIPipeline, turns: ScriptTurns | TerminalTurns,
+               forces: dict[int, list[str]]) -> int:
+    """Feed the turns (and the --force-at moves) to the call; returns the caller turns taken."""
+    taken = 0
+    try:
+        await _force_all(call, forces.pop(0, []))
+        while not _over(call) and (action := await turns.next()) is not None and action.kind != "quit":
+            if action.kind == "force":
+                await _force_all(call, [action.value])
+                continue
+            await call.step(action.value, source=turns.source)
+            taken += 1
+            await _force_all(call, forces.pop(taken, []))
+    except CallLifecycleError:
+        pass  # the call ended while a turn was on its way
+    return taken
+
+
+def _over(call: HealthcareAIPipeline) -> bool:
+    """Ended, or in an ending state (saying goodbye): no more caller turns."""
+    return call.ended or call.conversation.ended
+
+
+async def _force_all(call: HealthcareAIPipeline, states: list[str]) -> None:
+    for state in states:
+        if _over(call):
+            return
+        try:
+            await call.force(state)
+        except UnknownStateError:
+            pass  # the call emitted the error; the transcript shows it
+
+
+async def finish(call: HealthcareAIPipeline, reason: str) -> None:
+    """Let a call that reached an ending state wind down; stop any other."""
+    if not call.ended and call.conversation.ended:
+        await call.wait_until_ended(END_WAIT_S)
+    if call.ended:
+        await call.wait_until_ended(END_WAIT_S)
+    else:
+        await call.stop(reason)
+
+
+def _exit_code(call: HealthcareAIPipeline) -> int:
+    from engine.pipeline import CallStatus
+
+    errors = [e.message for e in call.events.history if isinstance(e, ev.CallError)
+              and (e.fatal or e.source not in BENIGN_ERROR_SOURCES)]
+    if call.status is CallStatus.FAILED:
+        errors.insert(0, call.end_reason)
+    if errors:
+        print(f"error: call {call.session_id} failed: {errors[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _warn_unapplied(forces: dict[int, list[str]], taken: int) -> None:
+    for turn, states in sorted(forces.items()):
+        for state in states:
+            print(f"note: --force-at {turn}:{state} not applied (the call took {taken} caller turns)",
+                  file=sys.stderr)
+
+
+# ----- what `call` prints and writes ----------------------------------------------------------
+
+
+class Transcript:
+    """Event-stream subscriber that prints the call as it happens."""
+
+    def __init__(self, *, echo_caller: bool = True) -> None:
+        self.echo_caller = echo_caller
+
+    def __call__(self, event: ev.CallEvent) -> None:
+        line = transcript_line(event)
+        if line is not None and (self.echo_caller or not isinstance(event, ev.UserTurn)):
+            out(line)
+
+
+def transcript_line(event: ev.CallEvent) -> str | None:
+    match event:
+        case ev.CallStarted():
+            return (f"== call {event.call_id}: {event.schema} for {event.patient_id} "
+                    f"({event.responder}, {event.mode})")
+        case ev.UserTurn():
+            return f"caller: {event.text}"
+        case ev.BotTurn():
+            return f"bot: {event.text}"
+        case ev.Transition(forced=True):
+            return f"!! forced {event.source} -> {event.target} ({event.ms:.1f} ms)"
+        case ev.Transition():
+            return f"-> transition {event.source} -> {event.target} on {event.intent} ({event.ms:.1f} ms)"
+        case ev.CallError():
+            return f"!! error ({event.source}): {event.message}"
+        case ev.CallEnded():
+            return f"== call {event.status}: {event.reason}"
+    return None
+
+
+def out(line: str) -> None:
+    """Print to stdout; once stdout is closed (`| head`), drop the rest quietly: the call goes on."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _write_outputs(store: CallStore, call: HealthcareAIPipeline, args: argparse.Namespace) -> None:
+    from engine.export import write_json, write_latency_csv
+
+    if args.report:
+        write_json(args.report, store.report(call.session_id, include_phi=args.include_phi),
+                   private=args.include_phi)
+        out(f"report: {args.report}")
+    if args.csv:
+        rows = write_latency_csv(args.csv, call.events.history, schema=call.schema_name,
+                                 include_phi=args.include_phi)
+        out(f"latency csv: {args.csv} ({rows} rows)")
+
+
+def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:
+    report = store.report(call.session_id)
+    out(f"{'latency (ms)':<16}{'count':>6}{'p50':>10}{'p95':>10}{'max':>10}")
+    for stage, figures in report["stages"].items():
+        out(f"  {stage:<14}{figures['count']:>6}{figures['p50']:>10.3f}{figures['p95']:>10.3f}"
+              f"{figures['max']:>10.3f}")
+    out(f"transitions: {report['state_transitions']}, schema overhead (max per turn): "
+          f"{report['schema_overhead_estimate_ms']:.3f} ms, total: {report['total_call_time_ms']:.1f} ms")
+    out(f"recorded as call {call.session_id} in {store.path}")
+
+
+# ----- `calls` --------------------------------------------------------------------------------
+
+
+def add_calls(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("calls", help="the call history: list, report, export")
+    actions = parser.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="the latest calls")
+    listing.add_argument("--limit", type=int, default=50)
+    report = actions.add_parser("report", help="a call's performance report as JSON")
+    report.add_argument("id")
+    report.add_argument("--include-phi", action="store_true", help="include the patient id")
+    export = actions.add_parser("export", help="a call's latency samples as CSV")
+    export.add_argument("id")
+    export.add_argument("--csv", type=Path, required=True, metavar="OUT")
+    export.add_argument("--include-phi", action="store_true",
+                        help="add the patient id and the words said in each turn")
+    for action, run in ((listing, run_list), (report, run_report), (export, run_export)):
+        add_data_dir(action)
+        action.set_defaults(run=run)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from engine.store import CallStore
+
+    path = history_path(args)
+    calls = []
+    if path.exists():
+        with CallStore(path) as store:
+            calls = store.list_calls(args.limit)
+    if not calls:
+        out(f"no calls recorded in {path}")
+        return 0
+    out(f"{'ID':<14}{'STARTED':<21}{'SECONDS':>9}  {'STATUS':<9}{'SCHEMA':<26}{'PATIENT':<24}REASON")
+    for record in calls:
+        out(_list_line(record))
+    return 0
+
+
+def _list_line(record: CallRecord) -> str:
+    started = datetime.fromtimestamp(record.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    seconds = f"{record.ended_at - record.started_at:.1f}" if record.ended_at else "-"
+    return (f"{record.id:<14}{started:<21}{seconds:>9}  {record.status:<9}{record.schema:<26}"
+            f"{record.patient_id:<24}{record.end_reason}")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    with open_existing_history(args) as store:
+        report = store.report(args.id, include_phi=args.include_phi)
+    out(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from engine.export import write_latency_csv
+
+    with open_existing_history(args) as store:
+        record = store.get_call(args.id)
+        events = store.events(args.id)
+    rows = write_latency_csv(args.csv, events, schema=record.schema, include_phi=args.include_phi)
+    out(f"wrote {rows} latency rows of call {args.id} to {args.csv}")
+    return 0
+
+
+def history_path(args: argparse.Namespace) -> Path:
+    from engine.paths import data_dir
+    from engine.store import DB_NAME
+
+    return data_dir(args.data_dir) / DB_NAME
+
+
+def open_existing_history(args: argparse.Namespace) -> CallStore:
+    """Reading a call must not create an empty history (e.g. in a mistyped --data-dir)."""
+    from engine.store import CallStore
+
+    path = history_path(args)
+    if not path.exists():
+        raise CallNotFoundError(f"no call '{args.id}' in {path}")
+    return CallStore(path)
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="call-history folder (default: $VOICE_CONSOLE_DATA_DIR or the user data dir)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    add_call(sub)
+    add_calls(sub)
