@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pipecat.frames.frames import (
     ErrorFrame,
+    FunctionCallsStartedFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMSetToolsFrame,
@@ -35,6 +36,7 @@ class CallObserver(BaseObserver):
         self._call = call
         self._responder = responder
         self._bot_text: list[str] | None = None
+        self._answered = False  # the current response called a function or failed
 
     async def on_push_frame(self, data: FramePushed) -> None:
         if not data.first_push:
@@ -52,6 +54,9 @@ class CallObserver(BaseObserver):
     def _on_responder_frame(self, frame: object) -> None:
         if isinstance(frame, LLMFullResponseStartFrame):
             self._bot_text = []
+            self._answered = False
+        elif isinstance(frame, FunctionCallsStartedFrame):
+            self._answered = True
         elif isinstance(frame, LLMTextFrame) and self._bot_text is not None:
             if not self._bot_text:
                 self._call.on_bot_text_started()
@@ -61,9 +66,12 @@ class CallObserver(BaseObserver):
             self._bot_text = None
             if text:
                 self._call.on_bot_turn(text)
+            elif not self._answered:
+                self._call.on_empty_answer()
         elif isinstance(frame, MetricsFrame):
             self._on_metrics(frame, self._responder)
         elif isinstance(frame, ErrorFrame):
+            self._answered = True
             self._call.on_pipeline_error(str(frame.error), "responder", bool(frame.fatal))
 
     def _on_metrics(self, frame: MetricsFrame, source: FrameProcessor) -> None:

@@ -54,21 +54,37 @@ class PatientStore(Protocol):
 
 
 class JsonFolderPatientStore:
-    """Patients as JSON files in one folder; ids are the files' `id` (or stem)."""
+    """Patients as JSON files in one folder; an id is the file's `id` field or its stem.
+
+    Files are parsed once and re-read only when they change.
+    """
 
     def __init__(self, folder: Path = PATIENTS_DIR) -> None:
         self.folder = folder
+        self._cache: dict[Path, tuple[int, PatientFile | PatientDataError]] = {}
+
+    def _load(self, path: Path) -> PatientFile | PatientDataError:
+        mtime = path.stat().st_mtime_ns
+        cached = self._cache.get(path)
+        if cached is None or cached[0] != mtime:
+            try:
+                cached = (mtime, load_patient(path))
+            except PatientDataError as error:
+                cached = (mtime, error)
+            self._cache[path] = cached
+        return cached[1]
 
     def list(self, schema: str | None = None) -> list[PatientFile]:
-        patients = []
-        for path in sorted(self.folder.glob("*.json")):
-            try:
-                patient = load_patient(path)
-            except PatientDataError:
-                continue
-            if schema is None or patient.schema == schema:
-                patients.append(patient)
-        return patients
+        """Readable patients, optionally of one schema; unreadable files are left out."""
+        loaded = (self._load(path) for path in sorted(self.folder.glob("*.json")))
+        return [p for p in loaded if isinstance(p, PatientFile) and (schema is None or p.schema == schema)]
 
     def get(self, patient_id: str) -> PatientFile | None:
-        return next((p for p in self.list() if p.id == patient_id or p.path.stem == patient_id), None)
+        """The patient, or None; a file named after the id that cannot be read raises PatientDataError."""
+        direct = self.folder / f"{patient_id}.json"
+        if "/" not in patient_id and direct.is_file():
+            found = self._load(direct)
+            if isinstance(found, PatientDataError):
+                raise found
+            return found
+        return next((p for p in self.list() if p.id == patient_id), None)

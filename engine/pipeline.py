@@ -280,10 +280,12 @@ class HealthcareAIPipeline:
         settled = asyncio.ensure_future(self._turn_settled.wait())
         ended = asyncio.ensure_future(self._ended.wait())
         try:
-            await asyncio.wait({settled, ended}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({settled, ended}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             settled.cancel()
             ended.cancel()
+        if not done:
+            self._emit(ev.CallError, message=f"the responder gave no answer within {wait_s:g} s", source="responder")
 
     async def _queue_caller_turn(self, cleaned: str, source: str) -> None:
         self.turn += 1
@@ -383,6 +385,10 @@ class HealthcareAIPipeline:
         ms = (time.perf_counter() - self._turn_started_at) * 1000
         self._turn_started_at = None
         self._emit(ev.Latency, stage=Stage.TURN, ms=ms, crossed_transition=self._turn_crossed_transition)
+
+    def on_empty_answer(self) -> None:
+        self.on_pipeline_error("the responder returned an empty answer (no text and no function call)",
+                               "responder", False)
 
     def on_bot_turn(self, text: str) -> None:
         self._emit(ev.BotTurn, text=text)

@@ -22,6 +22,7 @@ class ResponderConfig:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None
+    timeout_s: float = 15.0  # per request; a slower answer is an error, not a silent wait
 
     def resolved(self) -> ResponderConfig:
         env = os.environ.get
@@ -30,6 +31,7 @@ class ResponderConfig:
             base_url=self.base_url or env("VOICE_CONSOLE_LLM_URL") or env("OPENAI_BASE_URL"),
             model=self.model or env("VOICE_CONSOLE_LLM_MODEL") or "gpt-4.1-mini",
             api_key=self.api_key or env("VOICE_CONSOLE_LLM_API_KEY") or env("OPENAI_API_KEY") or "not-needed",
+            timeout_s=self.timeout_s,
         )
 
 
@@ -46,10 +48,16 @@ def build_responder(config: ResponderConfig, session: CallSession) -> LLMService
 def _openai_responder(config: ResponderConfig) -> LLMService:
     from pipecat.services.openai.llm import OpenAILLMService
 
+    class BoundedOpenAILLMService(OpenAILLMService):
+        """OpenAI's client waits 600 s and retries twice by default; a call cannot."""
+
+        def create_client(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - Pipecat's signature
+            return super().create_client(*args, **kwargs).with_options(timeout=config.timeout_s, max_retries=0)
+
     if not config.base_url and config.api_key == "not-needed":
         raise ResponderError("the openai responder needs a base URL (--llm-url or VOICE_CONSOLE_LLM_URL) "
                              "or an API key (OPENAI_API_KEY)")
-    return OpenAILLMService(
+    return BoundedOpenAILLMService(
         api_key=config.api_key,
         base_url=config.base_url,
         settings=OpenAILLMService.Settings(model=config.model),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,13 @@ from engine.pipeline import CallStatus, HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from tests.fakes.openai_server import FakeOpenAI, Reply, garbage, http_error, slow, speak
 
+Calls = list[HealthcareAIPipeline]
 DATA = Path(__file__).resolve().parent.parent / "data"
 SCHEMA, PATIENT = DATA / "minimal_schema.yaml", DATA / "minimal_patient.json"
 
 
 @pytest.fixture
-def fake() -> FakeOpenAI:
+def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(default_text="Hi Ann, this is the clinic calling.") as server:
         yield server
 
@@ -50,26 +51,27 @@ def answered(event: ev.CallEvent) -> bool:
 
 
 @pytest.fixture
-async def open_calls() -> AsyncIterator[list[HealthcareAIPipeline]]:
-    calls: list[HealthcareAIPipeline] = []
-    yield calls
-    for call in calls:
+async def calls() -> AsyncIterator[Calls]:
+    """The calls a test starts; stopped after it."""
+    started_calls: Calls = []
+    yield started_calls
+    for call in started_calls:
         await call.stop()
 
 
-async def started(config: ResponderConfig, open_calls: list[HealthcareAIPipeline]) -> HealthcareAIPipeline:
+async def started(config: ResponderConfig, calls: Calls) -> HealthcareAIPipeline:
     """A running call whose first node has answered (its greeting, or an error)."""
     call = create_call(SCHEMA, PATIENT, responder=config)
-    open_calls.append(call)
+    calls.append(call)
     await call.start()
     await until(call, answered)
     return call
 
 
 async def test_bot_speaks_the_streamed_text_and_the_request_carries_prompt_and_tools(
-        fake: FakeOpenAI, open_calls: list) -> None:
+        fake: FakeOpenAI, calls: Calls) -> None:
     fake.script(speak("Hi Ann, your appointment is on Tuesday.", chunks=5))
-    call = await started(openai_config(fake), open_calls)
+    call = await started(openai_config(fake), calls)
 
     assert [e.text for e in of_type(call, ev.BotTurn)] == ["Hi Ann, your appointment is on Tuesday."]
     request = fake.requests[0]
@@ -85,12 +87,12 @@ async def test_bot_speaks_the_streamed_text_and_the_request_carries_prompt_and_t
 
 
 async def test_a_streamed_tool_call_moves_the_call_exactly_as_the_scripted_responder_does(
-        fake: FakeOpenAI, open_calls: list) -> None:
-    call = await started(openai_config(fake), open_calls)
+        fake: FakeOpenAI, calls: Calls) -> None:
+    call = await started(openai_config(fake), calls)
     await call.step("yes, that is fine")
     assert await call.wait_until_ended(5)
 
-    scripted = await started(ResponderConfig(kind="scripted"), open_calls)
+    scripted = await started(ResponderConfig(kind="scripted"), calls)
     await scripted.step("yes, that is fine")
     assert await scripted.wait_until_ended(5)
 
@@ -108,8 +110,8 @@ async def test_a_streamed_tool_call_moves_the_call_exactly_as_the_scripted_respo
     assert of_type(call, ev.BotTurn)[-1].text == "Hi Ann, this is the clinic calling."
 
 
-async def test_tool_arguments_streamed_in_pieces_reach_the_function(fake: FakeOpenAI, open_calls: list) -> None:
-    call = await started(openai_config(fake), open_calls)
+async def test_tool_arguments_streamed_in_pieces_reach_the_function(fake: FakeOpenAI, calls: Calls) -> None:
+    call = await started(openai_config(fake), calls)
     await call.step("nope, my bus is late")
     assert await call.wait_until_ended(5)
 
@@ -131,9 +133,9 @@ async def assert_still_usable(call: HealthcareAIPipeline, fake: FakeOpenAI) -> N
     assert of_type(call, ev.Transition)[-1].forced is True
 
 
-async def fault_after_greeting(fake: FakeOpenAI, open_calls: list, *faults: Reply,
+async def fault_after_greeting(fake: FakeOpenAI, calls: Calls, *faults: Reply,
                                wait_s: float = 5.0) -> tuple[HealthcareAIPipeline, str]:
-    call = await started(openai_config(fake), open_calls)
+    call = await started(openai_config(fake), calls)
     fake.script(*faults)
     mark = len(call.events.history)
     await call.step("hmm?", wait_s=wait_s)
@@ -142,10 +144,10 @@ async def fault_after_greeting(fake: FakeOpenAI, open_calls: list, *faults: Repl
     return call, error.message
 
 
-async def test_endpoint_down_is_a_call_error_and_the_call_goes_on(open_calls: list) -> None:
+async def test_endpoint_down_is_a_call_error_and_the_call_goes_on(calls: Calls) -> None:
     fake = FakeOpenAI()  # its port is bound but not listening yet: connections are refused
     try:
-        call = await started(openai_config(fake), open_calls)
+        call = await started(openai_config(fake), calls)
         [error] = of_type(call, ev.CallError)
         assert error.message == "Error during completion: Connection error."
         assert call.status is CallStatus.RUNNING
@@ -155,41 +157,54 @@ async def test_endpoint_down_is_a_call_error_and_the_call_goes_on(open_calls: li
         fake.stop()
 
 
-async def test_http_500_is_a_call_error_and_the_call_goes_on(fake: FakeOpenAI, open_calls: list) -> None:
-    # the OpenAI client retries a 500 twice before it gives up
-    call, message = await fault_after_greeting(fake, open_calls, *[http_error(500)] * 3)
+async def test_http_500_is_a_call_error_and_the_call_goes_on(fake: FakeOpenAI, calls: Calls) -> None:
+    # the responder's client does not retry: a call cannot wait for retries
+    call, message = await fault_after_greeting(fake, calls, http_error(500))
     assert message == "Error during completion: Error code: 500 - the fake model failed"
     await assert_still_usable(call, fake)
 
 
-async def test_a_garbage_stream_is_a_call_error_and_the_call_goes_on(fake: FakeOpenAI, open_calls: list) -> None:
-    call, message = await fault_after_greeting(fake, open_calls, garbage(sse=True))
+async def test_a_garbage_stream_is_a_call_error_and_the_call_goes_on(fake: FakeOpenAI, calls: Calls) -> None:
+    call, message = await fault_after_greeting(fake, calls, garbage(sse=True))
     assert message.startswith("Error during completion: Expecting property name")
     await assert_still_usable(call, fake)
 
 
-@pytest.mark.xfail(strict=True, reason="a 200 answer that is not an event stream reads as an empty answer: "
-                                       "no CallError, and the turn waits its whole wait_s")
-async def test_a_garbage_html_body_is_a_call_error(fake: FakeOpenAI, open_calls: list) -> None:
-    await fault_after_greeting(fake, open_calls, garbage(sse=False), wait_s=0.5)
+async def test_a_garbage_html_body_is_a_call_error(fake: FakeOpenAI, calls: Calls) -> None:
+    call, message = await fault_after_greeting(fake, calls, garbage(sse=False), wait_s=5)
+    assert message == "the responder returned an empty answer (no text and no function call)"
+    await assert_still_usable(call, fake)
 
 
 async def test_a_slow_answer_arrives_after_a_short_turn_wait_and_the_call_goes_on(
-        fake: FakeOpenAI, open_calls: list) -> None:
-    call = await started(openai_config(fake), open_calls)
+        fake: FakeOpenAI, calls: Calls) -> None:
+    call = await started(openai_config(fake), calls)
     fake.script(slow(0.6, speak("Here I am.")))
     mark = len(call.events.history)
     await call.step("hello?", wait_s=0.2)
     assert call.status is CallStatus.RUNNING and not of_type(call, ev.BotTurn)[1:]
-    assert (await until(call, answered, after=mark)).text == "Here I am."
+    assert (await until(call, answered, after=mark)).message == "the responder gave no answer within 0.2 s"
+    late = await until(call, lambda e: isinstance(e, ev.BotTurn), after=mark)
+    assert late.text == "Here I am."
     await assert_still_usable(call, fake)
 
 
-@pytest.mark.xfail(strict=True, reason="no client timeout reaches OpenAILLMService (600 s default) and a turn "
-                                       "that outlives wait_s is not reported")
-async def test_an_answer_slower_than_the_turn_wait_is_a_call_error(fake: FakeOpenAI, open_calls: list) -> None:
-    call = await started(openai_config(fake), open_calls)
+async def test_an_answer_slower_than_the_turn_wait_is_a_call_error(fake: FakeOpenAI, calls: Calls) -> None:
+    call = await started(openai_config(fake), calls)
     fake.script(slow(1.0))
     mark = len(call.events.history)
     await call.step("hello?", wait_s=0.3)
-    assert any(isinstance(e, ev.CallError) for e in call.events.history[mark:])
+    errors = [e.message for e in call.events.history[mark:] if isinstance(e, ev.CallError)]
+    assert errors == ["the responder gave no answer within 0.3 s"]
+    assert call.status is CallStatus.RUNNING
+
+
+async def test_a_request_slower_than_the_client_timeout_is_a_call_error(fake: FakeOpenAI, calls: Calls) -> None:
+    config = ResponderConfig(kind="openai", base_url=fake.base_url, model="fake", api_key="test", timeout_s=0.5)
+    call = await started(config, calls)
+    fake.script(slow(3.0))
+    mark = len(call.events.history)
+    await call.step("hello?", wait_s=2.5)
+    errors = [e.message for e in call.events.history[mark:] if isinstance(e, ev.CallError)]
+    assert errors == ["Error during completion: Request timed out."]
+    await assert_still_usable(call, fake)
