@@ -212,6 +212,7 @@ TARGETS = {
     "transition_vs_bare_p99_ratio": ("<=", 5.0),
     "call_states_10k_memory_mb": ("<=", 50.0),
     "schema_overhead_per_turn_p99_ms": ("<", 50.0),
+    "api_lost_events": ("<=", 0),
 }
 
 
@@ -257,7 +258,15 @@ async def collect(quick: bool) -> dict[str, Any]:
     results.update(call_states_10k_create_ms=states["create_ms"], call_states_10k_memory_mb=states["memory_mb"],
                    call_state_bytes=states["bytes_per_state"])
     results["samples"] = {name: len(values) for name, values in figures.samples.items()}
+    results["api"] = await bench_api(50 if quick else 200)
+    results["api_lost_events"] = results["api"]["lost_events"]
     return results
+
+
+async def bench_api(n_calls: int) -> dict[str, Any]:
+    from engine.api_bench import bench_api_concurrency
+
+    return await bench_api_concurrency(n_calls)
 
 
 def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
@@ -277,6 +286,10 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
         print(f"{label:42} {results[key + '_p50_' + unit]:>8} {unit} {results[key + '_p99_' + unit]:>8} {unit}")
     print(f"{'10,000 call states':42} {results['call_states_10k_create_ms']:>8} ms "
           f"{results['call_states_10k_memory_mb']:>8} MB ({results['call_state_bytes']} B each)")
+    api = results.get("api")
+    if api:
+        print(f"{'API: ' + str(api['calls']) + ' concurrent text calls':42} {api['turns_per_s']:>8} turns/s, "
+              f"turn p50 {api['turn_p50_ms']} ms, p99 {api['turn_p99_ms']} ms, lost events {api['lost_events']}")
     print("targets:")
     for key, ok in verdicts.items():
         op, limit = TARGETS[key]

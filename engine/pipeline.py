@@ -21,8 +21,6 @@ from pipecat.flows import FlowManager
 from pipecat.frames.frames import (
     EndFrame,
     TranscriptionFrame,
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -32,9 +30,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.turns.user_start import ExternalUserTurnStartStrategy
-from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
-from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from engine import events as ev
@@ -48,6 +43,7 @@ from engine.precompute import Precomputed
 from engine.prompts import PROMPT, SAY, PromptRenderer
 from engine.responders.factory import ResponderConfig, build_responder
 from engine.state import ConversationState
+from engine.turns import typed_turn_strategies
 
 START_TIMEOUT_S = 10.0
 TURN_TIMEOUT_S = 30.0
@@ -186,11 +182,7 @@ class HealthcareAIPipeline:
     def _user_params(self) -> LLMUserAggregatorParams:
         if self.voice is not None:
             return self.voice.user_params()
-        # Typed turns arrive as started/transcript/stopped, so the turn ends at "stopped";
-        # the strategy's timeout only covers transcripts that come late.
-        strategies = UserTurnStrategies(start=[ExternalUserTurnStartStrategy()],
-                                        stop=[ExternalUserTurnStopStrategy()])
-        return LLMUserAggregatorParams(user_turn_strategies=strategies)
+        return LLMUserAggregatorParams(user_turn_strategies=typed_turn_strategies())
 
     async def _run(self, runner: WorkerRunner) -> None:
         try:
@@ -293,11 +285,7 @@ class HealthcareAIPipeline:
         self._turn_crossed_transition = False
         self._emit(ev.UserTurn, text=cleaned, source=source)
         timestamp = datetime.now(timezone.utc).isoformat()
-        await self._worker.queue_frames([
-            UserStartedSpeakingFrame(),
-            TranscriptionFrame(cleaned, "caller", timestamp),
-            UserStoppedSpeakingFrame(),
-        ])
+        await self._worker.queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
 
     async def step(self, text: str | bytes, source: str = "typed",
                    wait_s: float | None = TURN_TIMEOUT_S) -> None:
