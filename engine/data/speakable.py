@@ -41,6 +41,11 @@ def speak_date(day: date) -> str:
     return f"{_WEEKDAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {_ORDINAL_DAYS[day.day]}"
 
 
+def speak_date_with_year(day: date) -> str:
+    """date(1958, 3, 3) -> 'March third, nineteen fifty-eight' (for dates of birth)."""
+    return f"{_MONTHS[day.month - 1]} {_ORDINAL_DAYS[day.day]}, {num2words(day.year, to='year')}"
+
+
 def speak_time(moment: time) -> str:
     """14:30 -> 'two thirty PM'; 12:00 -> 'twelve noon'; 00:00 -> 'midnight'. Seconds are dropped."""
     hour, minute = moment.hour, moment.minute

@@ -38,6 +38,7 @@ class DataField(Strict):
     values: list[str] | None = None
     fields: dict[str, DataField] | None = None
     pronounce: StrictBool = False  # pass the spoken form through the lexicon
+    say_year: StrictBool = False  # a date spoken with its year and no weekday (dates of birth)
 
     @model_validator(mode="after")
     def _check_type_options(self) -> DataField:
@@ -47,6 +48,8 @@ class DataField(Strict):
             raise ValueError("only an enum field takes 'values'")
         if self.type is FieldType.LIST and not self.fields:
             raise ValueError("a list field needs 'fields' describing each record")
+        if self.say_year and self.type is not FieldType.DATE:
+            raise ValueError("only a date field takes 'say_year'")
         if self.type is not FieldType.LIST and self.fields is not None:
             raise ValueError("only a list field takes 'fields'")
         if self.fields and any(f.type is FieldType.LIST for f in self.fields.values()):

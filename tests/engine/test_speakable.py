@@ -113,3 +113,10 @@ def test_speak_unit(unit: str, amount: float, spoken: str) -> None:
 def test_speak_boolean() -> None:
     assert speak_boolean(True) == "yes"
     assert speak_boolean(False) == "no"
+
+
+def test_date_with_year_for_dates_of_birth() -> None:
+    from engine.data.speakable import speak_date_with_year
+
+    assert speak_date_with_year(date(1958, 3, 3)) == "March third, nineteen fifty-eight"
+    assert speak_date_with_year(date(2001, 12, 21)) == "December twenty-first, two thousand and one"
