@@ -1,0 +1,355 @@
+"""Latency of a call: stacked stage bars per turn, turn latency over turns, rolling p50/p95.
+
+Samples only go into buffers; a timer redraws (at most every `refresh_ms`) when something changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QHideEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+Sample = tuple[int, str, float, bool]  # (turn, stage, ms, crossed_transition)
+
+STACK_ORDER = ("classify", "render", "transition", "stt", "llm", "tts")  # bottom to top
+LEGEND_ORDER = ("stt", "llm", "tts", "render", "transition", "classify")
+SCHEMA_STAGES = ("classify", "render", "transition")
+TREND_STAGES = ("voice_to_voice", "turn")
+SCHEMA_OVERHEAD = "schema_overhead"  # derived row: classify + render + transition per turn
+TABLE_ORDER = ("stt", "llm", "tts", "render", "transition", "classify", SCHEMA_OVERHEAD, "turn",
+               "voice_to_voice")
+DEFAULT_BUDGETS = {SCHEMA_OVERHEAD: 50.0, "transition": 20.0}
+BUDGET_NAMES = {SCHEMA_OVERHEAD: "schema overhead budget", "transition": "transition budget"}
+
+STAGE_COLOURS = {
+    "classify": "#6d4c41", "render": "#f9a825", "transition": "#e64a19",
+    "stt": "#1e88e5", "llm": "#8e24aa", "tts": "#00897b",
+    "voice_to_voice": "#1565c0", "turn": "#6a1b9a",
+}
+BUDGET_COLOURS = {SCHEMA_OVERHEAD: "#c62828", "transition": "#ef6c00"}
+CROSSED_COLOUR = "#ef6c00"
+OVER_BUDGET = QColor("#c62828")
+BAR_WIDTH = 0.6
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def format_ms(ms: float) -> str:
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def _plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendItem]:
+    """A white plot with its legend in a row of its own above it, so the legend hides no data."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground("w")
+    widget.ci.layout.setContentsMargins(2, 2, 2, 2)
+    widget.ci.layout.setSpacing(0)
+    legend = pg.LegendItem(colCount=4, labelTextSize="8pt", labelTextColor="#37474f", horSpacing=12)
+    widget.addItem(legend, row=0, col=0)
+    plot = widget.addPlot(row=1, col=0)
+    plot.setTitle(title, color="#263238", size="9pt")
+    plot.showGrid(y=True, alpha=0.25)
+    plot.setLabel("left", "ms")
+    plot.setLabel("bottom", "turn")
+    plot.setMenuEnabled(False)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen("#90a4ae")
+        axis.setTextPen("#37474f")
+    widget.setMinimumHeight(140)
+    return widget, plot, legend
+
+
+class LatencyPanel(QWidget):
+    """Per-turn stage latency (stacked bars + budget lines), turn latency, rolling p50/p95 table.
+
+    API (plain data only):
+        add_sample(turn, stage, ms, crossed_transition=False): buffer one sample (no drawing).
+        load_samples([(turn, stage, ms, crossed_transition), ...]): replace everything (replay).
+        reset(): forget every sample.
+        shutdown(): stop the refresh timer for good (call when the window closes).
+        samples(): the buffered samples, in arrival order.
+
+    The refresh timer runs while the panel is visible; each tick redraws only if samples changed
+    since the last redraw (`redraw_count` counts redraws).
+    """
+
+    def __init__(self, parent: QWidget | None = None, budgets: dict[str, float] | None = None,
+                 window: int = 50, refresh_ms: int = 100) -> None:
+        super().__init__(parent)
+        self.budgets = dict(DEFAULT_BUDGETS if budgets is None else budgets)
+        self.window = window
+        self.redraw_count = 0
+        self._shut_down = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(refresh_ms)
+        self._timer.timeout.connect(self.refresh)
+        self._build()
+        self.reset()
+
+    # --- widgets
+
+    def _build(self) -> None:
+        self._stages_view, stages_plot, stages_legend = _plot("Stages per turn (stacked)")
+        self._turns_view, turns_plot, turns_legend = _plot("Turn latency")
+        self._stages_plot = stages_plot
+        self._bars = self._add_bars(stages_plot, stages_legend)
+        self._curves, self._crossed = self._add_curves(turns_plot, turns_legend)
+        self._budget_lines = self._add_budget_lines(stages_plot)
+        self._schema_only = QCheckBox("Schema stages only")
+        self._schema_only.setToolTip("Hide stt, llm and tts to compare classify + render + transition "
+                                     "with the budgets")
+        self._schema_only.toggled.connect(self.set_schema_only)
+        self.table = self._make_table()
+        side = QVBoxLayout()
+        side.addWidget(self.table)
+        side.addWidget(self._schema_only)
+        plots = QVBoxLayout()
+        plots.addWidget(self._stages_view, 3)
+        plots.addWidget(self._turns_view, 2)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(plots, 1)
+        layout.addLayout(side)
+
+    @staticmethod
+    def _add_bars(plot: pg.PlotItem, legend: pg.LegendItem) -> dict[str, pg.BarGraphItem]:
+        bars = {}
+        for stage in STACK_ORDER:
+            colour = STAGE_COLOURS[stage]
+            bars[stage] = pg.BarGraphItem(x=[], height=[], y0=[], width=BAR_WIDTH, brush=colour,
+                                          pen=pg.mkPen("w", width=0.5))
+            plot.addItem(bars[stage])
+        for stage in LEGEND_ORDER:
+            legend.addItem(bars[stage], stage)
+        legend.setColumnCount(3)
+        return bars
+
+    @staticmethod
+    def _add_curves(plot: pg.PlotItem, legend: pg.LegendItem) -> tuple[dict[str, pg.PlotDataItem],
+                                                                       pg.PlotDataItem]:
+        curves = {}
+        for stage, symbol in zip(TREND_STAGES, ("o", "s"), strict=True):
+            colour = STAGE_COLOURS[stage]
+            curves[stage] = plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol=symbol, symbolSize=6,
+                                      symbolBrush=colour, symbolPen=None)
+            legend.addItem(curves[stage], stage)
+        crossed = plot.plot([], [], pen=None, symbol="d", symbolSize=11, symbolBrush=None,
+                            symbolPen=pg.mkPen(CROSSED_COLOUR, width=1.6))
+        legend.addItem(crossed, "crossed a transition")
+        for item in (*curves.values(), crossed):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+        return curves, crossed
+
+    def _add_budget_lines(self, plot: pg.PlotItem) -> dict[str, pg.InfiniteLine]:
+        lines = {}
+        for index, (name, ms) in enumerate(sorted(self.budgets.items(), key=lambda item: -item[1])):
+            colour = BUDGET_COLOURS.get(name, "#455a64")
+            text = f"{BUDGET_NAMES.get(name, name.replace('_', ' ') + ' budget')} {ms:g} ms"
+            right = index % 2 == 1
+            lines[name] = pg.InfiniteLine(
+                pos=ms, angle=0, movable=False, pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+                label=text, labelOpts={"position": 0.98 if right else 0.02, "color": colour,
+                                       "anchors": [(1, 1), (1, 1)] if right else [(0, 1), (0, 1)],
+                                       "fill": (255, 255, 255, 225)})
+            plot.addItem(lines[name], ignoreBounds=False)
+        return lines
+
+    def _make_table(self) -> QTableWidget:
+        table = QTableWidget(0, 4)
+        table.setHorizontalHeaderLabels(["stage", "n", "p50 ms", "p95 ms"])
+        table.setToolTip(f"Rolling over each stage's last {self.window} samples (nearest rank); "
+                         "schema_overhead is classify + render + transition per turn. Red: p95 over budget.")
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.setMinimumWidth(250)
+        table.setMaximumWidth(300)
+        return table
+
+    def set_schema_only(self, schema_only: bool) -> None:
+        """Show only classify, render and transition bars (zooms in on the budgets)."""
+        self._schema_only.setChecked(schema_only)
+        for stage, bars in self._bars.items():
+            bars.setVisible(not schema_only or stage in SCHEMA_STAGES)
+        self._fit_stage_range()
+
+    # --- data in
+
+    def add_sample(self, turn: int, stage: str, ms: float, crossed_transition: bool = False) -> None:
+        """Buffer one sample; the next timer tick draws it."""
+        self._samples.append((turn, stage, ms, crossed_transition))
+        self._windows[stage].append(ms)
+        if stage in STACK_ORDER:
+            self._per_turn[stage][turn] += ms
+        elif stage in TREND_STAGES:
+            self._trend[stage][turn] = ms
+            if crossed_transition:
+                self._crossed_turns.add(turn)
+        self._dirty = True
+
+    def load_samples(self, samples: list[tuple[int, str, float, bool]]) -> None:
+        """Replace everything with a past call's samples."""
+        self.reset()
+        for turn, stage, ms, crossed in samples:
+            self.add_sample(turn, stage, ms, crossed)
+
+    def reset(self) -> None:
+        self._samples: list[Sample] = []
+        self._windows: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=self.window))
+        self._per_turn: defaultdict[str, defaultdict[int, float]] = defaultdict(lambda: defaultdict(float))
+        self._trend: defaultdict[str, dict[int, float]] = defaultdict(dict)
+        self._crossed_turns: set[int] = set()
+        self._dirty = True
+
+    def samples(self) -> list[Sample]:
+        return list(self._samples)
+
+    # --- timer
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shut_down:
+            self._timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._timer.stop()
+        super().hideEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop refreshing for good."""
+        self._shut_down = True
+        self._timer.stop()
+
+    def is_refreshing(self) -> bool:
+        return self._timer.isActive()
+
+    # --- drawing
+
+    def refresh(self) -> None:
+        """Redraw if samples changed since the last redraw (the timer calls this)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraw_count += 1
+        self._draw_bars()
+        self._draw_trends()
+        self._fill_table()
+
+    def _fit_stage_range(self) -> None:
+        """Autorange, except in schema-only mode: the budgets and the schema bars, with room for labels."""
+        if not self._schema_only.isChecked():
+            self._stages_plot.enableAutoRange(y=True)
+            return
+        tallest = max((sum(self._per_turn.get(stage, {}).get(turn, 0.0) for stage in SCHEMA_STAGES)
+                       for turn in self._schema_turns()), default=0.0)
+        self._stages_plot.setYRange(0, max(tallest, *self.budgets.values(), 1.0) * 1.2, padding=0)
+
+    def _schema_turns(self) -> list[int]:
+        return sorted({turn for stage in SCHEMA_STAGES for turn in self._per_turn.get(stage, {})})
+
+    def _draw_bars(self) -> None:
+        turns = sorted({turn for stage in STACK_ORDER for turn in self._per_turn.get(stage, {})})
+        x = np.array(turns, dtype=float)
+        base = np.zeros(len(turns))
+        for stage in STACK_ORDER:
+            per_turn = self._per_turn.get(stage, {})
+            heights = np.array([per_turn.get(turn, 0.0) for turn in turns], dtype=float)
+            self._bars[stage].setOpts(x=x, height=heights, y0=base.copy(), width=BAR_WIDTH)
+            base += heights
+        if self._schema_only.isChecked():
+            self._fit_stage_range()
+
+    def _draw_trends(self) -> None:
+        for stage, curve in self._curves.items():
+            series = self._trend.get(stage, {})
+            turns = sorted(series)
+            curve.setData(np.array(turns, dtype=float), np.array([series[t] for t in turns], dtype=float))
+        crossed = [(turn, value) for turn in sorted(self._crossed_turns)
+                   if (value := self._crossed_value(turn)) is not None]
+        self._crossed.setData(np.array([t for t, _ in crossed], dtype=float),
+                              np.array([v for _, v in crossed], dtype=float))
+
+    def _crossed_value(self, turn: int) -> float | None:
+        for stage in TREND_STAGES:
+            if turn in self._trend.get(stage, {}):
+                return self._trend[stage][turn]
+        return None
+
+    def _fill_table(self) -> None:
+        rows = [(stage, values) for stage in self._table_stages() if (values := self._window_values(stage))]
+        self.table.setRowCount(len(rows))
+        for row, (stage, values) in enumerate(rows):
+            p50, p95 = percentile(values, 50), percentile(values, 95)
+            cells = [stage, str(len(values)), format_ms(p50), format_ms(p95)]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+            if stage in self.budgets and p95 > self.budgets[stage]:
+                self.table.item(row, 3).setForeground(OVER_BUDGET)
+
+    def _table_stages(self) -> list[str]:
+        extra = sorted(set(self._windows) - set(TABLE_ORDER))
+        return [*TABLE_ORDER, *extra]
+
+    def _window_values(self, stage: str) -> list[float]:
+        if stage == SCHEMA_OVERHEAD:
+            turns = self._schema_turns()[-self.window:]
+            return [sum(self._per_turn.get(s, {}).get(t, 0.0) for s in SCHEMA_STAGES) for t in turns]
+        return list(self._windows.get(stage, ()))
+
+    # --- read-outs (for tests and the main window)
+
+    def percentiles(self, stage: str) -> tuple[float, float]:
+        """(p50, p95) of the stage's rolling window, as the table shows after the next redraw."""
+        values = self._window_values(stage)
+        return percentile(values, 50), percentile(values, 95)
+
+    def bar_data(self, stage: str) -> tuple[list[float], list[float], list[float]]:
+        """What the stage's bars show: (turns, bottoms, heights)."""
+        opts = self._bars[stage].opts
+        return tuple([float(v) for v in opts[key]] for key in ("x", "y0", "height"))
+
+    def curve_data(self, stage: str) -> tuple[list[float], list[float]]:
+        """What a trend curve ("voice_to_voice" or "turn") shows: (turns, ms)."""
+        x, y = self._curves[stage].getOriginalDataset()
+        return ([] if x is None else [float(v) for v in x]), ([] if y is None else [float(v) for v in y])
+
+    def table_rows(self) -> dict[str, tuple[str, str, str]]:
+        """The table's text: stage -> (n, p50, p95)."""
+        rows = {}
+        for row in range(self.table.rowCount()):
+            cells = [self.table.item(row, column).text() for column in range(4)]
+            rows[cells[0]] = (cells[1], cells[2], cells[3])
+        return rows
+
+    def budget_lines(self) -> dict[str, float]:
+        """Budget name -> the y position of its dashed line."""
+        return {name: float(line.value()) for name, line in self._budget_lines.items()}
