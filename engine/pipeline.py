@@ -137,13 +137,27 @@ class HealthcareAIPipeline:
                        responder=self.responder_config.kind, mode=self.mode,
                        precompute_ms=self.precomputed.elapsed_ms)
             self._emit(ev.Latency, stage=Stage.PRECOMPUTE, ms=self.precomputed.elapsed_ms)
-            await asyncio.wait_for(started.wait(), START_TIMEOUT_S)
+            await self._wait_for_pipeline_start(started)
             self._turn_settled.clear()
             await self.initialize_first_node()
             await self._wait_for_turn(TURN_TIMEOUT_S)  # the opening line is out before any caller turn
         except Exception as error:
-            await self._fail(f"the call could not start: {error}")
-            raise EngineError(f"the call could not start: {error}") from error
+            reason = f"the call could not start: {str(error) or type(error).__name__}"
+            await self._fail(reason)
+            raise EngineError(reason) from error
+
+    async def _wait_for_pipeline_start(self, started: asyncio.Event) -> None:
+        """Wait for the pipeline to start, or for the call to end first (e.g. a device failed)."""
+        waiters = {asyncio.ensure_future(started.wait()), asyncio.ensure_future(self._ended.wait())}
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=START_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not done:
+            raise EngineError(f"the pipeline did not start within {START_TIMEOUT_S:g} s")
+        if self.ended:
+            raise EngineError(self.end_reason or "the pipeline ended while starting")
 
     def _build(self, started: asyncio.Event) -> None:
         if self.voice is not None:

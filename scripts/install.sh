@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc
   portaudio19-dev libportaudio2          # PyAudio, for Pipecat's local audio transport
-  pulseaudio pulseaudio-utils            # virtual microphone and speaker in tests
+  pulseaudio pulseaudio-utils libasound2-plugins   # virtual mic and speaker; ALSA's pulse plugin
   libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xinerama0   # Qt on X11 and offscreen

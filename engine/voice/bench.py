@@ -1,0 +1,373 @@
+"""Voice benchmark through real audio devices: a private PulseAudio server with a virtual mic and speaker.
+
+`bench_voice(turns=10)` speaks caller turns (synthesised with Piper) into the
+virtual microphone of a real voice call and returns voice-to-voice p50/p95 with
+a per-stage breakdown, the STT real-time factor, the TTS first-byte time, and
+the first bot line with and without the line cache. Also home to the helpers
+the voice tests share: caller audio, a speaker recorder, Whisper transcription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+import threading
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import events as ev
+from engine.latency import percentile, summary
+from engine.voice import models
+from engine.voice.config import VoiceConfig
+from engine.voice.devices import VirtualAudioServer, using_server
+from engine.voice.session import SAMPLE_RATE, VoiceSession
+from engine.voice.tts_cache import AudioCacheStore
+
+# A rehearsal schema whose every caller turn is short and whose bot lines are short, so that
+# many spoken turns fit in a little time. "stay" answers loop on the reprompt.
+BENCH_SCHEMA = """\
+name: voice_bench
+version: "1"
+description: Short spoken turns for the voice benchmark.
+role: You call {{ first_name }} to check in.
+data:
+  first_name: {type: name, example: Ann}
+initial_state: check
+intents:
+  fine:
+    description: The caller is doing fine.
+    examples: [I am doing fine, all good thanks]
+    keywords: [fine, good, great, well]
+  stop:
+    description: The caller wants to end the call.
+    examples: [goodbye, that is all]
+    keywords: [goodbye, bye]
+states:
+  check:
+    prompt: Ask {{ first_name }} how they feel.
+    say: Hi {{ first_name }}, how are you feeling today?
+    reprompt: Sorry, how are you feeling?
+    transitions:
+      - {intent: fine, to: again}
+      - {intent: stop, to: done}
+  again:
+    prompt: Ask again.
+    say: Glad to hear it. Anything else?
+    reprompt: Anything else today?
+    transitions:
+      - {intent: fine, to: check}
+      - {intent: stop, to: done}
+  done:
+    prompt: Say goodbye.
+    say: Thanks, goodbye!
+    end: true
+"""
+BENCH_PATIENT = '{"schema": "voice_bench", "id": "ann", "data": {"first_name": "Ann"}}'
+# No commas: a pause mid-sentence longer than the VAD's stop time can end a turn early.
+CALLER_LINES = ("I am doing fine.", "All good thank you.", "I feel great today.", "Pretty good.")
+
+
+# ----- caller audio (Piper) and Whisper, shared with the tests ---------------------------------
+
+
+@lru_cache(maxsize=2)
+def piper_voice(path: str | None = None) -> Any:
+    from piper import PiperVoice
+
+    return PiperVoice.load(path or str(models.piper_voice_file()))
+
+
+def synthesize_caller_wav(text: str, path: Path, lead_silence_s: float = 0.0) -> Path:
+    """Speak `text` with Piper into a 16 kHz mono WAV (cached: an existing file is reused)."""
+    if path.exists():
+        return path
+    voice = piper_voice()
+    audio = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    samples = resample(np.frombuffer(audio, dtype=np.int16), voice.config.sample_rate, SAMPLE_RATE)
+    silence = np.zeros(int(lead_silence_s * SAMPLE_RATE), dtype=np.int16)
+    write_wav(path, np.concatenate([silence, samples]))
+    return path
+
+
+def caller_wav_name(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16] + ".wav"
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    import soxr
+
+    floats = soxr.resample(samples.astype(np.float32) / 32768, rate_in, rate_out)
+    return np.clip(floats * 32768, -32768, 32767).astype(np.int16)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(SAMPLE_RATE)
+        handle.writeframes(samples.astype(np.int16).tobytes())
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as handle:
+        return np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16)
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes() / handle.getframerate()
+
+
+def transcribe(samples: np.ndarray) -> str:
+    """Whisper tiny.en on 16 kHz int16 audio (the model shared with the calls)."""
+    model = models.shared_whisper_model(str(models.whisper_model_dir()))
+    segments, _ = model.transcribe(samples.astype(np.float32) / 32768, language="en", beam_size=1)
+    return " ".join(segment.text.strip() for segment in segments).strip()
+
+
+class SpeakerRecorder:
+    """Records the virtual speaker (raw PCM from parecord), stamping when each chunk arrived."""
+
+    def __init__(self, server: VirtualAudioServer) -> None:
+        self._process = server.record_speaker()
+        self._chunks: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        stream = self._process.stdout
+        while True:
+            data = stream.read1(3200) if hasattr(stream, "read1") else stream.read(3200)
+            if not data:
+                return
+            with self._lock:
+                self._chunks.append((time.monotonic(), data))
+
+    def samples(self) -> np.ndarray:
+        with self._lock:
+            audio = b"".join(chunk for _, chunk in self._chunks)
+        return np.frombuffer(audio[: len(audio) // 2 * 2], dtype=np.int16)
+
+    def time_of_sample(self, index: int) -> float:
+        """The monotonic time at which sample `index` was heard (end of its chunk, less the rest)."""
+        with self._lock:
+            chunks = list(self._chunks)
+        seen = 0
+        for arrived, data in chunks:
+            seen += len(data) // 2
+            if seen > index:
+                return arrived - (seen - index) / SAMPLE_RATE
+        return chunks[-1][0] if chunks else time.monotonic()
+
+    def sample_at(self, moment: float) -> int:
+        with self._lock:
+            chunks = list(self._chunks)
+        seen = 0
+        for arrived, data in chunks:
+            count = len(data) // 2
+            if arrived >= moment:
+                return max(0, seen + count - int((arrived - moment) * SAMPLE_RATE))
+            seen += count
+        return seen
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=5)
+        self._thread.join(timeout=5)
+        self._process.stdout.close()
+
+
+def speech_segments(samples: np.ndarray, threshold: float = 500.0, min_gap_s: float = 0.35,
+                    window_s: float = 0.02) -> list[tuple[int, int]]:
+    """(start, end) sample indexes of loud stretches, joined across gaps shorter than `min_gap_s`."""
+    window = int(window_s * SAMPLE_RATE)
+    count = len(samples) // window
+    if count == 0:
+        return []
+    frames = samples[: count * window].astype(np.float32).reshape(count, window)
+    loud = np.sqrt((frames ** 2).mean(axis=1)) > threshold
+    segments: list[tuple[int, int]] = []
+    for index in np.flatnonzero(loud):
+        start, end = index * window, (index + 1) * window
+        if segments and start - segments[-1][1] <= min_gap_s * SAMPLE_RATE:
+            segments[-1] = (segments[-1][0], end)
+        else:
+            segments.append((start, end))
+    return segments
+
+
+# ----- driving a voice call through the virtual devices --------------------------------------
+
+
+@dataclass
+class SpokenCall:
+    """A voice call on the virtual devices, and helpers to take spoken caller turns."""
+
+    server: VirtualAudioServer
+    call: Any
+    session: VoiceSession
+    wav_dir: Path
+    spoken: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each caller turn
+
+    async def wait_bot_silent(self, timeout: float = 30.0, settle_s: float = 0.3) -> None:
+        """Wait until the bot has started and finished speaking its current line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.call.ended:
+            line = self.session.timeline
+            speaking = len(line.bot_started) > len(line.bot_stopped)
+            if line.bot_started and not speaking and time.monotonic() - line.bot_stopped[-1] > settle_s:
+                return
+            await asyncio.sleep(0.05)
+
+    async def say(self, text: str, wait_for_bot: bool = True, timeout: float = 30.0) -> None:
+        """Speak one caller turn into the microphone; then wait for the bot's answer to be spoken."""
+        wav = synthesize_caller_wav(text, self.wav_dir / caller_wav_name(text))
+        answered = len(self.session.timeline.bot_started)
+        started = time.monotonic()
+        player = self.server.play_to_microphone(wav)
+        await asyncio.get_running_loop().run_in_executor(None, player.wait)
+        self.spoken.append((started, time.monotonic()))
+        if wait_for_bot:
+            await self._wait_for_answer(answered, timeout)
+
+    async def _wait_for_answer(self, answered: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.call.ended:
+            if len(self.session.timeline.bot_started) > answered:
+                await self.wait_bot_silent(deadline - time.monotonic())
+                return
+            await asyncio.sleep(0.05)
+
+
+async def start_spoken_call(server: VirtualAudioServer, schema: Path | str, patient: Path | str,
+                            wav_dir: Path, config: VoiceConfig | None = None,
+                            cache_store: AudioCacheStore | None = None) -> SpokenCall:
+    from engine.calls import create_call
+
+    session = VoiceSession(config or VoiceConfig(), cache_store=cache_store)
+    call = create_call(schema, patient, voice=session)
+    await call.start()
+    return SpokenCall(server, call, session, wav_dir)
+
+
+# ----- the benchmark -------------------------------------------------------------------------
+
+
+def bench_voice(turns: int = 10, workdir: Path | None = None, progress: Callable[[str], None] | None = None,
+                server: VirtualAudioServer | None = None) -> dict[str, Any]:
+    """Voice-to-voice latency over `turns` spoken turns on virtual devices (needs pulseaudio).
+
+    Starts a private PulseAudio server unless given a running one. Raises AudioDeviceError
+    if the server cannot start. Takes about 20 s plus 4 s a turn.
+    """
+    report = progress or (lambda _message: None)
+    with tempfile.TemporaryDirectory(prefix="voice-bench-") as scratch:
+        root = Path(workdir or scratch)
+        if server is not None:
+            with using_server(server):
+                return asyncio.run(_bench(server, root, max(1, turns), report))
+        with VirtualAudioServer(root / "pulse") as own, using_server(own):
+            return asyncio.run(_bench(own, root, max(1, turns), report))
+
+
+async def _bench(server: VirtualAudioServer, root: Path, turns: int, progress: Callable[[str], None]
+                 ) -> dict[str, Any]:
+    schema, patient = root / "voice_bench.yaml", root / "ann.json"
+    schema.write_text(BENCH_SCHEMA)
+    patient.write_text(BENCH_PATIENT)
+    wav_dir = root / "caller"
+    for line in CALLER_LINES:
+        synthesize_caller_wav(line, wav_dir / caller_wav_name(line))
+    progress("first bot line without the line cache")
+    uncached = await _first_line(server, schema, patient, wav_dir, precache=False)
+    progress("first bot line with the line cache")
+    cached = await _first_line(server, schema, patient, wav_dir, precache=True)
+    progress(f"{turns} spoken turns")
+    spoken = await _spoken_turns(server, schema, patient, wav_dir, turns)
+    progress("TTS first byte and STT real-time factor, outside the pipeline")
+    tts_first_byte = tts_first_byte_ms()
+    return {**spoken, "first_line_uncached": uncached, "first_line_cached": cached,
+            "tts_first_byte_ms": tts_first_byte, "stt_real_time_factor": stt_real_time_factor(wav_dir)}
+
+
+async def _first_line(server: VirtualAudioServer, schema: Path, patient: Path, wav_dir: Path,
+                      precache: bool) -> dict[str, Any]:
+    config = VoiceConfig(precache=precache)
+    spoken = await start_spoken_call(server, schema, patient, wav_dir, config, cache_store=AudioCacheStore())
+    await spoken.wait_bot_silent(timeout=20)
+    await spoken.call.stop()
+    return {**spoken.session.first_line_ms(), "cache": spoken.session.cache_stats.report()}
+
+
+async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path, wav_dir: Path,
+                        turns: int) -> dict[str, Any]:
+    spoken = await start_spoken_call(server, schema, patient, wav_dir, VoiceConfig(),
+                                     cache_store=AudioCacheStore())
+    await spoken.wait_bot_silent(timeout=20)
+    for index in range(turns):
+        await spoken.say(CALLER_LINES[index % len(CALLER_LINES)])
+    await spoken.call.stop()
+    session, call = spoken.session, spoken.call
+    v2v = [t.voice_to_voice_ms for t in session.turn_latencies]
+    return {
+        "turns_spoken": turns,
+        "turns_measured": len(v2v),
+        "voice_to_voice_ms": {"p50": round(percentile(v2v, 50), 1), "p95": round(percentile(v2v, 95), 1),
+                              **summary(v2v)},
+        "breakdown_ms": _breakdown(session),
+        "stages_ms": _stages(call),
+        "transcripts": [e.text for e in call.events.history if isinstance(e, ev.UserTurn)],
+        "cache": session.cache_stats.report(),
+    }
+
+
+def _breakdown(session: VoiceSession) -> dict[str, dict[str, float]]:
+    keys = sorted({key for turn in session.turn_latencies for key in turn.parts_ms})
+    return {key: {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1)}
+            for key in keys
+            if (values := [t.parts_ms[key] for t in session.turn_latencies if key in t.parts_ms])}
+
+
+def _stages(call: Any) -> dict[str, dict[str, float]]:
+    grouped: dict[str, list[float]] = {}
+    for event in call.events.history:
+        if isinstance(event, ev.Latency) and event.turn > 0:
+            grouped.setdefault(event.stage, []).append(event.ms)
+    return {stage: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1), "count": len(v)}
+            for stage, v in sorted(grouped.items())}
+
+
+def stt_real_time_factor(wav_dir: Path) -> dict[str, float]:
+    """Whisper's processing time over the audio's duration, for the caller lines."""
+    transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.int16))  # warm
+    ratios = []
+    for wav in sorted(wav_dir.glob("*.wav")):
+        samples = read_wav(wav)
+        started = time.perf_counter()
+        transcribe(samples)
+        ratios.append((time.perf_counter() - started) / (len(samples) / SAMPLE_RATE))
+    return {"p50": round(percentile(ratios, 50), 3), "max": round(max(ratios), 3) if ratios else 0.0}
+
+
+def tts_first_byte_ms(lines: tuple[str, ...] = ("Glad to hear it.", "Sorry, how are you feeling?",
+                                                "Thanks, goodbye!")) -> dict[str, float]:
+    """Piper's time to the first audio chunk, synthesising directly (no pipeline)."""
+    voice = piper_voice()
+    for _ in range(2):
+        next(iter(voice.synthesize("Warm up.")))
+    times = []
+    for line in lines:
+        started = time.perf_counter()
+        next(iter(voice.synthesize(line)))
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50": round(percentile(times, 50), 1), "max": round(max(times), 1)}

@@ -1,0 +1,95 @@
+"""VoiceConfig: which devices, speech services, VAD/turn settings and recording a voice call uses.
+
+The default needs no network and no keys: Whisper tiny.en and the Piper voice
+bundled as Python packages, and the Silero VAD and smart-turn models inside
+pipecat-ai. STT and TTS are chosen by a short spec:
+
+    stt = "whisper"            bundled Whisper tiny.en
+          "whisper:DIR"        another CTranslate2 Whisper folder
+          "openai[:MODEL]"     OpenAI transcription (OPENAI_API_KEY)
+    tts = "piper"              bundled Piper voice en_US-joe-medium
+          "piper:VOICE.onnx"   another Piper voice (its .onnx.json beside it)
+          "openai[:VOICE]"     OpenAI speech (OPENAI_API_KEY)
+
+Any other Pipecat service can be plugged in with `stt_factory` / `tts_factory`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import VoiceConfigError
+
+STT_KINDS = ("whisper", "openai")
+TTS_KINDS = ("piper", "openai")
+TURN_KINDS = ("smart-turn", "silence")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    kind: str
+    argument: str | None = None
+
+
+def parse_spec(spec: str, kinds: tuple[str, ...], what: str) -> ServiceSpec:
+    """'kind' or 'kind:argument'; VoiceConfigError for an unknown kind."""
+    kind, _, argument = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in kinds:
+        raise VoiceConfigError(f"unknown {what} '{spec}' (choose from: {', '.join(kinds)})")
+    if kind == "openai" and not os.environ.get("OPENAI_API_KEY"):
+        raise VoiceConfigError(f"{what} 'openai' needs OPENAI_API_KEY in the environment")
+    return ServiceSpec(kind, argument.strip() or None)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTuning:
+    """VAD and end-of-turn settings, tuned for short rehearsal turns (see docs/voice.md)."""
+
+    vad_confidence: float = 0.7
+    vad_start_secs: float = 0.2  # speech needed before a turn starts (and the bot is interrupted)
+    vad_stop_secs: float = 0.2  # silence before the VAD calls speech over
+    vad_min_volume: float = 0.6
+    turn: str = "smart-turn"  # "smart-turn" (model decides) or "silence" (fixed silence timeout)
+    smart_turn_max_silence_secs: float = 1.0  # when smart-turn judges the turn unfinished
+    silence_timeout_secs: float = 0.5  # "silence": extra wait after the VAD stop
+    interruptions: bool = True  # the caller's speech stops the bot at once
+
+    def __post_init__(self) -> None:
+        if self.turn not in TURN_KINDS:
+            choices = ", ".join(TURN_KINDS)
+            raise VoiceConfigError(f"unknown turn detection '{self.turn}' (choose from: {choices})")
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceConfig:
+    """How one voice call listens and speaks. Every field has an offline default."""
+
+    input_device: int | str | None = None  # PortAudio index or (partial) name; None = default
+    output_device: int | str | None = None
+    record: bool = False  # write caller.wav, bot.wav and call.wav into the call's folder
+    recordings_root: Path | None = None  # each call records into <root>/<call id>; default <data dir>/calls
+    stt: str = "whisper"
+    tts: str = "piper"
+    turn: TurnTuning = field(default_factory=TurnTuning)
+    precache: bool = True  # synthesise the schema's static lines at call start
+    stt_factory: Callable[[], Any] | None = None  # any Pipecat STTService, instead of `stt`
+    tts_factory: Callable[[], Any] | None = None  # any Pipecat TTSService, instead of `tts`
+    device_loss_secs: float = 2.0  # microphone delivering nothing this long = device lost
+
+    def stt_spec(self) -> ServiceSpec:
+        return parse_spec(self.stt, STT_KINDS, "STT")
+
+    def tts_spec(self) -> ServiceSpec:
+        return parse_spec(self.tts, TTS_KINDS, "TTS")
+
+    def validate(self) -> None:
+        """Raise VoiceConfigError for a setting that cannot work."""
+        if self.stt_factory is None:
+            self.stt_spec()
+        if self.tts_factory is None:
+            self.tts_spec()

@@ -1,0 +1,38 @@
+"""Voice tests: a real local-audio transport on a private PulseAudio server, no hardware.
+
+The server has a virtual speaker `spk` and a virtual microphone `mic` fed
+through the sink `micfeed`. Tests speak caller turns (synthesised with Piper)
+into the microphone with paplay and record the speaker with parecord. They are
+skipped only when PulseAudio cannot start here, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.errors import AudioDeviceError
+from engine.voice.devices import VirtualAudioServer, using_server
+
+
+@pytest.fixture(scope="session")
+def virtual_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualAudioServer]:
+    """One PulseAudio server for the voice tests, this process's PyAudio pointed at it."""
+    server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
+    try:
+        server.start()
+    except AudioDeviceError as error:
+        pytest.skip(f"PulseAudio cannot start here: {error}")
+    try:
+        with using_server(server):
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def caller_wav_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Caller turns synthesised with Piper, shared by the tests of a session."""
+    return tmp_path_factory.mktemp("caller-wavs")

@@ -1,0 +1,25 @@
+"""The voice benchmark runs through the virtual devices and reports plausible figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.voice.bench import bench_voice
+from engine.voice.devices import VirtualAudioServer
+
+pytestmark = pytest.mark.voice
+
+
+def test_bench_voice_reports_voice_to_voice_and_the_cache_effect(virtual_audio: VirtualAudioServer) -> None:
+    result = bench_voice(turns=2, server=virtual_audio)
+
+    assert result["turns_measured"] == 2, result["transcripts"]
+    v2v = result["voice_to_voice_ms"]
+    assert 50 < v2v["p50"] <= v2v["p95"] < 5000
+    assert {"endpointing_wait", "transcription", "speech_synthesis"} <= set(result["breakdown_ms"])
+    assert {"voice_to_voice", "vad_stop", "stt", "tts"} <= set(result["stages_ms"])
+    cached, uncached = result["first_line_cached"], result["first_line_uncached"]
+    assert cached["cache"]["hits"] >= 1 and uncached["cache"]["hits"] == 0
+    assert cached["tts_first_byte_ms"] < uncached["tts_first_byte_ms"]
+    assert 0 < result["stt_real_time_factor"]["p50"] < 2
+    assert 0 < result["tts_first_byte_ms"]["p50"] < 2000
