@@ -21,8 +21,6 @@ from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.llm_service import LLMService
-from pipecat.services.stt_service import STTService
-from pipecat.services.tts_service import TTSService
 
 from engine.latency import Stage
 
@@ -84,10 +82,5 @@ class CallObserver(BaseObserver):
 
 
 def _stage_of(processor: FrameProcessor) -> str | None:
-    if isinstance(processor, LLMService):
-        return Stage.LLM
-    if isinstance(processor, STTService):
-        return Stage.STT
-    if isinstance(processor, TTSService):
-        return Stage.TTS
-    return None
+    """Only the responder's TTFB: a voice call takes STT and TTS per turn from Pipecat's breakdown."""
+    return Stage.LLM if isinstance(processor, LLMService) else None

@@ -421,6 +421,10 @@ class TimelineObserver(BaseObserver):
 # ----- the session ----------------------------------------------------------------------------
 
 
+# Parts of Pipecat's per-turn latency breakdown that become the call's latency stages.
+BREAKDOWN_STAGES = {"endpointing_wait": Stage.VAD_STOP, "transcription": Stage.STT, "speech_synthesis": Stage.TTS}
+
+
 class VoiceSession:
     """The `voice=` object of one call: local microphone and speaker, STT, TTS, VAD and turn taking."""
 
@@ -559,9 +563,11 @@ class VoiceSession:
             ttfb_ms={t.processor: round(t.duration_secs * 1000, 1) for t in breakdown.ttfb})
         self._pending_v2v_ms = None
         self.turn_latencies.append(record)
-        endpointing = record.parts_ms.get("endpointing_wait")
-        if endpointing is not None and self._call is not None and not self._call.ended:
-            self._call.on_stage_latency(Stage.VAD_STOP, endpointing)
+        if self._call is None or self._call.ended:
+            return
+        for part, stage in BREAKDOWN_STAGES.items():
+            if (ms := record.parts_ms.get(part)) is not None:
+                self._call.on_stage_latency(stage, ms)
 
     # ----- lost devices ------------------------------------------------------------------------
 
