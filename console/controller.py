@@ -1,0 +1,846 @@
+"""CallController: the console's one view-model over the engine.
+
+Engine events become Qt signals carrying plain data (str, float, dict, tuples), so
+no panel imports the engine or Pipecat. Events are queued as they happen and
+delivered on the next turn of the event loop, so widget work never runs inside
+Pipecat's frame handling. Panels write back through `select`, `start`, `stop`,
+`step`, `force`, `export`, `replay` and `speak`; failures are reported on
+`failed` (title, message), never raised into a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from array import array
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from console.panels import CallSetup, Choice, IntentChoice, NodeView, SchemaInfo, Segment
+from engine import events as ev
+from engine.calls import create_call
+from engine.data.precompute import raw_display_values
+from engine.errors import EngineError, Problem, ProblemsError
+from engine.export import write_latency_csv
+from engine.patients import JsonFolderPatientStore, load_patient
+from engine.paths import DEFAULT_SCHEMA, SCHEMAS_DIR, bundled_schemas, default_patient_for
+from engine.pipeline import HealthcareAIPipeline
+from engine.precompute import DataPrecomputer, Precomputed
+from engine.prompts import PROMPT, SAY
+from engine.responders.factory import ResponderConfig
+from engine.schema.compiled import CompiledSchema, load_schema
+
+REPORT_INTERVAL_MS = 500
+LEVEL_INTERVAL_MS = 50
+END_WAIT_S = 5.0
+BENIGN_ERROR_SOURCES = {"input", "force"}  # an operator's typo, reported where it was made
+
+# Call states shown in the title and driving the panels' enabled state.
+READY, STARTING, RUNNING, STOPPING, ENDED, FAILED, REPLAY = (
+    "ready", "starting", "running", "stopping", "ended", "failed", "replay")
+
+
+class CallController(QObject):
+    """One call at a time (live or replayed from the history), as Qt signals and plain data."""
+
+    callStateChanged = Signal(str)
+    busyChanged = Signal(bool, str)  # busy, what it is doing
+    messageShown = Signal(str)  # a status-line notice
+    failed = Signal(str, str)  # title, message: shown on the status line and in a dialog
+    schemaChanged = Signal(object)  # SchemaInfo, or None when no schema can be shown
+    previewChanged = Signal()  # the chosen schema or patient changed: node views render anew
+    timelineReset = Signal()  # a new call or a replay begins
+    callStarted = Signal(float, object)  # at, {call_id, schema, patient_id, responder, mode}
+    nodeEntered = Signal(float, object)  # at, NodeView
+    callerSaid = Signal(float, str, str)  # at, text, source
+    botSaid = Signal(float, str)  # at, text
+    functionCalled = Signal(float, str, object, object)  # at, name, arguments, result
+    transitionTaken = Signal(float, str, str, str, bool)  # at, source, target, intent, forced
+    callError = Signal(float, str, str, bool)  # at, message, source, fatal
+    callEnded = Signal(float, str, str)  # at, status, reason
+    latencySample = Signal(int, str, float, bool)  # turn, stage, ms, crossed_transition
+    latencyReplayed = Signal(object)  # [(turn, stage, ms, crossed_transition)]
+    reportChanged = Signal(object)  # the performance report (dict)
+    historyChanged = Signal()
+    inputLevel = Signal(float)  # the microphone's level, 0..1, while metering
+
+    def __init__(self, parent: QObject | None = None, *, voice: VoiceSupport | None = None,
+                 history: HistorySupport | None = None) -> None:
+        super().__init__(parent)
+        self.voice = voice or VoiceSupport()
+        self.history = history or HistorySupport()
+        self._call: HealthcareAIPipeline | None = None
+        self._call_state = READY
+        self._shown: CompiledSchema | None = None
+        self._schemas_seen: dict[str, CompiledSchema] = {}  # by name, to show past calls of opened files
+        self._preview: _RenderContext | None = None
+        self._replaying = False
+        self._timeline: list[ev.CallEvent] = []
+        self._entered: dict[str, tuple[str, str]] = {}  # state -> (prompt, say) as the call said them
+        self._pending: list[ev.CallEvent] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._busy_messages: list[str] = []
+        self._step_lock = asyncio.Lock()
+        self._starting: asyncio.Task | None = None
+        self._flush_timer = _single_shot(self, 0, self._flush)
+        self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
+        self._level_timer = QTimer(self)
+        self._level_timer.setInterval(LEVEL_INTERVAL_MS)
+        self._level_timer.timeout.connect(self._emit_level)
+
+    # ----- read-outs -------------------------------------------------------------------------
+
+    @property
+    def call_state(self) -> str:
+        return self._call_state
+
+    @property
+    def schema_name(self) -> str:
+        return self._shown.name if self._shown else ""
+
+    @property
+    def is_live(self) -> bool:
+        """A call is starting, running or stopping."""
+        return self._call_state in (STARTING, RUNNING, STOPPING)
+
+    @property
+    def current_state(self) -> str:
+        return self._call.conversation.current if self._call else ""
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._busy_messages)
+
+    def states(self) -> list[str]:
+        return list(self._shown.schema.states) if self._shown else []
+
+    # ----- catalogue -------------------------------------------------------------------------
+
+    def bundled_schemas(self) -> list[Choice]:
+        return [(path.stem, str(path)) for path in bundled_schemas()]
+
+    def default_selection(self) -> tuple[str, str]:
+        patient = default_patient_for(DEFAULT_SCHEMA.stem)
+        return str(DEFAULT_SCHEMA), str(patient or "")
+
+    def patients_for(self, schema_path: str) -> list[Choice]:
+        name = _schema_name_of(schema_path)
+        return [(patient.id, str(patient.path)) for patient in JsonFolderPatientStore().list(name)]
+
+    def select(self, schema_path: str, patient_path: str) -> list[str]:
+        """Show a schema and preview its nodes for a patient; returns every problem found (none: ready)."""
+        problems = self._select(schema_path, patient_path)
+        self.previewChanged.emit()
+        return problems
+
+    def _select(self, schema_path: str, patient_path: str) -> list[str]:
+        try:
+            compiled = load_schema(schema_path)
+        except EngineError as error:
+            self._preview = None
+            self._show_schema(None)
+            return describe(error)
+        self._show_schema(compiled)
+        if not patient_path:
+            self._preview = None
+            return [f"no patient chosen for schema '{compiled.name}'"]
+        try:
+            record = load_patient(patient_path).validated(compiled)
+        except EngineError as error:
+            self._preview = None
+            return describe(error)
+        precomputed = DataPrecomputer(compiled).precompute_all(record)
+        self._preview = _RenderContext(compiled, precomputed, record, {})
+        return []
+
+    def node_view(self, state: str) -> NodeView | None:
+        """A node's rendered texts (values marked with their fields) and template sources."""
+        compiled = self._shown
+        if compiled is None or state not in compiled.schema.states:
+            return None
+        context = self._render_context()
+        if context is not None:
+            say, prompt = context.segments(state, SAY), context.segments(state, PROMPT)
+        else:
+            prompt_text, say_text = self._entered.get(state, ("", ""))
+            say, prompt = _plain(say_text), _plain(prompt_text)
+        return NodeView(state=state, current=state == self.current_state and self.is_live, say=say,
+                        prompt=prompt, say_source=compiled.renderer.template(state, SAY).source,
+                        prompt_source=compiled.renderer.template(state, PROMPT).source,
+                        intents=[_intent_choice(compiled, state, intent)
+                                 for intent in compiled.intents_of(state)])
+
+    def _render_context(self) -> _RenderContext | None:
+        if self._replaying:
+            return None  # a past call's patient data: show only what the call said
+        call = self._call
+        if call is not None and call.conversation.compiled is self._shown:
+            return _RenderContext(self._shown, call.precomputed, call.patient_data, call.conversation.slots)
+        if self._preview is not None and self._preview.compiled is self._shown:
+            return self._preview
+        return None
+
+    def _show_schema(self, compiled: CompiledSchema | None) -> None:
+        if compiled is self._shown:
+            return
+        if compiled is not None:
+            self._schemas_seen[compiled.name] = compiled
+        self._shown = compiled
+        self.schemaChanged.emit(schema_info(compiled) if compiled else None)
+
+    # ----- the live call ---------------------------------------------------------------------
+
+    async def start(self, setup: CallSetup) -> bool:
+        """Start a call as set up; False (and `failed`) if it cannot start."""
+        if self.is_live:
+            self.failed.emit("Cannot start a call", "A call is already running: stop it first.")
+            return False
+        self._set_call_state(STARTING)
+        self._starting = asyncio.current_task()
+        try:
+            async with self._busy("Starting the call…"):
+                call = await self._new_call(setup)
+                self._begin(call)
+                await call.start()
+        except asyncio.CancelledError:  # Stop while starting (e.g. while voice models load)
+            await self._abandon_start()
+            return False
+        except Exception as error:  # noqa: BLE001 - reported; the console goes on
+            self._flush()
+            self._set_call_state(FAILED)
+            self._report("The call could not start", error)
+            return False
+        finally:
+            self._starting = None
+        self._flush()
+        self._set_call_state(ENDED if call.ended else RUNNING)
+        return True
+
+    async def _new_call(self, setup: CallSetup) -> HealthcareAIPipeline:
+        compiled = load_schema(setup["schema"])
+        self._show_schema(compiled)
+        voice = None
+        if setup.get("mode") == "voice":
+            async with self._busy("Loading the voice models…"):
+                voice = await self.voice.build(setup)
+        responder = ResponderConfig(kind=setup.get("responder", "scripted"),  # type: ignore[arg-type]
+                                    base_url=setup.get("llm_url") or None,
+                                    model=setup.get("llm_model") or None)
+        return create_call(compiled, setup["patient"], responder=responder, voice=voice)
+
+    def _begin(self, call: HealthcareAIPipeline) -> None:
+        self._call, self._replaying = call, False
+        self._timeline.clear()
+        self._entered.clear()
+        self.timelineReset.emit()
+        call.events.subscribe(self._on_event)
+        self.history.attach(call)
+
+    async def _abandon_start(self) -> None:
+        call = self._call
+        if call is not None and not call.ended and self._call_state == STARTING:
+            await call.stop("the start was cancelled")
+        self._flush()
+        self._set_call_state(ENDED)
+        self.messageShown.emit("The call was not started")
+
+    async def stop(self, reason: str = "stopped by the operator") -> None:
+        """End the live call (or cancel its start) and wait for its pipeline to shut down."""
+        starting = self._starting
+        if starting is not None and not starting.done():
+            starting.cancel()
+            await asyncio.wait({starting})
+            return
+        call = self._call
+        if call is None or call.ended:
+            return
+        self._set_call_state(STOPPING)
+        try:
+            async with self._busy("Stopping the call…"):
+                await call.stop(reason)
+        except Exception as error:  # noqa: BLE001
+            self._report("The call did not stop cleanly", error)
+        finally:
+            self._flush()
+            self._set_call_state(FAILED if call.status.value == FAILED else ENDED)
+
+    async def step(self, text: str) -> bool:
+        """Send a caller turn and wait for the bot's answer."""
+        call = self._live_call("send a caller turn")
+        if call is None:
+            return False
+        async with self._step_lock:
+            try:
+                await call.step(text, source="typed")
+            except Exception as error:  # noqa: BLE001
+                self._report("The caller turn failed", error)
+                return False
+            finally:
+                self._flush()
+        return True
+
+    async def force(self, state: str) -> bool:
+        """Move the live call to `state` (recorded as forced)."""
+        call = self._live_call("force a transition")
+        if call is None:
+            return False
+        try:
+            await call.force(state)
+        except Exception as error:  # noqa: BLE001
+            self._report("The transition could not be forced", error)
+            return False
+        finally:
+            self._flush()
+        return True
+
+    def _live_call(self, action: str) -> HealthcareAIPipeline | None:
+        call = self._call
+        if call is None or self._call_state != RUNNING:
+            self.failed.emit(f"Cannot {action}", "No call is running: start one first.")
+            return None
+        return call
+
+    def export(self, path: str, include_phi: bool = False) -> int | None:
+        """Write the latency CSV of the current (or last, or replayed) call; the number of rows."""
+        self._flush()
+        if not self._timeline:
+            self.failed.emit("Nothing to export", "No call yet: start one or open one from the history.")
+            return None
+        schema = next((e.schema for e in self._timeline if isinstance(e, ev.CallStarted)), self.schema_name)
+        try:
+            rows = write_latency_csv(path, list(self._timeline), schema=schema, include_phi=include_phi)
+        except EngineError as error:
+            self._report("The latency CSV could not be written", error)
+            return None
+        self.messageShown.emit(f"Exported {rows} latency samples to {path}")
+        return rows
+
+    async def speak(self, text: str, output_device: str = "") -> bool:
+        """Say `text` through the voice engine's TTS."""
+        try:
+            async with self._busy("Speaking…"):
+                await self.voice.speak(text, output_device)
+        except Exception as error:  # noqa: BLE001
+            self._report("The line could not be spoken", error)
+            return False
+        return True
+
+    async def shutdown(self) -> None:
+        """End the call, await its pipeline and every task of ours; then let go of the store."""
+        await self.stop("the console is closing")
+        await self._drain_tasks()
+        self._report_timer.stop()
+        self._flush_timer.stop()
+        self._level_timer.stop()
+        self.voice.close()
+        self.history.close()
+
+    def monitor_input(self, device: str | None) -> None:
+        """Meter the microphone on `inputLevel` (None: stop). The audio thread only stores the level;
+        a timer here reads it, so no Qt signal crosses threads (PySide6 can crash on that: PYSIDE-3124)."""
+        if device is None:
+            self.voice.stop_monitor()
+            self._level_timer.stop()
+        elif self.voice.monitor_input(device):
+            self._level_timer.start()
+
+    def _emit_level(self) -> None:
+        self.inputLevel.emit(self.voice.input_level())
+
+    # ----- history ---------------------------------------------------------------------------
+
+    def replay(self, call_id: str) -> bool:
+        """Show a past call from the history in the same panels."""
+        if self.is_live:
+            self.failed.emit("Cannot open a past call", "A call is running: stop it first.")
+            return False
+        try:
+            events, report, schema = self.history.load(call_id)
+        except EngineError as error:
+            self._report(f"Call {call_id} could not be opened", error)
+            return False
+        self._call, self._replaying = None, True
+        self._timeline.clear()
+        self._entered.clear()
+        self._show_schema(self._schemas_seen.get(schema) or _bundled_schema(schema))
+        self._set_call_state(REPLAY)
+        self.timelineReset.emit()
+        for event in events:
+            self._dispatch(event)
+        self.latencyReplayed.emit([(e.turn, e.stage, e.ms, e.crossed_transition)
+                                   for e in events if isinstance(e, ev.Latency)])
+        self.reportChanged.emit(report)
+        self.messageShown.emit(f"Showing call {call_id} from the history")
+        return True
+
+    # ----- events -> signals -----------------------------------------------------------------
+
+    def _on_event(self, event: ev.CallEvent) -> None:
+        """Event-stream subscriber: queue, deliver on the next loop turn."""
+        self._pending.append(event)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self._dispatch(event)
+        if pending and self._call is not None and not self._report_timer.isActive():
+            self._report_timer.start()
+
+    def _dispatch(self, event: ev.CallEvent) -> None:
+        self._timeline.append(event)
+        handler = getattr(self, f"_on_{event.kind.value}")
+        handler(event)
+
+    def _on_call_started(self, event: ev.CallStarted) -> None:
+        self.callStarted.emit(event.at, {"call_id": event.call_id, "schema": event.schema,
+                                         "patient_id": event.patient_id, "responder": event.responder,
+                                         "mode": event.mode})
+
+    def _on_node_entered(self, event: ev.NodeEntered) -> None:
+        self._entered[event.state] = (event.prompt, event.say)
+        view = self.node_view(event.state) or _event_view(event)
+        view["current"] = not self._replaying
+        self.nodeEntered.emit(event.at, view)
+
+    def _on_user_turn(self, event: ev.UserTurn) -> None:
+        self.callerSaid.emit(event.at, event.text, event.source)
+
+    def _on_bot_turn(self, event: ev.BotTurn) -> None:
+        self.botSaid.emit(event.at, event.text)
+
+    def _on_function_called(self, event: ev.FunctionCalled) -> None:
+        self.functionCalled.emit(event.at, event.name, dict(event.arguments), dict(event.result))
+
+    def _on_transition(self, event: ev.Transition) -> None:
+        self.transitionTaken.emit(event.at, event.source, event.target, event.intent or "", event.forced)
+
+    def _on_latency(self, event: ev.Latency) -> None:
+        if not self._replaying:
+            self.latencySample.emit(event.turn, event.stage, event.ms, event.crossed_transition)
+
+    def _on_error(self, event: ev.CallError) -> None:
+        self.callError.emit(event.at, event.message, event.source, event.fatal)
+        reported_by_start = self._call_state == STARTING and event.fatal  # `start` reports it itself
+        if not self._replaying and not reported_by_start and event.source not in BENIGN_ERROR_SOURCES:
+            self.failed.emit("Call error", f"{event.source}: {event.message}")
+
+    def _on_call_ended(self, event: ev.CallEnded) -> None:
+        self.callEnded.emit(event.at, event.status, event.reason)
+        if self._replaying:
+            return
+        self._set_call_state(FAILED if event.status == FAILED else ENDED)
+        self._report_timer.stop()
+        self._emit_report()
+        self.historyChanged.emit()
+        if self._call is not None:
+            self._spawn(self._call.wait_until_ended(END_WAIT_S), f"reap-{event.call_id}")
+
+    def _emit_report(self) -> None:
+        if self._call is not None:
+            self.reportChanged.emit(self._call.get_performance_report())
+
+    # ----- plumbing --------------------------------------------------------------------------
+
+    def _set_call_state(self, state: str) -> None:
+        if state != self._call_state:
+            self._call_state = state
+            self.callStateChanged.emit(state)
+
+    @asynccontextmanager
+    async def _busy(self, message: str) -> AsyncIterator[None]:
+        self._busy_messages.append(message)
+        self.busyChanged.emit(True, message)
+        try:
+            yield
+        finally:
+            self._busy_messages.remove(message)
+            latest = self._busy_messages[-1] if self._busy_messages else ""
+            self.busyChanged.emit(bool(latest), latest)
+
+    def _report(self, title: str, error: BaseException) -> None:
+        if not isinstance(error, EngineError):
+            logger.opt(exception=error).error(title)
+        self.failed.emit(title, "\n".join(describe(error)))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.opt(exception=task.exception()).error(f"console task {task.get_name()} failed")
+
+    async def _drain_tasks(self) -> None:
+        if not self._tasks:
+            return
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=END_WAIT_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+# ----- rendering with marked values -----------------------------------------------------------
+
+_OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"  # private-use code points: never in a template
+_MARKED = re.compile(f"{_OPEN}([^{_SEP}]*){_SEP}(.*?){_CLOSE}", re.DOTALL)
+
+
+class _Marked(str):
+    """A speakable value that prints wrapped in markers naming its field, but compares, tests
+    and slices as the plain value, so template logic renders exactly as in the call."""
+
+    field: str
+
+    def __new__(cls, value: str, field: str) -> _Marked:
+        marked = super().__new__(cls, value)
+        marked.field = field
+        return marked
+
+    def __str__(self) -> str:
+        return f"{_OPEN}{self.field}{_SEP}{str.__str__(self)}{_CLOSE}"
+
+
+@dataclass(frozen=True)
+class _RenderContext:
+    """What renders a node for one patient: the schema, the precomputed values and the slots."""
+
+    compiled: CompiledSchema
+    precomputed: Precomputed
+    record: Mapping[str, Any]
+    slots: Mapping[str, Any]
+
+    def segments(self, state: str, kind: str) -> list[Segment]:
+        values, raws = marked_values(self.compiled, self.precomputed, self.record)
+        try:
+            text = self.compiled.renderer.render_template(state, kind, values, self.slots)
+        except Exception:  # noqa: BLE001 - fall back to the plain text the call uses
+            return _plain(self.compiled.renderer.render(state, kind, self.precomputed, self.slots))
+        return split_marked(text, raws)
+
+
+def marked_values(compiled: CompiledSchema, precomputed: Precomputed,
+                  record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Template values wrapped in field markers, and each field's raw value by its label."""
+    values: dict[str, Any] = {}
+    raws: dict[str, str] = dict(precomputed.display)
+    for name, value in precomputed.values.items():
+        if isinstance(value, str):
+            values[name] = _Marked(value, name)
+        elif isinstance(value, list):
+            values[name] = _marked_items(compiled, name, value, record.get(name) or [], raws)
+        else:
+            values[name] = value
+    return values, raws
+
+
+def _marked_items(compiled: CompiledSchema, name: str, items: list[dict[str, Any]],
+                  raw_items: list[dict[str, Any]], raws: dict[str, str]) -> list[dict[str, Any]]:
+    fields = compiled.schema.data[name].fields or {}
+    marked = []
+    for index, item in enumerate(items):
+        raw_item = raw_items[index] if index < len(raw_items) else {}
+        shown = raw_display_values(fields, raw_item)
+        entry = {}
+        for key, value in item.items():
+            label = f"{name}[{index}].{key}"
+            raws[label] = shown.get(key, "")
+            entry[key] = _Marked(value, label) if isinstance(value, str) else value
+        marked.append(entry)
+    return marked
+
+
+def split_marked(text: str, raws: Mapping[str, str]) -> list[Segment]:
+    """Rendered text with markers -> segments of (text, field, raw value)."""
+    segments: list[Segment] = []
+    position = 0
+    for match in _MARKED.finditer(text):
+        if match.start() > position:
+            segments.append((text[position:match.start()], "", ""))
+        if match.group(2):
+            segments.append((match.group(2), match.group(1), raws.get(match.group(1), "")))
+        position = match.end()
+    if position < len(text):
+        segments.append((text[position:], "", ""))
+    return segments
+
+
+def _intent_choice(compiled: CompiledSchema, state: str, intent: str) -> IntentChoice:
+    target = compiled.target_of(state, intent)
+    return IntentChoice(intent, list(compiled.schema.intents[intent].examples), target,
+                        compiled.schema.states[target].end)
+
+
+def _plain(text: str) -> list[Segment]:
+    return [(text, "", "")] if text else []
+
+
+def _event_view(event: ev.NodeEntered) -> NodeView:
+    return NodeView(state=event.state, current=True, say=_plain(event.say), prompt=_plain(event.prompt),
+                    say_source="", prompt_source="", intents=[])
+
+
+# ----- schema helpers -------------------------------------------------------------------------
+
+def schema_info(compiled: CompiledSchema) -> SchemaInfo:
+    states = compiled.schema.states
+    return SchemaInfo(name=compiled.name, path=str(compiled.path), states=list(states),
+                      edges=compiled.edges(),
+                      initial=compiled.schema.initial_state,
+                      endings={name for name, state in states.items() if state.end})
+
+
+def _schema_name_of(schema_path: str) -> str:
+    try:
+        return load_schema(schema_path).name
+    except EngineError:
+        return Path(schema_path).stem
+
+
+def _bundled_schema(name: str) -> CompiledSchema | None:
+    try:
+        return load_schema(SCHEMAS_DIR / f"{name}.yaml")
+    except EngineError:
+        return None
+
+
+def describe(error: BaseException) -> list[str]:
+    """An error as the lines an operator reads: one per located problem."""
+    if isinstance(error, ProblemsError):
+        return [describe_problem(problem) for problem in error.problems]
+    if isinstance(error, EngineError):
+        return [str(error)]
+    return [f"{type(error).__name__}: {error}"]
+
+
+def describe_problem(problem: Problem) -> str:
+    where = f"{Path(problem.file).name}:{problem.line}" if problem.line else Path(problem.file).name
+    field = f" {problem.field}:" if problem.field else ""
+    return f"{where}:{field} {problem.message}"
+
+
+def _single_shot(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(slot)
+    return timer
+
+
+# ----- optional engine parts: the call history and the voice engine ---------------------------
+
+class HistorySupport:
+    """The call history (`engine.store`), opened on first use; unavailable if it cannot open.
+
+    `data_dir` overrides where it lives (else --data-dir's default: $VOICE_CONSOLE_DATA_DIR or the user's)."""
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        self._data_dir = data_dir
+        self._store: Any = None
+        self.reason = ""
+
+    def _open(self) -> Any:
+        if self._store is None and not self.reason:
+            try:
+                from engine.store import CallStore
+
+                self._store = CallStore.open_default(self._data_dir)
+            except (ImportError, EngineError) as error:
+                self.reason = f"the call history is unavailable: {error}"
+        return self._store
+
+    def status(self) -> tuple[bool, str]:
+        return self._open() is not None, self.reason
+
+    def attach(self, call: HealthcareAIPipeline) -> None:
+        store = self._open()
+        if store is None:
+            return
+        try:
+            store.attach(call)
+        except EngineError as error:
+            logger.warning(f"this call is not recorded in the history: {error}")
+
+    def calls(self, limit: int = 200) -> list[dict[str, Any]]:
+        store = self._open()
+        if store is None:
+            return []
+        return [{"call_id": record.id, "schema": record.schema, "patient_id": record.patient_id,
+                 "responder": record.responder, "mode": record.mode, "status": record.status,
+                 "started_at": record.started_at, "ended_at": record.ended_at}
+                for record in store.list_calls(limit)]
+
+    def load(self, call_id: str) -> tuple[list[ev.CallEvent], dict[str, Any], str]:
+        """A past call's events, its report and its schema's name."""
+        store = self._open()
+        if store is None:
+            raise EngineError(self.reason)
+        report = store.report(call_id)
+        return store.events(call_id), report, report.get("schema", "")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+class VoiceSupport:
+    """The console's adapter to `engine.voice`: devices, voice calls, Speak and the input level.
+
+    Unavailable, with the reason, when the voice engine does not import or finds no device.
+    """
+
+    def __init__(self) -> None:
+        self._piper: Any = None
+        self._level: Any = None
+        self._found: list[Any] | None = None
+        try:
+            from engine.voice import devices
+        except ImportError as error:
+            self._devices_module: Any = None
+            self.reason = f"the voice engine is not installed ({error.name or error})"
+        else:
+            self._devices_module = devices
+            self.reason = ""
+
+    def devices(self) -> tuple[list[Choice], list[Choice]]:
+        """(label, name) of the audio input and output devices."""
+        if self._devices_module is None:
+            return [], []
+        if self._found is None:
+            try:
+                self._found = self._devices_module.list_devices()
+            except EngineError as error:
+                self.reason, self._found = str(error), []
+        found = self._found
+        return ([(_device_label(d, d.is_default_input), d.name) for d in found if d.max_input_channels > 0],
+                [(_device_label(d, d.is_default_output), d.name) for d in found if d.max_output_channels > 0])
+
+    def status(self) -> tuple[bool, str]:
+        """Whether voice calls can be made, and why not."""
+        if self._devices_module is None:
+            return False, self.reason
+        inputs, _outputs = self.devices()
+        return (True, "") if inputs else (False, self.reason or "no audio input device was found")
+
+    def tts_status(self) -> tuple[bool, str]:
+        if self._devices_module is None:
+            return False, self.reason
+        _inputs, outputs = self.devices()
+        return (True, "") if outputs else (False, self.reason or "no audio output device was found")
+
+    async def build(self, setup: CallSetup) -> Any:
+        """A checked `VoiceSession` for one call; the slow checks and loading run in a thread."""
+        available, reason = self.status()
+        if not available:
+            raise EngineError(f"voice mode is unavailable: {reason}")
+        from engine.voice.config import VoiceConfig
+        from engine.voice.session import VoiceSession
+
+        session = VoiceSession(VoiceConfig(input_device=setup.get("input_device") or None,
+                                           output_device=setup.get("output_device") or None))
+        await asyncio.to_thread(self._prepare, session)
+        return session
+
+    @staticmethod
+    def _prepare(session: Any) -> None:
+        """Check devices and model files, and load the shared Whisper model, off the event loop."""
+        from engine.voice import models
+
+        session.preflight()
+        if session.config.stt == "whisper" and session.config.stt_factory is None:
+            # the same cache key as the STT service's own call, so the call reuses this model
+            models.shared_whisper_model(str(models.whisper_model_dir()), "cpu", "int8")
+
+    async def speak(self, text: str, output_device: str = "") -> None:
+        """Say `text` in the bundled Piper voice (synthesis and playback run in a thread)."""
+        available, reason = self.tts_status()
+        if not available:
+            raise EngineError(f"text to speech is unavailable: {reason}")
+        await asyncio.to_thread(self._speak_now, text, output_device)
+
+    def _speak_now(self, text: str, output_device: str) -> None:
+        from piper import PiperVoice
+
+        from engine.voice import models
+
+        devices = self._devices_module
+        self._piper = self._piper or PiperVoice.load(models.piper_voice_file())
+        speaker = devices.resolve_device(output_device or None, "output")
+        audio = devices.open_pyaudio()
+        stream = None
+        try:
+            for chunk in self._piper.synthesize(text):
+                if stream is None:
+                    stream = audio.open(format=audio.get_format_from_width(chunk.sample_width),
+                                        channels=chunk.sample_channels, rate=chunk.sample_rate, output=True,
+                                        output_device_index=speaker.index)
+                stream.write(chunk.audio_int16_bytes)
+        finally:
+            if stream is not None:
+                stream.stop_stream()
+                stream.close()
+            audio.terminate()
+
+    def monitor_input(self, device: str) -> bool:
+        """Start metering the microphone (read it with `input_level`); False if it cannot be opened."""
+        self.stop_monitor()
+        if self._devices_module is None:
+            return False
+        try:
+            self._level = _LevelMonitor(self._devices_module, device)
+        except (EngineError, OSError) as error:
+            logger.warning(f"no input level: {error}")
+            return False
+        return True
+
+    def input_level(self) -> float:
+        return self._level.level if self._level is not None else 0.0
+
+    def stop_monitor(self) -> None:
+        if self._level is not None:
+            self._level.close()
+            self._level = None
+
+    def close(self) -> None:
+        """Release audio devices and models."""
+        self.stop_monitor()
+        self._piper = None
+
+
+class _LevelMonitor:
+    """A PortAudio input stream that keeps the RMS level (0..1) of its latest block in `level`."""
+
+    def __init__(self, devices: Any, device: str) -> None:
+        microphone = devices.resolve_device(device or None, "input")
+        self._audio = devices.open_pyaudio()
+        self.level = 0.0
+        self._stream = self._audio.open(format=self._audio.get_format_from_width(2), channels=1, rate=16000,
+                                        input=True, input_device_index=microphone.index,
+                                        frames_per_buffer=1600, stream_callback=self._block)
+
+    def _block(self, data: bytes, _frames: int, _time: Any, _status: int) -> tuple[None, int]:
+        samples = array("h", data)
+        rms = math.sqrt(sum(s * s for s in samples) / len(samples)) if samples else 0.0
+        self.level = min(1.0, rms / 8000)  # read by the GUI thread; a float store is atomic
+        return None, 0  # paContinue
+
+    def close(self) -> None:
+        self._stream.stop_stream()
+        self._stream.close()
+        self._audio.terminate()
+
+
+def _device_label(device: Any, default: bool) -> str:
+    return f"{device.name} (default)" if default else device.name

@@ -1,0 +1,291 @@
+"""The main window: assembles the panels as docks, the menus and the status bar around one controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
+from qasync import asyncSlot
+
+from console.controller import CallController
+from console.dialogs import Dialogs
+from console.panels import SchemaInfo
+from console.panels.graph import StateGraphPanel
+from console.panels.history import HistoryPanel
+from console.panels.latency import LatencyPanel
+from console.panels.prompt import PromptPanel
+from console.panels.report import ReportPanel
+from console.panels.setup import SetupPanel
+from console.panels.step import StepPanel
+from console.panels.transcript import TranscriptPanel
+
+APP_TITLE = "Voice console"
+BUSY_DELAY_MS = 200
+DEFAULT_SIZE = (1600, 1000)
+Area = Qt.DockWidgetArea
+
+
+class StatusLine(QStatusBar):
+    """The last message (errors in red), what is in progress with a busy bar, and the call state.
+
+    The busy bar appears only when work lasts over BUSY_DELAY_MS, so quick operations never flicker.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message = QLabel()
+        self.busy_text = QLabel()
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setMaximumHeight(14)
+        self.state = QLabel()
+        self.addWidget(self.message, 1)
+        self.addPermanentWidget(self.busy_text)
+        self.addPermanentWidget(self.busy)
+        self.addPermanentWidget(self.state)
+        self._show_busy = QTimer(self)
+        self._show_busy.setSingleShot(True)
+        self._show_busy.setInterval(BUSY_DELAY_MS)
+        self._show_busy.timeout.connect(self._reveal_busy)
+        self.set_busy(False, "")
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.message.setStyleSheet("color: #c62828; font-weight: bold;" if error else "")
+        self.message.setText(text)
+        self.message.setToolTip(text)
+
+    def set_busy(self, busy: bool, text: str) -> None:
+        self.busy_text.setText(text)
+        if busy and not self.busy.isVisible():
+            self._show_busy.start()
+        elif not busy:
+            self._show_busy.stop()
+            self.busy.hide()
+            self.busy_text.hide()
+
+    def _reveal_busy(self) -> None:
+        self.busy.show()
+        self.busy_text.show()
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, controller: CallController, settings: QSettings, dialogs: Dialogs | None = None,
+                 *, schema: str = "", patient: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller, self.settings = controller, settings
+        self.dialogs = dialogs or Dialogs(self)
+        self.setup = SetupPanel(controller, settings, self.dialogs)
+        self.graph = StateGraphPanel()
+        self.prompt = PromptPanel(controller)
+        self.transcript = TranscriptPanel(controller)
+        self.step = StepPanel(controller)
+        self.latency = LatencyPanel()
+        self.report = ReportPanel(controller)
+        self.history = HistoryPanel(controller)
+        self.status = StatusLine(self)
+        self.setStatusBar(self.status)
+        self.docks: dict[str, QDockWidget] = {}
+        self._sized = False
+        self._lay_out_docks()
+        self.actions = _build_menus(self)
+        self._bind()
+        self._restore_window()
+        self.setup.restore(schema, patient)
+        self.history.refresh()
+
+    # ----- layout --------------------------------------------------------------------------
+
+    def _dock(self, name: str, title: str, panel: QWidget, area: Area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{name}")
+        dock.setWidget(panel)
+        self.addDockWidget(area, dock)
+        self.docks[name] = dock
+        return dock
+
+    def _lay_out_docks(self) -> None:
+        for corner, area in ((Qt.Corner.TopLeftCorner, Area.LeftDockWidgetArea),
+                             (Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea),
+                             (Qt.Corner.TopRightCorner, Area.RightDockWidgetArea),
+                             (Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)):
+            self.setCorner(corner, area)
+        setup = self._dock("setup", "Call setup", self.setup, Area.LeftDockWidgetArea)
+        step = self._dock("step", "Step", self.step, Area.LeftDockWidgetArea)
+        graph = self._dock("graph", "State graph", self.graph, Area.TopDockWidgetArea)
+        latency = self._dock("latency", "Latency", self.latency, Area.BottomDockWidgetArea)
+        report = self._dock("report", "Performance report", self.report, Area.BottomDockWidgetArea)
+        history = self._dock("history", "History", self.history, Area.BottomDockWidgetArea)
+        prompt = self._dock("prompt", "Prompt", self.prompt, Area.RightDockWidgetArea)
+        transcript = self._dock("transcript", "Transcript", self.transcript, Area.RightDockWidgetArea)
+        self.tabifyDockWidget(latency, report)
+        self.tabifyDockWidget(report, history)
+        latency.raise_()
+
+    def _size_docks(self) -> None:
+        """Default proportions: narrow setup column, wide graph, prompt and transcript on the right."""
+        width, height = self.width(), self.height()
+        docks = self.docks
+        self.resizeDocks([docks["setup"], docks["prompt"]], [int(width * 0.18), int(width * 0.27)],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["setup"], docks["step"]], [int(height * 0.42), int(height * 0.58)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([docks["graph"], docks["latency"]], [int(height * 0.47), int(height * 0.53)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([docks["prompt"], docks["transcript"]], [int(height * 0.45), int(height * 0.55)],
+                         Qt.Orientation.Vertical)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            if self.settings.value("window/state") is None:
+                self._size_docks()
+
+    # ----- wiring --------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        controller = self.controller
+        controller.callStateChanged.connect(self._on_call_state)
+        controller.schemaChanged.connect(self._on_schema_changed)
+        controller.busyChanged.connect(self.status.set_busy)
+        controller.messageShown.connect(self.status.show_message)
+        controller.failed.connect(self.show_failure)
+        controller.callError.connect(self._on_call_error)
+        self._bind_graph()
+        self._bind_latency()
+
+    def _bind_graph(self) -> None:
+        graph, controller = self.graph, self.controller
+        graph.confirm = self._confirm_force
+        graph.stateSelected.connect(self.prompt.show_state)
+        graph.forceRequested.connect(self.force)
+        controller.timelineReset.connect(graph.reset_marks)
+        controller.nodeEntered.connect(self._on_node_entered)
+        controller.transitionTaken.connect(self._on_transition)
+
+    def _bind_latency(self) -> None:
+        latency, controller = self.latency, self.controller
+        controller.latencySample.connect(latency.add_sample)
+        controller.latencyReplayed.connect(latency.load_samples)
+        controller.timelineReset.connect(latency.reset)
+
+    def _on_schema_changed(self, info: SchemaInfo | None) -> None:
+        if info:
+            self.graph.set_graph(info["states"], info["edges"], info["initial"], info["endings"])
+        else:
+            self.graph.set_graph([], [], "", set())
+        self._update_title()
+
+    def _on_node_entered(self, _at: float, view: dict[str, Any]) -> None:
+        self.graph.mark_visited(view["state"])
+        if view["current"] or self.controller.call_state == "replay":
+            self.graph.set_current(view["state"])
+
+    def _on_transition(self, _at: float, source: str, target: str, intent: str, forced: bool) -> None:
+        self.graph.mark_transition(source, target, forced, intent or None)
+
+    def _on_call_state(self, state: str) -> None:
+        self.graph.set_force_enabled(state == "running")
+        self.actions["start"].setEnabled(not self.controller.is_live)
+        self.actions["stop"].setEnabled(self.controller.is_live)
+        self.actions["force"].setEnabled(state == "running")
+        self.status.state.setText(f"● {state}")
+        self._update_title()
+
+    def show_failure(self, title: str, message: str) -> None:
+        self.status.show_message(f"{title}: {message.splitlines()[0] if message else ''}", error=True)
+        self.dialogs.error(title, message)
+
+    def _on_call_error(self, _at: float, message: str, source: str, _fatal: bool) -> None:
+        self.status.show_message(f"Error ({source}): {message}", error=True)
+
+    def _update_title(self) -> None:
+        schema = self.controller.schema_name or "no schema"
+        self.setWindowTitle(f"{schema} — {self.controller.call_state} — {APP_TITLE}")
+
+    # ----- actions -------------------------------------------------------------------------
+
+    def _confirm_force(self, state: str) -> bool:
+        return self.dialogs.confirm("Force transition", f"Force the call into '{state}'?")
+
+    @asyncSlot(str)
+    async def force(self, state: str) -> None:
+        await self.controller.force(state)
+
+    def ask_force(self) -> None:
+        states = self.controller.states()
+        if self.controller.call_state != "running" or not states:
+            self.show_failure("Cannot force a transition", "No call is running: start one first.")
+            return
+        choice = self.dialogs.choose("Force transition", "Move the call into:", states,
+                                     self.controller.current_state)
+        if choice:
+            self.force(choice)
+
+    def export_latency(self) -> None:
+        suggested = Path.home() / f"{self.controller.schema_name or 'call'}-latency.csv"
+        path = self.dialogs.save_file("Export latency CSV", str(suggested), "CSV files (*.csv)")
+        if path:
+            self.controller.export(path)
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self._lay_out_docks()
+        self._size_docks()
+
+    # ----- lifetime ------------------------------------------------------------------------
+
+    def _restore_window(self) -> None:
+        self.resize(*DEFAULT_SIZE)
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self._on_call_state(self.controller.call_state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        self.latency.shutdown()
+        super().closeEvent(event)
+        self.closed.emit()
+
+
+def _build_menus(window: MainWindow) -> dict[str, QAction]:
+    actions: dict[str, QAction] = {}
+
+    def add(menu: Any, key: str, text: str, shortcut: str | QKeySequence.StandardKey,
+            slot: Callable[[], Any]) -> None:
+        action = QAction(text, window)
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        actions[key] = action
+
+    file_menu = window.menuBar().addMenu("&File")
+    add(file_menu, "open_schema", "Open schema file…", "Ctrl+O", window.setup.open_schema_file)
+    add(file_menu, "export", "Export latency CSV…", "Ctrl+E", window.export_latency)
+    file_menu.addSeparator()
+    add(file_menu, "quit", "Quit", "Ctrl+Q", window.close)
+    call_menu = window.menuBar().addMenu("&Call")
+    add(call_menu, "start", "Start", "Ctrl+R", window.setup.start)
+    add(call_menu, "stop", "Stop", "Ctrl+.", window.setup.stop)
+    add(call_menu, "step", "Step (type a caller turn)", "Ctrl+L", window.step.focus_box)
+    add(call_menu, "force", "Force transition…", "Ctrl+F", window.ask_force)
+    view_menu = window.menuBar().addMenu("&View")
+    for dock in window.docks.values():
+        view_menu.addAction(dock.toggleViewAction())
+    view_menu.addSeparator()
+    add(view_menu, "reset_layout", "Reset layout", "", window.reset_layout)
+    return actions

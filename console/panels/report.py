@@ -1,0 +1,114 @@
+"""Performance report of the current or last call, as a tree; the controller throttles its updates."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from console.controller import CallController
+
+SUMMARY_KEYS = {"count", "mean", "p50", "p95", "p99", "max"}
+EXPANDED_BY_DEFAULT = {("stages",), ("turn_breakdown",), ("schema_overhead_per_turn",)}
+
+
+class ReportPanel(QWidget):
+    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report: dict[str, Any] = {}
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Metric", "Value"])
+        self.tree.setAlternatingRowColors(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(True)
+        self._expanded = set(EXPANDED_BY_DEFAULT)
+        self.tree.itemExpanded.connect(lambda item: self._expanded.add(_path(item)))
+        self.tree.itemCollapsed.connect(lambda item: self._expanded.discard(_path(item)))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.tree)
+        controller.reportChanged.connect(self.show_report)
+        controller.timelineReset.connect(self.clear)
+
+    def clear(self) -> None:
+        self.report = {}
+        self.tree.clear()
+
+    def show_report(self, report: dict[str, Any]) -> None:
+        self.report = report
+        self.tree.setUpdatesEnabled(False)
+        self.tree.clear()
+        for key, value in _ordered(report):
+            self._add(self.tree.invisibleRootItem(), key, value)
+        self.tree.setUpdatesEnabled(True)
+
+    def value_of(self, *path: str) -> str:
+        """The shown value at a path of keys (for tests and read-outs)."""
+        parent = self.tree.invisibleRootItem()
+        item = None
+        for key in path:
+            item = next((parent.child(i) for i in range(parent.childCount())
+                         if parent.child(i).data(0, _KEY_ROLE) == key), None)
+            if item is None:
+                raise KeyError(path)
+            parent = item
+        return item.text(1) if item else ""
+
+    def _add(self, parent: QTreeWidgetItem, key: str, value: Any) -> None:
+        item = QTreeWidgetItem(parent, [_label(key), ""])
+        item.setData(0, _KEY_ROLE, key)
+        if isinstance(value, dict) and SUMMARY_KEYS <= value.keys():
+            item.setText(1, _summary(value))
+        elif isinstance(value, dict):
+            for child_key, child in _ordered(value):
+                self._add(item, child_key, child)
+        elif key == "transition_details":
+            item.setText(1, f"{len(value)}")
+            for detail in value:
+                QTreeWidgetItem(item, [f"turn {detail.get('turn', '?')}", _transition(detail)])
+        elif isinstance(value, list):
+            item.setText(1, " → ".join(map(str, value)))
+        else:
+            item.setText(1, _scalar(value))
+        item.setExpanded(_path(item) in self._expanded)
+
+
+_KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _ordered(mapping: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Plain values first, then sections, each in the report's own order."""
+    return sorted(mapping.items(), key=lambda pair: isinstance(pair[1], (dict, list)))
+
+
+def _path(item: QTreeWidgetItem) -> tuple[str, ...]:
+    keys = []
+    while item is not None:
+        keys.append(str(item.data(0, _KEY_ROLE)))
+        item = item.parent()
+    return tuple(reversed(keys))
+
+
+def _label(key: str) -> str:
+    return re.sub(r"_ms$", " (ms)", key).replace("_", " ")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    return str(value)
+
+
+def _summary(stats: dict[str, float]) -> str:
+    if not stats["count"]:
+        return "no samples"
+    return (f"n={stats['count']}  mean {stats['mean']:.2f}  p50 {stats['p50']:.2f}  p95 {stats['p95']:.2f}  "
+            f"p99 {stats['p99']:.2f}  max {stats['max']:.2f} ms")
+
+
+def _transition(detail: dict[str, Any]) -> str:
+    how = "FORCED" if detail.get("forced") else detail.get("intent") or ""
+    return f"{detail.get('from')} → {detail.get('to')}  ({how}, {detail.get('ms', 0):.2f} ms)"

@@ -1,0 +1,132 @@
+"""Step: type a caller turn into the live call, or click one of the current node's intents."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from console.panels import IntentChoice, NodeView
+
+if TYPE_CHECKING:
+    from console.controller import CallController
+
+INTENT_COLUMNS = 1
+
+
+class StepPanel(QWidget):
+    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self._sending = False
+        self.intent_buttons: dict[str, QPushButton] = {}
+        self._build()
+        controller.nodeEntered.connect(self._on_node_entered)
+        controller.callStateChanged.connect(self._update_enabled)
+        controller.timelineReset.connect(self._clear_intents)
+        self._update_enabled()
+
+    def _build(self) -> None:
+        self.box = QLineEdit()
+        self.box.setPlaceholderText("What the caller says… (Ctrl+L)")
+        self.send_button = QPushButton("Send")
+        self.box.returnPressed.connect(self.send)
+        self.send_button.clicked.connect(self.send)
+        self.intents_label = QLabel("Intents")
+        self.intents_label.setStyleSheet("color: #546e7a; font-weight: bold;")
+        self._grid = QGridLayout()
+        self._grid.setSpacing(4)
+        row = QHBoxLayout()
+        row.addWidget(self.box, 1)
+        row.addWidget(self.send_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(row)
+        layout.addWidget(self.intents_label)
+        layout.addLayout(self._grid)
+        layout.addStretch(1)
+
+    def focus_box(self) -> None:
+        self.box.setFocus()
+        self.box.selectAll()
+
+    # ----- intents -------------------------------------------------------------------------
+
+    def _on_node_entered(self, _at: float, view: NodeView) -> None:
+        if view["current"]:
+            self.show_intents(view["state"], view["intents"])
+
+    def show_intents(self, state: str, intents: list[IntentChoice]) -> None:
+        self._clear_intents()
+        self.intents_label.setText(f"Intents of {state}" if intents else f"{state} has no transitions")
+        for index, choice in enumerate(intents):
+            button = self._intent_button(choice)
+            self._grid.addWidget(button, index // INTENT_COLUMNS, index % INTENT_COLUMNS)
+            self.intent_buttons[choice.intent] = button
+        self._update_enabled()
+
+    def _intent_button(self, choice: IntentChoice) -> QPushButton:
+        first = choice.examples[0] if choice.examples else choice.intent
+        button = QPushButton(f"{choice.intent}\n“{_shorten(first)}”")
+        leads_to = f"→ {choice.target}" + (" (ends the call)" if choice.ends_call else "")
+        examples = "\n".join(f"• {example}" for example in choice.examples)
+        button.setToolTip(f"{leads_to}\nSends the first example. Examples:\n{examples}")
+        # Ignored: a long example never widens the dock
+        button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        button.setStyleSheet("text-align: left; padding: 3px 6px;")
+        button.clicked.connect(lambda _checked=False, text=first: self.send_example(text))
+        return button
+
+    def _clear_intents(self) -> None:
+        for button in self.intent_buttons.values():
+            self._grid.removeWidget(button)
+            button.deleteLater()
+        self.intent_buttons.clear()
+        self.intents_label.setText("Intents")
+
+    # ----- sending -------------------------------------------------------------------------
+
+    @asyncSlot()
+    async def send(self) -> None:
+        """Send the box's text; it comes back into the box if the turn could not be sent."""
+        text = self.box.text().strip()
+        if not text or self._sending or self._controller.call_state != "running":
+            return
+        self.box.clear()
+        if not await self.send_text(text) and not self.box.text():
+            self.box.setText(text)
+
+    @asyncSlot(str)
+    async def send_example(self, text: str) -> None:
+        await self.send_text(text)
+
+    async def send_text(self, text: str) -> bool:
+        if self._sending or self._controller.call_state != "running":
+            return False
+        self._sending = True
+        self._update_enabled()
+        try:
+            return await self._controller.step(text)
+        finally:
+            self._sending = False
+            self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        ready = self._controller.call_state == "running" and not self._sending
+        self.send_button.setEnabled(ready)
+        for button in self.intent_buttons.values():
+            button.setEnabled(ready)
+
+
+def _shorten(text: str, limit: int = 34) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

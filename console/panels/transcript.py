@@ -1,0 +1,77 @@
+"""Transcript: caller and bot turns, function calls, transitions and errors, live as they stream."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from console.controller import CallController
+
+MAX_BLOCKS = 5000
+COLOURS = {"caller": "#1565c0", "bot": "#2e7d32", "function": "#6a1b9a", "transition": "#455a64",
+           "forced": "#e65100", "error": "#c62828", "call": "#37474f"}
+
+
+class TranscriptPanel(QWidget):
+    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = QTextBrowser()
+        self.view.setOpenLinks(False)
+        self.view.document().setMaximumBlockCount(MAX_BLOCKS)
+        self.view.setPlaceholderText("The call's turns, function calls and transitions appear here.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.view)
+        controller.timelineReset.connect(self.view.clear)
+        controller.callStarted.connect(self._on_started)
+        controller.callerSaid.connect(self._on_caller)
+        controller.botSaid.connect(self._on_bot)
+        controller.functionCalled.connect(self._on_function)
+        controller.transitionTaken.connect(self._on_transition)
+        controller.callError.connect(self._on_error)
+        controller.callEnded.connect(self._on_ended)
+
+    def add(self, at: float, kind: str, who: str, text: str, note: str = "") -> None:
+        """Append one line: time, who (coloured), text, and an optional grey note."""
+        time = datetime.fromtimestamp(at).strftime("%H:%M:%S")
+        note_html = f' <span style="color:#90a4ae">({html.escape(note)})</span>' if note else ""
+        self.view.append(f'<span style="color:#90a4ae">{time}</span> '
+                         f'<b style="color:{COLOURS[kind]}">{html.escape(who)}</b> '
+                         f'{html.escape(text)}{note_html}')
+
+    def text(self) -> str:
+        return self.view.toPlainText()
+
+    def _on_started(self, at: float, info: dict[str, Any]) -> None:
+        self.add(at, "call", "Call started", f"{info['schema']} · {info['mode']} · {info['responder']}",
+                 info["call_id"])
+
+    def _on_caller(self, at: float, text: str, source: str) -> None:
+        self.add(at, "caller", "Caller", text, source)
+
+    def _on_bot(self, at: float, text: str) -> None:
+        self.add(at, "bot", "Bot", text)
+
+    def _on_function(self, at: float, name: str, arguments: dict[str, Any], result: dict[str, Any]) -> None:
+        self.add(at, "function", f"ƒ {name}", f"{_json(arguments)} → {_json(result)}")
+
+    def _on_transition(self, at: float, source: str, target: str, intent: str, forced: bool) -> None:
+        if forced:
+            self.add(at, "forced", "⇢ FORCED", f"{source} → {target}")
+        else:
+            self.add(at, "transition", "→", f"{source} → {target}", intent)
+
+    def _on_error(self, at: float, message: str, source: str, fatal: bool) -> None:
+        self.add(at, "error", "Error" + (" (fatal)" if fatal else ""), message, source)
+
+    def _on_ended(self, at: float, status: str, reason: str) -> None:
+        self.add(at, "error" if status == "failed" else "call", f"Call {status}", reason)
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
