@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QGraphicsItem,
     QHBoxLayout,
     QHeaderView,
     QTableWidget,
@@ -76,6 +77,9 @@ def _plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendIt
         axis = plot.getAxis(name)
         axis.setPen("#90a4ae")
         axis.setTextPen("#37474f")
+    for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.titleLabel, legend):
+        # Text is the costly part of a repaint; keep it as a pixmap until it changes.
+        item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     widget.setMinimumHeight(140)
     return widget, plot, legend
 
@@ -308,12 +312,19 @@ class LatencyPanel(QWidget):
             p50, p95 = percentile(values, 50), percentile(values, 95)
             cells = [stage, str(len(values)), format_ms(p50), format_ms(p95)]
             for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, column, item)
-            if stage in self.budgets and p95 > self.budgets[stage]:
-                self.table.item(row, 3).setForeground(OVER_BUDGET)
+                self._cell(row, column).setText(text)
+            over = stage in self.budgets and p95 > self.budgets[stage]
+            self._cell(row, 3).setForeground(OVER_BUDGET if over else self._cell(row, 0).foreground())
+
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        """The table's item at (row, column), made once and then updated in place."""
+        item = self.table.item(row, column)
+        if item is None:
+            item = QTableWidgetItem()
+            if column:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, column, item)
+        return item
 
     def _table_stages(self) -> list[str]:
         extra = sorted(set(self._windows) - set(TABLE_ORDER))
