@@ -49,13 +49,33 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="measure the engine's hot paths against baselines")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (for smoke tests)")
+    parser.add_argument("--no-voice", action="store_true",
+                        help="skip the spoken turns through virtual audio devices (about a minute)")
+    parser.add_argument("--no-gui", action="store_true", help="skip the console's event-loop lag")
     parser.set_defaults(run=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from engine.bench import run_benchmarks
 
-    return run_benchmarks(json_output=args.json, quick=args.quick)
+    sections = []
+    if not args.no_voice:
+        sections.append(("voice", lambda: _voice_bench(3 if args.quick else 10)))
+    if not args.no_gui:
+        sections.append(("gui", lambda: _gui_bench(3.0 if args.quick else 10.0)))
+    return run_benchmarks(json_output=args.json, quick=args.quick, sections=sections)
+
+
+def _voice_bench(turns: int) -> dict:
+    from engine.voice.bench import bench_voice
+
+    return bench_voice(turns=turns)
+
+
+def _gui_bench(seconds: float) -> dict:
+    from console.bench import run_event_loop_bench
+
+    return run_event_loop_bench(seconds)
 
 
 def add_gui(sub: argparse._SubParsersAction) -> None:

@@ -213,6 +213,8 @@ TARGETS = {
     "call_states_10k_memory_mb": ("<=", 50.0),
     "schema_overhead_per_turn_p99_ms": ("<", 50.0),
     "api_lost_events": ("<=", 0),
+    "voice_to_voice_p50_ms": ("<=", 500.0),
+    "gui_event_loop_lag_p99_ms": ("<=", 16.0),
 }
 
 
@@ -290,17 +292,70 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
     if api:
         print(f"{'API: ' + str(api['calls']) + ' concurrent text calls':42} {api['turns_per_s']:>8} turns/s, "
               f"turn p50 {api['turn_p50_ms']} ms, p99 {api['turn_p99_ms']} ms, lost events {api['lost_events']}")
+    print_sections(results)
     print("targets:")
     for key, ok in verdicts.items():
         op, limit = TARGETS[key]
         print(f"  {'PASS' if ok else 'FAIL'}  {key} = {results[key]} (target {op} {limit})")
 
 
-def run_benchmarks(json_output: bool = False, quick: bool = False) -> int:
+Section = tuple[str, Callable[[], dict[str, Any]]]
+
+
+def run_benchmarks(json_output: bool = False, quick: bool = False, sections: list[Section] = ()) -> int:
+    """The engine's figures, then each extra section's (voice, console); a section that cannot run
+    here is reported as skipped with its reason."""
     results = asyncio.run(collect(quick))
+    for name, measure in sections:
+        try:
+            results[name] = measure()
+        except Exception as error:  # noqa: BLE001 - e.g. no PulseAudio: report and go on
+            results[name] = {"skipped": f"{type(error).__name__}: {error}"}
+    results.update(_section_figures(results))
     verdicts = check_targets(results)
     results["targets_met"] = verdicts
     print_table(results, verdicts)
     if json_output:
-        print(json.dumps(results, separators=(",", ":")))
+        print(json.dumps(results, separators=(",", ":"), default=str))
     return 0
+
+
+def _section_figures(results: dict[str, Any]) -> dict[str, Any]:
+    figures = {}
+    voice = results.get("voice", {})
+    if "voice_to_voice_ms" in voice:
+        figures["voice_to_voice_p50_ms"] = voice["voice_to_voice_ms"]["p50"]
+    gui = results.get("gui", {})
+    if "p99_ms" in gui:
+        figures["gui_event_loop_lag_p99_ms"] = gui["p99_ms"]
+    return figures
+
+
+def print_sections(results: dict[str, Any]) -> None:
+    voice, gui = results.get("voice"), results.get("gui")
+    if voice is not None:
+        print_voice(voice)
+    if gui is not None:
+        if "skipped" in gui:
+            print(f"console event-loop lag: skipped ({gui['skipped']})")
+        else:
+            print(f"{'console event-loop lag (call + live plots)':42} {gui['p50_ms']:>8} ms {gui['p99_ms']:>8} ms"
+                  f"  (p95 {gui['p95_ms']} ms, max {gui['max_ms']} ms, {gui['samples']} ticks)")
+
+
+def print_voice(voice: dict[str, Any]) -> None:
+    if "skipped" in voice:
+        print(f"voice: skipped ({voice['skipped']})")
+        return
+    v2v = voice["voice_to_voice_ms"]
+    print(f"{'voice-to-voice (' + str(voice['turns_measured']) + ' spoken turns)':42} {v2v['p50']:>8} ms "
+          f"{v2v['p95']:>8} ms (p95)")
+    for part, figure in voice.get("breakdown_ms", {}).items():
+        print(f"{'  ' + part:42} {figure['p50']:>8} ms {figure['p95']:>8} ms (p95)")
+    print(f"{'STT real-time factor (Whisper tiny.en)':42} {voice['stt_real_time_factor']}")
+    print(f"{'TTS first byte (Piper)':42} {voice['tts_first_byte_ms']}")
+    uncached, cached = voice["first_line_uncached"], voice["first_line_cached"]
+    print(f"{'first bot line to speaker: uncached / cached':42} {uncached['first_audio_out_ms']} ms / "
+          f"{cached['first_audio_out_ms']} ms")
+    cache = voice["cache"]
+    print(f"{'TTS line cache':42} hit rate {cache['hit_rate']:.0%}, {cache['time_saved_ms']} ms saved")
