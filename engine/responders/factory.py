@@ -54,6 +54,10 @@ def _openai_responder(config: ResponderConfig) -> LLMService:
         def create_client(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - Pipecat's signature
             return super().create_client(*args, **kwargs).with_options(timeout=config.timeout_s, max_retries=0)
 
+        async def cleanup(self) -> None:
+            await super().cleanup()
+            await self._client.close()  # Pipecat leaves the HTTP connections open
+
     if not config.base_url and config.api_key == "not-needed":
         raise ResponderError("the openai responder needs a base URL (--llm-url or VOICE_CONSOLE_LLM_URL) "
                              "or an API key (OPENAI_API_KEY)")
