@@ -85,10 +85,7 @@ async def _run_call(args: argparse.Namespace) -> int:
     from engine.responders.factory import ResponderConfig
     from engine.store import CallStore
 
-    schema = resolve_schema(args.schema)
-    patient = args.patient or default_patient_for(schema.stem)
-    if patient is None:
-        raise EngineError(f"no --patient given and none bundled for schema '{schema.stem}'")
+    schema, patient = schema_and_patient(args.schema, args.patient)
     responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
     call = create_call(schema, patient, responder=responder)
     states = call.conversation.schema.states
@@ -116,6 +113,15 @@ def resolve_schema(schema: Path) -> Path:
     """A schema file, or the name of a bundled one (`appointment_reminder`)."""
     bundled = SCHEMAS_DIR / f"{schema}.yaml"
     return bundled if not schema.exists() and bundled.exists() else schema
+
+
+def schema_and_patient(schema_arg: Path, patient_arg: Path | None) -> tuple[Path, Path]:
+    """The schema file and the patient file: `--patient`, else the schema's first bundled patient."""
+    schema = resolve_schema(schema_arg)
+    patient = patient_arg or default_patient_for(schema.stem)
+    if patient is None:
+        raise EngineError(f"no --patient given and none bundled for schema '{schema.stem}'")
+    return schema, patient
 
 
 def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:

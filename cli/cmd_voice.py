@@ -11,9 +11,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from cli.cmd_calls import Transcript, add_data_dir, finish, out, resolve_schema
-from engine.errors import AudioDeviceError, EngineError
-from engine.paths import data_dir, default_patient_for
+from cli.cmd_calls import Transcript, add_data_dir, finish, out, schema_and_patient
+from engine.errors import AudioDeviceError
+from engine.paths import data_dir
 
 
 def add_devices(sub: argparse._SubParsersAction) -> None:
@@ -77,10 +77,7 @@ async def _run_voice_call(args: argparse.Namespace) -> int:
     from engine.store import CallStore
     from engine.voice import TurnTuning, VoiceConfig, VoiceSession
 
-    schema = resolve_schema(args.schema)
-    patient = args.patient or default_patient_for(schema.stem)
-    if patient is None:
-        raise EngineError(f"no --patient given and none bundled for schema '{schema.stem}'")
+    schema, patient = schema_and_patient(args.schema, args.patient)
     config = VoiceConfig(input_device=args.input_device, output_device=args.output_device, record=args.record,
                          recordings_root=data_dir(args.data_dir) / "calls", stt=args.stt, tts=args.tts,
                          turn=TurnTuning(turn=args.turn), precache=not args.no_precache)
