@@ -6,6 +6,11 @@ delivered on the next turn of the event loop, so widget work never runs inside
 Pipecat's frame handling. Panels write back through `select`, `start`, `stop`,
 `step`, `force`, `export`, `replay` and `speak`; failures are reported on
 `failed` (title, message), never raised into a slot.
+
+Schema test cases (`engine.testing`) run through the same path: each case is a real text call
+whose events reach the same signals, so the graph, prompt and transcript follow a test as they
+follow a live call. `run_tests`, `step_test` and `next_test_step` drive them; `testsChanged`,
+`testRunning`, `testResult`, `testStepReady` and `coverageChanged` report them as plain data.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 from array import array
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +35,24 @@ from engine.calls import create_call
 from engine.data.precompute import raw_display_values
 from engine.errors import EngineError, Problem, ProblemsError
 from engine.export import write_latency_csv
-from engine.patients import JsonFolderPatientStore, load_patient
 from engine.paths import DEFAULT_SCHEMA, SCHEMAS_DIR, bundled_schemas, default_patient_for
+from engine.patients import JsonFolderPatientStore, load_patient
 from engine.pipeline import HealthcareAIPipeline
 from engine.precompute import DataPrecomputer, Precomputed
 from engine.prompts import PROMPT, SAY
 from engine.responders.factory import ResponderConfig
 from engine.schema.compiled import CompiledSchema, load_schema
+from engine.testing import (
+    CaseResult,
+    Coverage,
+    TestCase,
+    TestScript,
+    coverage,
+    discover_scripts,
+    edge_text,
+    load_test_script,
+    run_case,
+)
 
 REPORT_INTERVAL_MS = 500
 LEVEL_INTERVAL_MS = 50
@@ -43,8 +60,10 @@ END_WAIT_S = 5.0
 BENIGN_ERROR_SOURCES = {"input", "force"}  # an operator's typo, reported where it was made
 
 # Call states shown in the title and driving the panels' enabled state.
-READY, STARTING, RUNNING, STOPPING, ENDED, FAILED, REPLAY = (
-    "ready", "starting", "running", "stopping", "ended", "failed", "replay")
+READY, STARTING, RUNNING, STOPPING, ENDED, FAILED, REPLAY, TESTING = (
+    "ready", "starting", "running", "stopping", "ended", "failed", "replay", "testing")
+LIVE_STATES = (STARTING, RUNNING, STOPPING, TESTING)
+CaseKey = tuple[str, str]  # (schema, case)
 
 
 class CallController(QObject):
@@ -70,6 +89,11 @@ class CallController(QObject):
     reportChanged = Signal(object)  # the performance report (dict)
     historyChanged = Signal()
     inputLevel = Signal(float)  # the microphone's level, 0..1, while metering
+    testsChanged = Signal(object, str)  # [(schema, case)] of the shown schema, a note (why none) or ""
+    testRunning = Signal(str, str)  # schema, case: the case is starting
+    testResult = Signal(str, str, bool, str, float)  # schema, case, passed, detail, ms
+    testStepReady = Signal(int, int, str)  # stepping: step number about to play, steps in all, the step
+    coverageChanged = Signal(str, object, object)  # summary, {unreached state}, {(source, intent, target)}
 
     def __init__(self, parent: QObject | None = None, *, voice: VoiceSupport | None = None,
                  history: HistorySupport | None = None) -> None:
@@ -89,6 +113,10 @@ class CallController(QObject):
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task | None = None
+        self._script: TestScript | None = None  # the shown schema's test script
+        self._tests_note = ""
+        self._testing: asyncio.Task | None = None
+        self._next_step: asyncio.Event | None = None  # set by `next_test_step` while a step waits
         self._flush_timer = _single_shot(self, 0, self._flush)
         self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
         self._level_timer = QTimer(self)
@@ -107,8 +135,17 @@ class CallController(QObject):
 
     @property
     def is_live(self) -> bool:
-        """A call is starting, running or stopping."""
-        return self._call_state in (STARTING, RUNNING, STOPPING)
+        """A call is starting, running or stopping, or test cases are running."""
+        return self._call_state in LIVE_STATES
+
+    @property
+    def is_testing(self) -> bool:
+        return self._call_state == TESTING
+
+    @property
+    def waiting_for_step(self) -> bool:
+        """Stepping through a test case, and its next step waits for `next_test_step`."""
+        return self._next_step is not None
 
     @property
     def current_state(self) -> str:
@@ -194,11 +231,15 @@ class CallController(QObject):
             self._schemas_seen[compiled.name] = compiled
         self._shown = compiled
         self.schemaChanged.emit(schema_info(compiled) if compiled else None)
+        self._load_tests(compiled)
 
     # ----- the live call ---------------------------------------------------------------------
 
     async def start(self, setup: CallSetup) -> bool:
         """Start a call as set up; False (and `failed`) if it cannot start."""
+        if self.is_testing:
+            self.failed.emit("Cannot start a call", "Test cases are running: wait for them or stop them first.")
+            return False
         if self.is_live:
             self.failed.emit("Cannot start a call", "A call is already running: stop it first.")
             return False
@@ -235,13 +276,14 @@ class CallController(QObject):
                                     model=setup.get("llm_model") or None)
         return create_call(compiled, setup["patient"], responder=responder, voice=voice)
 
-    def _begin(self, call: HealthcareAIPipeline) -> None:
+    def _begin(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         self._call, self._replaying = call, False
         self._timeline.clear()
         self._entered.clear()
         self.timelineReset.emit()
         call.events.subscribe(self._on_event)
-        self.history.attach(call)
+        if recorded:
+            self.history.attach(call)
 
     async def _abandon_start(self) -> None:
         call = self._call
@@ -252,7 +294,13 @@ class CallController(QObject):
         self.messageShown.emit("The call was not started")
 
     async def stop(self, reason: str = "stopped by the operator") -> None:
-        """End the live call (or cancel its start) and wait for its pipeline to shut down."""
+        """End the live call (or cancel its start, or the running test cases) and wait for its pipeline
+        to shut down."""
+        testing = self._testing
+        if testing is not None and not testing.done():
+            testing.cancel()
+            await asyncio.wait({testing})
+            return
         starting = self._starting
         if starting is not None and not starting.done():
             starting.cancel()
@@ -354,12 +402,148 @@ class CallController(QObject):
     def _emit_level(self) -> None:
         self.inputLevel.emit(self.voice.input_level())
 
+    # ----- schema test cases -----------------------------------------------------------------
+
+    def test_cases(self) -> list[CaseKey]:
+        """The (schema, case) pairs of the shown schema's test script (as on `testsChanged`)."""
+        script = self._script
+        return [(script.schema_name, case.name) for case in script.cases] if script else []
+
+    @property
+    def tests_note(self) -> str:
+        """Why the shown schema has no test cases ("" when it has some)."""
+        return self._tests_note
+
+    def _load_tests(self, compiled: CompiledSchema | None) -> None:
+        self._script, self._tests_note = None, ""
+        path = getattr(compiled, "path", None)
+        if compiled is None or not path:
+            self._tests_note = "No schema is shown: no test cases."
+        else:
+            try:
+                found = discover_scripts([path])
+                self._script = load_test_script(found[0], compiled)
+            except FileNotFoundError as error:
+                self._tests_note = f"No test cases: {error}"
+            except (EngineError, OSError) as error:
+                self._tests_note = "The test script could not be loaded: " + "; ".join(describe(error))
+        self.testsChanged.emit(self.test_cases(), self._tests_note)
+
+    async def run_tests(self, cases: list[CaseKey]) -> bool:
+        """Run these (schema, case) test cases one after another, as text calls the panels follow.
+        False (and `failed`) if they cannot run now or were stopped."""
+        chosen = self._chosen_cases("run test cases", cases)
+        return chosen is not None and await self._run_cases(chosen, stepping=False)
+
+    async def step_test(self, case: CaseKey) -> bool:
+        """Run one test case turn by turn: each step waits for `next_test_step()`."""
+        chosen = self._chosen_cases("step through a test case", [tuple(case)])
+        return chosen is not None and await self._run_cases(chosen, stepping=True)
+
+    def next_test_step(self) -> bool:
+        """Play the stepped test case's next step; False if no step waits."""
+        if self._next_step is None:
+            self.messageShown.emit("No test step is waiting: step through a test case first.")
+            return False
+        self._next_step.set()
+        return True
+
+    def _chosen_cases(self, action: str, keys: list[CaseKey]) -> list[TestCase] | None:
+        if self.is_live:
+            self.failed.emit(f"Cannot {action}", "Test cases are already running: wait for them or stop them."
+                             if self.is_testing else "A call is running: stop it first.")
+            return None
+        script = self._script
+        if script is None:
+            self.failed.emit(f"Cannot {action}", self._tests_note or "The shown schema has no test cases.")
+            return None
+        by_name = {case.name: case for case in script.cases}
+        unknown = [f"{schema}: {name}" for schema, name in keys
+                   if schema != script.schema_name or name not in by_name]
+        if unknown or not keys:
+            self.failed.emit(f"Cannot {action}", f"Not a test case of '{script.schema_name}': "
+                             + ", ".join(unknown) if unknown else "No test case was chosen.")
+            return None
+        return [by_name[name] for _schema, name in keys]
+
+    async def _run_cases(self, cases: list[TestCase], *, stepping: bool) -> bool:
+        script = self._script
+        assert script is not None
+        results: list[CaseResult] = []
+        current: TestCase | None = None
+        started = time.perf_counter()
+        self._testing = asyncio.current_task()
+        self._set_call_state(TESTING)
+        busy = "Stepping through a test case…" if stepping else f"Running {len(cases)} test case(s)…"
+        finished = False
+        try:
+            async with self._busy(busy):
+                for case in cases:
+                    current, started = case, time.perf_counter()
+                    self.testRunning.emit(script.schema_name, case.name)
+                    result = await run_case(script, case, on_call=self._begin_test_call,
+                                            pause=self._step_pause(case) if stepping else None)
+                    self._flush()
+                    results.append(result)
+                    current = None
+                    self.testResult.emit(result.schema, result.case, result.passed, _result_detail(result),
+                                         result.ms)
+            finished = True
+        except asyncio.CancelledError:  # Stop, or the console closing
+            self.messageShown.emit("The test cases were stopped")
+            self._end_case(script, current, started, "stopped before the case finished")
+        except Exception as error:  # noqa: BLE001 - reported; the console goes on
+            self._report("The test cases could not run", error)
+            self._end_case(script, current, started, "\n".join(describe(error)))
+        finally:
+            self._flush()
+            self._testing, self._next_step = None, None
+            self._set_call_state(ENDED)
+        if results:
+            self._emit_coverage(script, results)
+        if finished:
+            passed = sum(result.passed for result in results)
+            self.messageShown.emit(f"Test cases of '{script.schema_name}': {passed}/{len(results)} passed")
+        return finished
+
+    def _begin_test_call(self, call: HealthcareAIPipeline) -> None:
+        self._begin(call, recorded=False)
+
+    def _step_pause(self, case: TestCase) -> Callable[[], Awaitable[None]]:
+        played = 0
+
+        async def pause() -> None:
+            nonlocal played
+            played += 1
+            self._flush()
+            gate = self._next_step = asyncio.Event()
+            step = case.steps[played - 1].describe()
+            self.testStepReady.emit(played, len(case.steps), step)
+            self.messageShown.emit(f"Step {played}/{len(case.steps)} of '{case.name}' next: {step}")
+            try:
+                await gate.wait()
+            finally:
+                self._next_step = None
+
+        return pause
+
+    def _end_case(self, script: TestScript, case: TestCase | None, started: float, detail: str) -> None:
+        if case is not None:
+            self.testResult.emit(script.schema_name, case.name, False, detail,
+                                 (time.perf_counter() - started) * 1000)
+
+    def _emit_coverage(self, script: TestScript, results: list[CaseResult]) -> None:
+        covered = coverage(script.schema, results)
+        self.coverageChanged.emit(coverage_text(covered, len(results)), set(covered.unreached_states),
+                                  set(covered.untaken_edges))
+
     # ----- history ---------------------------------------------------------------------------
 
     def replay(self, call_id: str) -> bool:
         """Show a past call from the history in the same panels."""
         if self.is_live:
-            self.failed.emit("Cannot open a past call", "A call is running: stop it first.")
+            self.failed.emit("Cannot open a past call", "Test cases are running: wait for them or stop them."
+                             if self.is_testing else "A call is running: stop it first.")
             return False
         try:
             events, report, schema = self.history.load(call_id)
@@ -430,12 +614,18 @@ class CallController(QObject):
     def _on_error(self, event: ev.CallError) -> None:
         self.callError.emit(event.at, event.message, event.source, event.fatal)
         reported_by_start = self._call_state == STARTING and event.fatal  # `start` reports it itself
-        if not self._replaying and not reported_by_start and event.source not in BENIGN_ERROR_SOURCES:
+        reported_by_test = self.is_testing  # a test case's errors are in its result
+        if (not self._replaying and not reported_by_start and not reported_by_test
+                and event.source not in BENIGN_ERROR_SOURCES):
             self.failed.emit("Call error", f"{event.source}: {event.message}")
 
     def _on_call_ended(self, event: ev.CallEnded) -> None:
         self.callEnded.emit(event.at, event.status, event.reason)
         if self._replaying:
+            return
+        if self.is_testing:  # the test runner waits for its calls; they are not in the history
+            self._report_timer.stop()
+            self._emit_report()
             return
         self._set_call_state(FAILED if event.status == FAILED else ENDED)
         self._report_timer.stop()
@@ -589,6 +779,38 @@ def _plain(text: str) -> list[Segment]:
 def _event_view(event: ev.NodeEntered) -> NodeView:
     return NodeView(state=event.state, current=True, say=_plain(event.say), prompt=_plain(event.prompt),
                     say_source="", prompt_source="", intents=[])
+
+
+# ----- test results as text -------------------------------------------------------------------
+
+def _result_detail(result: CaseResult) -> str:
+    if not result.passed:
+        return result.detail or result.message or "failed"
+    return "\n".join(["passed", "transcript:", *(f"  {line}" for line in result.transcript)])
+
+
+def coverage_text(covered: Coverage, cases: int, names_shown: int = 6) -> str:
+    """A short coverage summary: states visited and transitions taken, and the first states missed
+    (the graph's overlay marks every one)."""
+    runs = f"{cases} case{'s' if cases != 1 else ''}"
+    states = f"states {len(covered.visited)}/{len(covered.states)} ({covered.state_percent:.0f}%)"
+    edges = f"transitions {len(covered.taken)}/{len(covered.edges)} ({covered.edge_percent:.0f}%)"
+    lines = [f"Coverage of the last run ({runs}): {states}, {edges}"]
+    unreached, untaken = covered.unreached_states, covered.untaken_edges
+    if unreached:
+        more = len(unreached) - names_shown
+        lines.append("Not reached: " + ", ".join(unreached[:names_shown]) + (f" and {more} more" if more > 0 else ""))
+    if untaken:
+        lines.append(f"Not taken: {len(untaken)} transition{'s' if len(untaken) != 1 else ''} "
+                     "(dashed red on the graph)")
+    return "\n".join(lines)
+
+
+def coverage_detail(unreached: set[str], untaken: set[tuple[str, str, str]]) -> str:
+    """Every state missed and transition not taken, one a line (for a tooltip)."""
+    lines = [*(f"not reached: {state}" for state in sorted(unreached)),
+             *(f"not taken: {edge_text(edge)}" for edge in sorted(untaken))]
+    return "\n".join(lines) or "Every state reached and every transition taken."
 
 
 # ----- schema helpers -------------------------------------------------------------------------

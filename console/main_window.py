@@ -11,7 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
 from qasync import asyncSlot
 
-from console.controller import CallController
+from console.controller import CallController, coverage_detail
 from console.dialogs import Dialogs
 from console.panels import SchemaInfo
 from console.panels.graph import StateGraphPanel
@@ -21,6 +21,7 @@ from console.panels.prompt import PromptPanel
 from console.panels.report import ReportPanel
 from console.panels.setup import SetupPanel
 from console.panels.step import StepPanel
+from console.panels.tests import TestsPanel
 from console.panels.transcript import TranscriptPanel
 
 APP_TITLE = "Voice console"
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.latency = LatencyPanel()
         self.report = ReportPanel(controller)
         self.history = HistoryPanel(controller)
+        self.tests = TestsPanel()
         self.status = StatusLine(self)
         self.setStatusBar(self.status)
         self.docks: dict[str, QDockWidget] = {}
@@ -122,10 +124,12 @@ class MainWindow(QMainWindow):
         latency = self._dock("latency", "Latency", self.latency, Area.BottomDockWidgetArea)
         report = self._dock("report", "Performance report", self.report, Area.BottomDockWidgetArea)
         history = self._dock("history", "History", self.history, Area.BottomDockWidgetArea)
+        tests = self._dock("tests", "Tests", self.tests, Area.BottomDockWidgetArea)
         self._dock("prompt", "Prompt", self.prompt, Area.RightDockWidgetArea)
         self._dock("transcript", "Transcript", self.transcript, Area.RightDockWidgetArea)
         self.tabifyDockWidget(latency, report)
         self.tabifyDockWidget(report, history)
+        self.tabifyDockWidget(history, tests)
         latency.raise_()
 
     def _size_docks(self) -> None:
@@ -160,6 +164,7 @@ class MainWindow(QMainWindow):
         controller.callError.connect(self._on_call_error)
         self._bind_graph()
         self._bind_latency()
+        self._bind_tests()
 
     def _bind_graph(self) -> None:
         graph, controller = self.graph, self.controller
@@ -175,6 +180,27 @@ class MainWindow(QMainWindow):
         controller.latencySample.connect(latency.add_sample)
         controller.latencyReplayed.connect(latency.load_samples)
         controller.timelineReset.connect(latency.reset)
+
+    def _bind_tests(self) -> None:
+        tests, controller = self.tests, self.controller
+        controller.testsChanged.connect(self._on_tests_changed)
+        controller.testRunning.connect(tests.set_running)
+        controller.testResult.connect(tests.set_result)
+        controller.coverageChanged.connect(self._on_coverage)
+        tests.runRequested.connect(self.run_tests)
+        tests.stepRequested.connect(self.step_test)
+        tests.nextStepRequested.connect(controller.next_test_step)
+        self._on_tests_changed(controller.test_cases(), controller.tests_note)
+
+    def _on_tests_changed(self, cases: list[tuple[str, str]], note: str) -> None:
+        self.tests.set_cases(cases)
+        self.tests.set_coverage(note or "Coverage: not run yet")
+        self.tests.coverage_label.setToolTip("")
+
+    def _on_coverage(self, text: str, unreached: set[str], untaken: set[tuple[str, str, str]]) -> None:
+        self.tests.set_coverage(text)
+        self.tests.coverage_label.setToolTip(coverage_detail(unreached, untaken))
+        self.graph.set_coverage(unreached, untaken)
 
     def _on_schema_changed(self, info: SchemaInfo | None) -> None:
         if info:
@@ -218,6 +244,17 @@ class MainWindow(QMainWindow):
     @asyncSlot(str)
     async def force(self, state: str) -> None:
         await self.controller.force(state)
+
+    @asyncSlot(object)
+    async def run_tests(self, cases: list[tuple[str, str]]) -> None:
+        await self.controller.run_tests([tuple(case) for case in cases])
+
+    @asyncSlot(object)
+    async def step_test(self, case: tuple[str, str]) -> None:
+        try:
+            await self.controller.step_test(tuple(case))
+        finally:
+            self.tests.stop_stepping()  # the case's result (if any) has arrived; refused or stopped
 
     def ask_force(self) -> None:
         states = self.controller.states()
