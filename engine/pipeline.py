@@ -14,7 +14,7 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from loguru import logger
 from pipecat.flows import FlowManager
@@ -47,6 +47,17 @@ from engine.turns import typed_turn_strategies
 
 START_TIMEOUT_S = 10.0
 TURN_TIMEOUT_S = 30.0
+
+
+class PendingTransition(NamedTuple):
+    """A move decided by a handler (or a force) whose node FlowManager has not yet set."""
+
+    source: str  # "" for the first node
+    target: str
+    intent: str | None
+    forced: bool
+    started_at: float  # time.perf_counter()
+    render_ms: float
 
 
 class CallStatus(StrEnum):
@@ -99,7 +110,7 @@ class HealthcareAIPipeline:
         self.turn = 0
         self.session = CallSession(conversation_state, precomputed_data, node_factory_for(conversation_state.compiled),
                                    listener=self)
-        self._pending_transition: tuple[str, str, str | None, bool, float, float] | None = None
+        self._pending_transition: PendingTransition | None = None
         self._turn_started_at: float | None = None
         self._turn_crossed_transition = False
         self._worker: PipelineWorker | None = None
@@ -267,7 +278,7 @@ class HealthcareAIPipeline:
         node = self.session.first_node()
         render_ms = (time.perf_counter() - started) * 1000
         state = self.conversation.current
-        self._pending_transition = ("", state, None, False, started, render_ms)
+        self._pending_transition = PendingTransition("", state, None, False, started, render_ms)
         await self._flow_manager.initialize(node)
 
     async def handle_user_message(self, text: str | bytes, source: str = "typed",
@@ -355,7 +366,7 @@ class HealthcareAIPipeline:
 
     def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
                       started_at: float, render_ms: float) -> None:
-        self._pending_transition = (source, target, intent, forced, started_at, render_ms)
+        self._pending_transition = PendingTransition(source, target, intent, forced, started_at, render_ms)
 
     def on_classified(self, ms: float) -> None:
         self._emit(ev.Latency, stage=Stage.CLASSIFY, ms=ms)
