@@ -112,9 +112,7 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
 
     call = call_for_record(compiled, record, "bench")
     await call.start()
-    session, conversation = call.session, call.conversation
-    flow_manager = call._flow_manager
-    settle = _settler()
+    session, conversation, flow_manager = call.session, call.conversation, call.flow_manager
     steps = _walk(compiled)
     try:
         for index in range(repeat):
@@ -122,24 +120,24 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
             if conversation.current != source:
                 await flow_manager.set_node_from_config(session.force(source))
                 await settle()
-
-            async def schema_transition() -> None:
-                decided = conversation.classify(text)
-                _, node = session.take_transition(source, compiled.transition_of(source, decided.intent), {})
-                await flow_manager.set_node_from_config(node)
-
             started = time.perf_counter()
-            await schema_transition()
+            decided = conversation.classify(text)
+            _, node = session.take_transition(source, compiled.transition_of(source, decided.intent), {})
+            await flow_manager.set_node_from_config(node)
             figures.add("transition", time.perf_counter() - started)
             await settle()
-            target = compiled.target_of(source, intent)
-            precomposed = session.node(target)
+            precomposed = session.node(compiled.target_of(source, intent))
             started = time.perf_counter()
             await flow_manager.set_node_from_config(precomposed)
             figures.add("set_node_bare", time.perf_counter() - started)
             await settle()
     finally:
         await call.stop()
+
+
+async def settle() -> None:
+    """Let the pipeline process what the last node queued, so no iteration measures a backlog."""
+    await asyncio.sleep(0.002)
 
 
 def _walk(compiled: CompiledSchema) -> list[tuple[str, str, str]]:
@@ -149,12 +147,6 @@ def _walk(compiled: CompiledSchema) -> list[tuple[str, str, str]]:
             for source, intent, target in compiled.edges() if not states[target].end
             and compiled.classifier.classify(compiled.schema.intents[intent].examples[0],
                                              compiled.intents_of(source)).intent == intent]
-
-
-def _settler() -> Callable[[], Awaitable[None]]:
-    async def settle() -> None:
-        await asyncio.sleep(0.002)
-    return settle
 
 
 # ----- call states ----------------------------------------------------------------------------

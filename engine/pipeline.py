@@ -126,6 +126,11 @@ class HealthcareAIPipeline:
         return self.conversation.schema.name
 
     @property
+    def flow_manager(self) -> FlowManager | None:
+        """The call's FlowManager, once started."""
+        return self._flow_manager
+
+    @property
     def mode(self) -> str:
         return "voice" if self.voice is not None else "text"
 
