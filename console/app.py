@@ -13,7 +13,7 @@ import gc
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +29,8 @@ from console.main_window import MainWindow
 ORGANIZATION = "voice-console"
 APPLICATION = "console"
 SIGNAL_POLL_MS = 250  # lets Python run its Ctrl+C handler while Qt waits
-GC_INTERVAL_MS = 500
+GC_INTERVAL_MS = 100  # often, so each young collection stays small
+DEFERRED_FULL_LIMIT = 20  # a full collection held back this many times its threshold runs anyway
 
 
 def create_application() -> QApplication:
@@ -77,7 +78,8 @@ async def _serve(schema: str, patient: str) -> int:
     window.closed.connect(closed.set)
     app = QApplication.instance()
     app.aboutToQuit.connect(lambda: _shut_down_now(controller))
-    with _interrupts_close(window), _errors_shown_in(window), garbage_collected_in_gui_thread():
+    with (_interrupts_close(window), _errors_shown_in(window),
+          garbage_collected_in_gui_thread(busy=lambda: controller.is_live)):
         window.show()
         settle_memory()
         await closed.wait()
@@ -93,17 +95,18 @@ def settle_memory() -> None:
 
 
 @contextmanager
-def garbage_collected_in_gui_thread() -> Iterator[None]:
+def garbage_collected_in_gui_thread(busy: Callable[[], bool] | None = None) -> Iterator[None]:
     """Run Python's cyclic collector only from a GUI-thread timer.
 
     Left alone, it runs in whichever thread allocates (an executor thread, an audio callback, a test's
     HTTP server), and a QObject it frees there is destroyed off its thread: its timers stay registered
     and Qt later delivers a timer event to freed memory (a segfault in QTimerInfoList::activateTimers).
+    While `busy()` (a call is live) full collections wait (see `collect_due_garbage`).
     """
     was_enabled = gc.isenabled()
     gc.disable()
     timer = QTimer()
-    timer.timeout.connect(collect_due_garbage)
+    timer.timeout.connect(lambda: collect_due_garbage(busy=busy is not None and busy()))
     timer.start(GC_INTERVAL_MS)
     try:
         yield
@@ -113,13 +116,18 @@ def garbage_collected_in_gui_thread() -> Iterator[None]:
             gc.enable()
 
 
-def collect_due_garbage() -> None:
-    """Collect the oldest generation whose count is over its threshold, as the automatic collector would."""
+def collect_due_garbage(busy: bool = False) -> None:
+    """Collect the oldest generation whose count is over its threshold, as the automatic collector would;
+    but while `busy` a due full collection (tens of ms) waits for the call to end, unless it has been
+    held back for long (`DEFERRED_FULL_LIMIT`), and the middle generation is collected instead."""
     counts, thresholds = gc.get_count(), gc.get_threshold()
-    for generation in (2, 1, 0):
-        if counts[generation] > thresholds[generation]:
-            gc.collect(generation)
-            return
+    full_due = counts[2] > thresholds[2]
+    if full_due and (not busy or counts[2] > thresholds[2] * DEFERRED_FULL_LIMIT):
+        gc.collect(2)
+    elif counts[1] > thresholds[1]:
+        gc.collect(1)
+    elif counts[0] > thresholds[0]:
+        gc.collect(0)
 
 
 def _shut_down_now(controller: CallController) -> None:

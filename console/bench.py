@@ -73,7 +73,7 @@ async def bench_event_loop_lag(duration_s: float = 5.0, schema: str = "",
         window.show()
         meter = LagMeter()
         counts = {"steps": 0, "calls": 0}
-        with garbage_collected_in_gui_thread():
+        with garbage_collected_in_gui_thread(busy=lambda: controller.is_live):
             await _measure(window, meter, duration_s, counts)
     return _summary(meter.lags_ms, duration_s, counts)
 

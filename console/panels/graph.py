@@ -15,7 +15,7 @@ from itertools import pairwise
 
 from grandalf.graphs import Edge, Graph, Vertex
 from grandalf.layouts import SugiyamaLayout
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -28,6 +28,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPaintEvent,
     QPen,
+    QPixmap,
     QPolygonF,
     QResizeEvent,
     QWheelEvent,
@@ -442,12 +443,19 @@ class _Legend(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setFont(_font(10))
         self.coverage = False
+        self._picture: QPixmap | None = None  # drawn once; the view repaints under the key often
         self._fit_size()
 
     def show_coverage(self, shown: bool) -> None:
         self.coverage = shown
+        self._picture = None
         self._fit_size()
         self.update()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._picture = None
+        super().changeEvent(event)
 
     def _rows(self) -> int:
         return max(len(LEGEND_STATES), len(LEGEND_EDGES) + (len(LEGEND_COVERAGE) if self.coverage else 0))
@@ -462,7 +470,21 @@ class _Legend(QWidget):
         return 6 + self.SWATCH + 5 + widest + 8
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        ratio = self.devicePixelRatioF()
+        picture = self._picture
+        if picture is None or picture.devicePixelRatio() != ratio or picture.deviceIndependentSize() != self.size():
+            picture = QPixmap(self.size() * ratio)
+            picture.setDevicePixelRatio(ratio)
+            picture.fill(Qt.GlobalColor.transparent)
+            self._draw(picture)
+            self._picture = picture
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, picture)
+        painter.end()
+
+    def _draw(self, device: QPixmap) -> None:
+        painter = QPainter(device)
+        painter.setFont(self.font())
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QColor("#cfd8dc"))
         painter.setBrush(QColor(255, 255, 255, 225))

@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QHideEvent, QShowEvent
+from PySide6.QtGui import QColor, QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -45,6 +45,7 @@ BUDGET_COLOURS = {SCHEMA_OVERHEAD: "#c62828", "transition": "#ef6c00"}
 CROSSED_COLOUR = "#ef6c00"
 OVER_BUDGET = QColor("#c62828")
 BAR_WIDTH = 0.6
+TREND_DELAY_MS = 30  # the turn plot is redrawn this long after the stage bars
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,9 +60,54 @@ def format_ms(ms: float) -> str:
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
 
 
-def _plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendItem]:
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2, 5 x 10^k at or above `value` (1.0 for nothing): an axis top that changes rarely."""
+    if value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 5.0, 10.0):
+        if value <= step * scale * (1 + 1e-9):
+            return step * scale
+    return 10.0 * scale
+
+
+def turn_span(turns: list[int] | np.ndarray) -> tuple[float, float]:
+    """The x range for turns: from the first turn to the last, rounded up to a multiple of 10 (so the
+    turn axis, and its cached pixmap, change once every ten turns rather than at every turn)."""
+    if len(turns) == 0:
+        return 0.5, 10.5
+    first, last = float(min(turns)), float(max(turns))
+    return first - 0.5, max(first + 9.0, math.ceil(last / 10.0) * 10.0) + 0.5
+
+
+class _PlotView(pg.GraphicsLayoutWidget):
+    """A plot widget that lays its plot out again `settle_ms` after the last of a burst of resizes.
+
+    Laying out a plot redraws its axes' text (tens of ms for both plots); when a neighbouring dock
+    changes size several times in one pass of the event loop, only the final size is laid out, and the
+    two plots of the panel settle at different times so that no single tick pays for both.
+    """
+
+    def __init__(self, settle_ms: int) -> None:
+        super().__init__()
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(settle_ms)
+        self._settle.timeout.connect(self._lay_out)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if self.isVisible():
+            self._settle.start()
+        else:
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        pg.GraphicsLayoutWidget.resizeEvent(self, None)
+
+
+def _plot(title: str, settle_ms: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendItem]:
     """A white plot with its legend in a row of its own above it, so the legend hides no data."""
-    widget = pg.GraphicsLayoutWidget()
+    widget = _PlotView(settle_ms)
     widget.setBackground("w")
     widget.ci.layout.setContentsMargins(2, 2, 2, 2)
     widget.ci.layout.setSpacing(0)
@@ -73,6 +119,11 @@ def _plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendIt
     plot.setLabel("left", "ms")
     plot.setLabel("bottom", "turn")
     plot.setMenuEnabled(False)
+    # The panel sets the ranges itself, to "nice" bounds that change rarely: autoranging on every
+    # redraw would move the axes (and redraw their text) at every turn.
+    plot.disableAutoRange()
+    plot.setXRange(*turn_span([]), padding=0)
+    plot.setYRange(0, 1, padding=0)
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setPen("#90a4ae")
@@ -108,15 +159,21 @@ class LatencyPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(refresh_ms)
         self._timer.timeout.connect(self.refresh)
+        self._trends_timer = QTimer(self)
+        self._trends_timer.setSingleShot(True)
+        self._trends_timer.setInterval(TREND_DELAY_MS)
+        self._trends_timer.timeout.connect(self._finish_redraw)
         self._build()
         self.reset()
 
     # --- widgets
 
     def _build(self) -> None:
-        self._stages_view, stages_plot, stages_legend = _plot("Stages per turn (stacked)")
-        self._turns_view, turns_plot, turns_legend = _plot("Turn latency")
+        self._stages_view, stages_plot, stages_legend = _plot("Stages per turn (stacked)", settle_ms=15)
+        self._turns_view, turns_plot, turns_legend = _plot("Turn latency", settle_ms=45)
         self._stages_plot = stages_plot
+        self._turns_plot = turns_plot
+        self._ranges: dict[str, tuple[float, float, float, float]] = {}
         self._bars = self._add_bars(stages_plot, stages_legend)
         self._curves, self._crossed = self._add_curves(turns_plot, turns_legend)
         self._budget_lines = self._add_budget_lines(stages_plot)
@@ -249,6 +306,7 @@ class LatencyPanel(QWidget):
         """Stop refreshing for good."""
         self._shut_down = True
         self._timer.stop()
+        self._trends_timer.stop()
 
     def is_refreshing(self) -> bool:
         return self._timer.isActive()
@@ -256,29 +314,62 @@ class LatencyPanel(QWidget):
     # --- drawing
 
     def refresh(self) -> None:
-        """Redraw if samples changed since the last redraw (the timer calls this)."""
-        if not self._dirty:
+        """Redraw if samples changed since the last redraw (the timer calls this).
+
+        The stage bars and the table are drawn now, the turn plot `TREND_DELAY_MS` later: each plot
+        repaints in a pass of the event loop of its own (a repaint that moves the axes costs several ms).
+        """
+        if not self._dirty or self._trends_timer.isActive():
             return
         self._dirty = False
-        self.redraw_count += 1
         self._draw_bars()
-        self._draw_trends()
         self._fill_table()
+        self._trends_timer.start()
 
-    def _fit_stage_range(self) -> None:
-        """Autorange, except in schema-only mode: the budgets and the schema bars, with room for labels."""
-        if not self._schema_only.isChecked():
-            self._stages_plot.enableAutoRange(y=True)
+    def _finish_redraw(self) -> None:
+        self._draw_trends()
+        self.redraw_count += 1
+
+    def _fit_stage_range(self, turns: list[int] | None = None, tops: np.ndarray | None = None) -> None:
+        """All bars and the budget lines, up to a nice bound; in schema-only mode the budgets and the
+        schema bars, with room for labels."""
+        if turns is None:
+            turns = self._stage_turns()
+        if self._schema_only.isChecked():
+            tallest = max((sum(self._per_turn.get(stage, {}).get(turn, 0.0) for stage in SCHEMA_STAGES)
+                           for turn in self._schema_turns()), default=0.0)
+            top = max(tallest, *self.budgets.values(), 1.0) * 1.2
+        else:
+            if tops is None:
+                tops = self._stack_tops(turns)
+            tallest = float(tops.max()) if len(tops) else 0.0
+            top = nice_ceiling(max(tallest, *self.budgets.values()) * 1.05)
+        self._set_range("stages", self._stages_plot, turns, top)
+
+    def _set_range(self, name: str, plot: pg.PlotItem, turns: list[int], top: float) -> None:
+        """Set the plot's range only when it changes (a new range redraws the axes)."""
+        wanted = (*turn_span(turns), 0.0, top)
+        if self._ranges.get(name) == wanted:
             return
-        tallest = max((sum(self._per_turn.get(stage, {}).get(turn, 0.0) for stage in SCHEMA_STAGES)
-                       for turn in self._schema_turns()), default=0.0)
-        self._stages_plot.setYRange(0, max(tallest, *self.budgets.values(), 1.0) * 1.2, padding=0)
+        self._ranges[name] = wanted
+        plot.setRange(xRange=wanted[:2], yRange=wanted[2:], padding=0)
+
+    def _stage_turns(self) -> list[int]:
+        return sorted({turn for stage in STACK_ORDER for turn in self._per_turn.get(stage, {})})
+
+    def _stack_tops(self, turns: list[int]) -> np.ndarray:
+        """The height of each turn's stack of every stage."""
+        tops = np.zeros(len(turns))
+        for stage in STACK_ORDER:
+            per_turn = self._per_turn.get(stage, {})
+            tops += np.array([per_turn.get(turn, 0.0) for turn in turns], dtype=float)
+        return tops
 
     def _schema_turns(self) -> list[int]:
         return sorted({turn for stage in SCHEMA_STAGES for turn in self._per_turn.get(stage, {})})
 
     def _draw_bars(self) -> None:
-        turns = sorted({turn for stage in STACK_ORDER for turn in self._per_turn.get(stage, {})})
+        turns = self._stage_turns()
         x = np.array(turns, dtype=float)
         base = np.zeros(len(turns))
         for stage in STACK_ORDER:
@@ -286,14 +377,18 @@ class LatencyPanel(QWidget):
             heights = np.array([per_turn.get(turn, 0.0) for turn in turns], dtype=float)
             self._bars[stage].setOpts(x=x, height=heights, y0=base.copy(), width=BAR_WIDTH)
             base += heights
-        if self._schema_only.isChecked():
-            self._fit_stage_range()
+        self._fit_stage_range(turns, base)
 
     def _draw_trends(self) -> None:
+        every_turn: set[int] = set()
+        tallest = 0.0
         for stage, curve in self._curves.items():
             series = self._trend.get(stage, {})
             turns = sorted(series)
+            every_turn.update(turns)
+            tallest = max(tallest, *series.values(), 0.0)
             curve.setData(np.array(turns, dtype=float), np.array([series[t] for t in turns], dtype=float))
+        self._set_range("turns", self._turns_plot, sorted(every_turn), nice_ceiling(tallest * 1.05))
         crossed = [(turn, value) for turn in sorted(self._crossed_turns)
                    if (value := self._crossed_value(turn)) is not None]
         self._crossed.setData(np.array([t for t, _ in crossed], dtype=float),

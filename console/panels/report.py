@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class ReportPanel(QWidget):
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(True)
         self._expanded = set(EXPANDED_BY_DEFAULT)
+        self._stale = False  # a report came while the panel was hidden; the tree shows an older one
         self.tree.itemExpanded.connect(lambda item: self._expanded.add(_path(item)))
         self.tree.itemCollapsed.connect(lambda item: self._expanded.discard(_path(item)))
         layout = QVBoxLayout(self)
@@ -35,10 +37,25 @@ class ReportPanel(QWidget):
 
     def clear(self) -> None:
         self.report = {}
+        self._stale = False
         self.tree.clear()
 
     def show_report(self, report: dict[str, Any]) -> None:
+        """Show a report; while the panel is hidden (a tab behind another) the tree is filled when shown."""
         self.report = report
+        if self.isVisible():
+            self._fill()
+        else:
+            self._stale = True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if self._stale:
+            self._fill()
+        super().showEvent(event)
+
+    def _fill(self) -> None:
+        self._stale = False
+        report = self.report
         self.tree.setUpdatesEnabled(False)
         self.tree.clear()
         for key, value in _ordered(report):
@@ -47,6 +64,8 @@ class ReportPanel(QWidget):
 
     def value_of(self, *path: str) -> str:
         """The shown value at a path of keys (for tests and read-outs)."""
+        if self._stale:
+            self._fill()
         parent = self.tree.invisibleRootItem()
         item = None
         for key in path:

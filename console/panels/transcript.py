@@ -7,6 +7,8 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
@@ -17,10 +19,43 @@ COLOURS = {"caller": "#1565c0", "bot": "#2e7d32", "function": "#6a1b9a", "transi
            "forced": "#e65100", "error": "#c62828", "call": "#37474f"}
 
 
+RELAYOUT_SETTLE_MS = 30
+
+
+class _TranscriptView(QTextBrowser):
+    """A text browser that re-wraps its text once a burst of resizes has settled.
+
+    A width change re-lays out the whole transcript (a millisecond or more for a long call); when the
+    neighbouring docks change size several times in one pass of the event loop, only the last width
+    is laid out.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: QResizeEvent | None = None
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(RELAYOUT_SETTLE_MS)
+        self._settle.timeout.connect(self._relayout)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if not self.isVisible():
+            super().resizeEvent(event)
+            return
+        old = self._pending.oldSize() if self._pending is not None else event.oldSize()
+        self._pending = QResizeEvent(event.size(), old)
+        self._settle.start()
+
+    def _relayout(self) -> None:
+        event, self._pending = self._pending, None
+        if event is not None:
+            super().resizeEvent(QResizeEvent(self.size(), event.oldSize()))
+
+
 class TranscriptPanel(QWidget):
     def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.view = QTextBrowser()
+        self.view = _TranscriptView()
         self.view.setOpenLinks(False)
         self.view.document().setMaximumBlockCount(MAX_BLOCKS)
         self.view.setPlaceholderText("The call's turns, function calls and transitions appear here.")
