@@ -29,7 +29,8 @@ class StepPanel(QWidget):
         super().__init__(parent)
         self._controller = controller
         self._sending = False
-        self.intent_buttons: dict[str, QPushButton] = {}
+        self.intent_buttons: dict[str, QPushButton] = {}  # the current node's, by intent
+        self._pool: list[QPushButton] = []
         self._build()
         controller.nodeEntered.connect(self._on_node_entered)
         controller.callStateChanged.connect(self._update_enabled)
@@ -67,31 +68,43 @@ class StepPanel(QWidget):
             self.show_intents(view["state"], view["intents"])
 
     def show_intents(self, state: str, intents: list[IntentChoice]) -> None:
-        self._clear_intents()
+        """Show the node's intents on pooled buttons: reusing them avoids a relayout per node."""
         self.intents_label.setText(f"Intents of {state}" if intents else f"{state} has no transitions")
+        self.intent_buttons = {}
         for index, choice in enumerate(intents):
-            button = self._intent_button(choice)
-            self._grid.addWidget(button, index // INTENT_COLUMNS, index % INTENT_COLUMNS)
+            button = self._pooled_button(index)
+            self._describe(button, choice)
+            button.show()
             self.intent_buttons[choice.intent] = button
+        for button in self._pool[len(intents):]:
+            button.hide()
         self._update_enabled()
 
-    def _intent_button(self, choice: IntentChoice) -> QPushButton:
+    def _pooled_button(self, index: int) -> QPushButton:
+        while len(self._pool) <= index:
+            button = QPushButton()
+            # Ignored: a long example never widens the dock
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            button.setStyleSheet("text-align: left; padding: 3px 6px;")
+            button.clicked.connect(lambda _checked=False, b=button: self.send_example(b.property("example")))
+            position = len(self._pool)
+            self._grid.addWidget(button, position // INTENT_COLUMNS, position % INTENT_COLUMNS)
+            self._pool.append(button)
+        return self._pool[index]
+
+    @staticmethod
+    def _describe(button: QPushButton, choice: IntentChoice) -> None:
         first = choice.examples[0] if choice.examples else choice.intent
-        button = QPushButton(f"{choice.intent}\n“{_shorten(first)}”")
+        button.setText(f"{choice.intent}\n“{_shorten(first)}”")
+        button.setProperty("example", first)
         leads_to = f"→ {choice.target}" + (" (ends the call)" if choice.ends_call else "")
         examples = "\n".join(f"• {example}" for example in choice.examples)
         button.setToolTip(f"{leads_to}\nSends the first example. Examples:\n{examples}")
-        # Ignored: a long example never widens the dock
-        button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        button.setStyleSheet("text-align: left; padding: 3px 6px;")
-        button.clicked.connect(lambda _checked=False, text=first: self.send_example(text))
-        return button
 
     def _clear_intents(self) -> None:
-        for button in self.intent_buttons.values():
-            self._grid.removeWidget(button)
-            button.deleteLater()
-        self.intent_buttons.clear()
+        for button in self._pool:
+            button.hide()
+        self.intent_buttons = {}
         self.intents_label.setText("Intents")
 
     # ----- sending -------------------------------------------------------------------------
