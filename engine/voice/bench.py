@@ -127,10 +127,15 @@ def wav_seconds(path: Path) -> float:
         return handle.getnframes() / handle.getframerate()
 
 
-def transcribe(samples: np.ndarray) -> str:
-    """Whisper tiny.en on 16 kHz int16 audio (the model shared with the calls)."""
+def transcribe(samples: np.ndarray, short: bool = False) -> str:
+    """Whisper tiny.en on 16 kHz int16 audio (the model shared with the calls).
+
+    `short`: decode as a call decodes a caller turn (`models.WHISPER_DECODE_OPTIONS`); otherwise
+    with timestamps, which keep words whole across 30-second windows of a long recording.
+    """
     model = models.shared_whisper_model(str(models.whisper_model_dir()))
-    segments, _ = model.transcribe(samples.astype(np.float32) / 32768, language="en", beam_size=1)
+    options = models.WHISPER_DECODE_OPTIONS if short else {"beam_size": 1}
+    segments, _ = model.transcribe(samples.astype(np.float32) / 32768, language="en", **options)
     return " ".join(segment.text.strip() for segment in segments).strip()
 
 
@@ -255,6 +260,7 @@ async def start_spoken_call(server: VirtualAudioServer, schema: Path | str, pati
     from engine.calls import create_call
 
     session = VoiceSession(config or VoiceConfig(), cache_store=cache_store)
+    await session.prepare()  # devices and models, off the event loop
     call = create_call(schema, patient, voice=session)
     await call.start()
     return SpokenCall(server, call, session, wav_dir)
@@ -349,12 +355,12 @@ def _stages(call: Any) -> dict[str, dict[str, float]]:
 
 def stt_real_time_factor(wav_dir: Path) -> dict[str, float]:
     """Whisper's processing time over the audio's duration, for the caller lines."""
-    transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.int16))  # warm
+    transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.int16), short=True)  # warm
     ratios = []
     for wav in sorted(wav_dir.glob("*.wav")):
         samples = read_wav(wav)
         started = time.perf_counter()
-        transcribe(samples)
+        transcribe(samples, short=True)
         ratios.append((time.perf_counter() - started) / (len(samples) / SAMPLE_RATE))
     return {"p50": round(percentile(ratios, 50), 3), "max": round(max(ratios), 3) if ratios else 0.0}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -153,19 +154,68 @@ def check_custom_piper_voice(path: Path) -> Path:
     return path
 
 
-def shared_whisper_model(model_dir: str, device: str = "cpu", compute_type: str = "int8") -> Any:
-    """One faster-whisper model per folder and settings, shared by the process's calls."""
-    return _load_whisper(str(model_dir), device, compute_type)
+def whisper_cpu_threads() -> int:
+    """CTranslate2 threads for Whisper: one per usable core, at most 4.
+
+    CTranslate2's own default is 4 whatever the machine; on 2 cores its threads then fight
+    each other and the audio path, and a short turn's transcription gets slower and jittery.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+# How the calls decode: greedy, one temperature (no fallback re-decodes), no timestamps, and each
+# turn on its own (no previous text as prompt). A caller turn is one short sentence, so the
+# options that help long recordings only cost time here.
+WHISPER_DECODE_OPTIONS: dict[str, Any] = {
+    "beam_size": 1,
+    "temperature": 0.0,
+    "without_timestamps": True,
+    "condition_on_previous_text": False,
+    "vad_filter": False,  # the call's Silero VAD has cut the segment already
+}
+
+
+def shared_whisper_model(model_dir: str, device: str = "cpu", compute_type: str = "int8",
+                         cpu_threads: int | None = None) -> Any:
+    """One faster-whisper model per folder and settings, shared by the process's calls.
+
+    Loaded and warmed (one dummy transcription) on first use: call it from a thread.
+    """
+    return _load_whisper(str(model_dir), device, compute_type, cpu_threads or whisper_cpu_threads())
 
 
 @lru_cache(maxsize=4)
-def _load_whisper(model_dir: str, device: str, compute_type: str) -> Any:
+def _load_whisper(model_dir: str, device: str, compute_type: str, cpu_threads: int) -> Any:
     import numpy as np
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(model_dir, device=device, compute_type=compute_type, local_files_only=True)
-    list(model.transcribe(np.zeros(8000, dtype=np.float32), language="en")[0])  # the first run is slow
+    model = WhisperModel(model_dir, device=device, compute_type=compute_type, local_files_only=True,
+                         cpu_threads=cpu_threads, num_workers=1)
+    warm = np.zeros(8000, dtype=np.float32)
+    list(model.transcribe(warm, language="en", **WHISPER_DECODE_OPTIONS)[0])  # the first run is slow
     return model
+
+
+def shared_piper_voice(voice_file: str) -> Any:
+    """One loaded Piper voice per .onnx file, shared by the process's calls.
+
+    Loading takes a few hundred ms of CPU (ONNX session set-up): call it from a thread, not
+    the event loop. Warmed with one short synthesis.
+    """
+    return _load_piper(str(voice_file))
+
+
+@lru_cache(maxsize=4)
+def _load_piper(voice_file: str) -> Any:
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(voice_file)
+    next(iter(voice.synthesize("Hello.")), None)
+    return voice
 
 
 def licences() -> dict[str, str]:

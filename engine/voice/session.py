@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from loguru import logger
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
@@ -49,6 +50,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.piper.tts import PiperTTSService
+from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
@@ -63,6 +65,7 @@ from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUser
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.utils.time import time_now_iso8601
 
 from engine import events as ev
 from engine.errors import AudioDeviceError
@@ -87,21 +90,48 @@ WATCHDOG_PERIOD_S = 0.2
 
 
 class GreedyWhisper:
-    """A faster-whisper model that decodes greedily: beam search costs time a short turn can't spare."""
+    """A faster-whisper model decoding with `models.WHISPER_DECODE_OPTIONS` (greedy, one pass, no
+    timestamps): what helps long recordings costs a short turn time it can't spare."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
 
     def transcribe(self, audio: Any, **options: Any) -> Any:
-        options.setdefault("beam_size", 1)
+        for name, value in models.WHISPER_DECODE_OPTIONS.items():
+            options.setdefault(name, value)
         return self._model.transcribe(audio, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
 
+# Early transcription: after this much digital quiet in a turn, Whisper starts on the audio so far,
+# while the VAD is still waiting out its stop_secs; a louder frame before the VAD stop discards it.
+EARLY_STT_AFTER_S = 0.08
+EARLY_STT_MAX_RUNNING = 2  # a pause mid-turn starts one that the next word makes stale
+QUIET_RMS = 150  # int16 RMS (about -47 dBFS): quieter than any speech the VAD would count
+
+
+class _EarlySegment(bytes):
+    """A segment whose transcription started early: `future` gives Whisper's segments."""
+
+    future: asyncio.Future
+
+
 class SharedModelWhisperSTT(WhisperSTTService):
-    """Whisper STT that reuses one loaded model per folder across the process's calls."""
+    """Whisper STT that reuses one loaded model per folder across the process's calls.
+
+    Pipecat transcribes each segment in a worker thread, so the event loop keeps moving audio.
+    With `early` (the default), a turn's transcription starts as soon as the caller has been
+    quiet for EARLY_STT_AFTER_S, overlapping Whisper with the VAD's stop_secs wait; if the
+    caller makes any sound before the VAD calls the turn over, that early result is dropped
+    and the segment is transcribed as usual, so the transcript always covers the whole turn.
+    """
+
+    early = True
+    _quiet_s = 0.0
+    _early: asyncio.Future | None = None  # the current turn's early transcription, still valid
+    _early_running = 0  # early transcriptions in flight, valid or stale
 
     def _load(self) -> None:
         shared = models.shared_whisper_model(str(self._settings.model), self._device, self._compute_type)
@@ -109,6 +139,89 @@ class SharedModelWhisperSTT(WhisperSTTService):
         problem = self._unsupported_language()
         if problem:
             raise ValueError(problem)
+
+    def _transcribe_now(self, pcm: bytes) -> list[Any]:
+        """What Pipecat's run_stt does in its worker thread, for an early segment."""
+        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        segments, _ = self._model.transcribe(audio, language=self._settings.language,
+                                             hotwords=self._settings.hotwords,
+                                             initial_prompt=self._settings.initial_prompt)
+        return list(segments)
+
+    async def process_audio_frame(self, frame: Any, direction: FrameDirection) -> None:
+        await super().process_audio_frame(frame, direction)
+        if not self.early or not self._user_speaking:
+            return
+        samples = np.frombuffer(frame.audio, dtype=np.int16).astype(np.float32)
+        if samples.size == 0:
+            return
+        if float(np.sqrt(np.mean(samples * samples))) >= QUIET_RMS:
+            self._quiet_s, self._early = 0.0, None  # still speaking: any early result is stale
+            return
+        self._quiet_s += samples.size / self.sample_rate
+        if (self._early is None and self._early_running < EARLY_STT_MAX_RUNNING
+                and self._quiet_s >= EARLY_STT_AFTER_S and self.is_usable):
+            pcm = bytes(self._audio_buffer) + self._trailing_silence()
+            future = asyncio.get_running_loop().run_in_executor(None, self._transcribe_now, pcm)
+            self._early_running += 1
+            logger.debug(f"{self}: early transcription of {len(pcm) / 2 / self.sample_rate:.2f} s started")
+            future.add_done_callback(self._early_done)
+            self._early = future
+
+    def _early_done(self, future: asyncio.Future) -> None:
+        self._early_running -= 1
+        if not future.cancelled():
+            future.exception()  # retrieved: a stale early result's error is not reported
+
+    async def _handle_user_started_speaking(self, frame: Any) -> None:
+        self._quiet_s, self._early = 0.0, None
+        await super()._handle_user_started_speaking(frame)
+
+    async def _handle_user_stopped_speaking(self, frame: Any) -> None:
+        early, self._early, self._quiet_s = self._early, None, 0.0
+        if early is None or not self.is_usable:
+            await super()._handle_user_stopped_speaking(frame)
+            return
+        self._user_speaking = False
+        segment = _EarlySegment(bytes(self._audio_buffer) + self._trailing_silence())
+        segment.future = early
+        self._audio_buffer.clear()
+        self._record_stt_audio_usage(segment)
+        await self.emit_stt_usage_metrics()
+        await self._segment_queue.put(segment)
+
+    async def run_stt(self, audio: bytes) -> Any:
+        if not isinstance(audio, _EarlySegment):
+            async for result in super().run_stt(audio):
+                yield result
+            return
+        await self.start_processing_metrics()
+        segments = await audio.future
+        threshold = self._settings.no_speech_prob
+        text = "".join(f"{segment.text} " for segment in segments
+                       if threshold is not None and segment.no_speech_prob < threshold)
+        await self.stop_processing_metrics()
+        if text:
+            language = self._settings.language
+            await self._handle_transcription(text, True, language)
+            logger.debug(f"Transcription (early): [{text}]")
+            yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), language)
+
+
+class SharedVoicePiperTTS(PiperTTSService):
+    """Piper TTS speaking with an already loaded voice (`models.shared_piper_voice`).
+
+    Pipecat's PiperTTSService loads its voice in `__init__`, which runs on the event loop while
+    the call's pipeline is built and froze the console for ~0.3 s. This takes the loaded voice
+    instead; everything else (synthesis in a thread, settings) is Pipecat's.
+    """
+
+    def __init__(self, *, voice: Any, settings: PiperTTSService.Settings, **kwargs: Any) -> None:
+        default_settings = self.Settings(model=None, voice=None, language=None)
+        default_settings.apply_update(settings)
+        TTSService.__init__(self, push_start_frame=True, push_stop_frames=True, settings=default_settings,
+                            **kwargs)
+        self._voice = voice
 
 
 def build_stt(config: VoiceConfig) -> Any:
@@ -120,10 +233,7 @@ def build_stt(config: VoiceConfig) -> Any:
 
         settings = OpenAISTTService.Settings(model=spec.argument) if spec.argument else None
         return OpenAISTTService(settings=settings)
-    if spec.argument:
-        model_dir = models.check_custom_whisper_dir(Path(spec.argument))
-    else:
-        model_dir = models.whisper_model_dir()
+    model_dir = whisper_model_path(spec)
     return SharedModelWhisperSTT(settings=WhisperSTTService.Settings(model=str(model_dir)), device="cpu",
                                  compute_type="int8", ttfs_p99_latency=WHISPER_TTFS_P99_S)
 
@@ -140,12 +250,30 @@ def build_tts(config: VoiceConfig) -> Any:
 
         settings = OpenAITTSService.Settings(voice=spec.argument) if spec.argument else None
         return with_line_cache(OpenAITTSService)(settings=settings, sample_rate=24000)
+    voice = piper_voice_path(spec)
+    return with_line_cache(SharedVoicePiperTTS)(voice=models.shared_piper_voice(str(voice)),
+                                                settings=PiperTTSService.Settings(voice=voice.stem),
+                                                sample_rate=SAMPLE_RATE)
+
+
+def piper_voice_path(spec: ServiceSpec) -> Path:
     if spec.argument:
-        voice = models.check_custom_piper_voice(Path(spec.argument))
-    else:
-        voice = models.piper_voice_file()
-    return with_line_cache(PiperTTSService)(settings=PiperTTSService.Settings(voice=voice.stem),
-                                            download_dir=voice.parent, sample_rate=SAMPLE_RATE)
+        return models.check_custom_piper_voice(Path(spec.argument))
+    return models.piper_voice_file()
+
+
+def whisper_model_path(spec: ServiceSpec) -> Path:
+    if spec.argument:
+        return models.check_custom_whisper_dir(Path(spec.argument))
+    return models.whisper_model_dir()
+
+
+def load_models(config: VoiceConfig) -> None:
+    """Load (and warm) the models the call's services will use; slow, so run it in a thread."""
+    if config.stt_factory is None and config.stt_spec().kind == "whisper":
+        models.shared_whisper_model(str(whisper_model_path(config.stt_spec())), "cpu", "int8")
+    if config.tts_factory is None and config.tts_spec().kind == "piper":
+        models.shared_piper_voice(str(piper_voice_path(config.tts_spec())))
 
 
 # ----- turn strategies ------------------------------------------------------------------------
@@ -450,6 +578,7 @@ class VoiceSession:
         self._watchdog: asyncio.Task | None = None
         self._opened = asyncio.Event()
         self._unsubscribe: Any = None
+        self._user_params: LLMUserAggregatorParams | None = None
 
     # ----- what the pipeline calls, in this order ---------------------------------------------
 
@@ -462,10 +591,22 @@ class VoiceSession:
         self._verify_models()
         self.microphone, self.speaker = choose_devices(self.config.input_device, self.config.output_device,
                                                        SAMPLE_RATE)
+        load_models(self.config)
+        self._user_params = build_user_params(self.config)  # loads Silero and smart-turn (~70 ms)
         return self.microphone, self.speaker
 
+    async def prepare(self) -> tuple[AudioDevice, AudioDevice]:
+        """`preflight` in a worker thread: await it before `call.start()`.
+
+        Device enumeration and loading Whisper and the Piper voice take from a few hundred ms to
+        seconds; done here, building the call's pipeline on the event loop finds everything
+        ready and the console does not freeze. Raises what `preflight` raises.
+        """
+        return await asyncio.to_thread(self.preflight)
+
     def attach(self, call: HealthcareAIPipeline) -> None:
-        """Called by the pipeline first; runs `preflight` unless it already ran (e.g. in a thread)."""
+        """Called by the pipeline first; runs `preflight` unless it already ran (`prepare`, or
+        `preflight` in a thread), in which case devices and models are not checked again."""
         if self._call is not None:
             raise RuntimeError("a VoiceSession serves one call; make a new one for the next call")
         if self.microphone is None or self.speaker is None:
@@ -474,7 +615,8 @@ class VoiceSession:
         self._unsubscribe = call.events.subscribe(self._on_call_event)
 
     def user_params(self) -> LLMUserAggregatorParams:
-        return build_user_params(self.config)
+        params, self._user_params = self._user_params, None  # built by `preflight`, for this call only
+        return params or build_user_params(self.config)
 
     def wrap(self, stages: list[FrameProcessor],
              aggregators: LLMContextAggregatorPair) -> list[FrameProcessor]:
@@ -640,7 +782,8 @@ class VoiceSession:
 
 
 async def preload(config: VoiceConfig | None = None) -> None:
-    """Check the model files and load Whisper off the event loop, so the first voice call starts fast.
+    """Check the model files and load Whisper and the Piper voice off the event loop, so the first
+    voice call starts fast.
 
     Optional: a call loads what it needs itself. Raises ModelFileError or VoiceConfigError.
     """
@@ -649,8 +792,7 @@ async def preload(config: VoiceConfig | None = None) -> None:
 
     def load() -> None:
         VoiceSession(config)._verify_models()
-        if config.stt_factory is None and config.stt_spec() == ServiceSpec("whisper"):
-            models.shared_whisper_model(str(models.whisper_model_dir()))
+        load_models(config)
 
     await asyncio.to_thread(load)
 
