@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.paths import DEFAULT_SCHEMA, default_patient_for
 
 
@@ -88,8 +89,9 @@ def add_gui(sub: argparse._SubParsersAction) -> None:
 def run_gui(args: argparse.Namespace) -> int:
     try:
         from console.app import run_console
-    except ImportError:
-        return run_render(argparse.Namespace(schema=args.schema, patient=args.patient, state=[]))
+    except ImportError as error:
+        raise EngineError(f"the console cannot start: {error} (./run.sh installs what it needs; "
+                          "`voice-console render` and the other commands work without it)") from error
     return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
 
 
