@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import threading
 import time
+import wave
 from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -72,6 +74,7 @@ class CallController(QObject):
     callStateChanged = Signal(str)
     busyChanged = Signal(bool, str)  # busy, what it is doing
     messageShown = Signal(str)  # a status-line notice
+    playingChanged = Signal(bool)  # a recording started (True) or stopped playing
     failed = Signal(str, str)  # title, message: shown on the status line and in a dialog
     schemaChanged = Signal(object)  # SchemaInfo, or None when no schema can be shown
     previewChanged = Signal()  # the chosen schema or patient changed: node views render anew
@@ -100,6 +103,7 @@ class CallController(QObject):
         super().__init__(parent)
         self.voice = voice or VoiceSupport()
         self.history = history or HistorySupport()
+        self.output_device = ""  # the set-up's chosen speaker, for playing recordings ("" = default)
         self._call: HealthcareAIPipeline | None = None
         self._call_state = READY
         self._shown: CompiledSchema | None = None
@@ -111,6 +115,7 @@ class CallController(QObject):
         self._pending: list[ev.CallEvent] = []
         self._tasks: set[asyncio.Task] = set()
         self._busy_messages: list[str] = []
+        self._playing = False
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task | None = None
         self._script: TestScript | None = None  # the shown schema's test script
@@ -270,6 +275,7 @@ class CallController(QObject):
         voice = None
         if setup.get("mode") == "voice":
             async with self._busy("Loading the voice models…"):
+                self.voice.recordings_root = self.history.recordings_root()
                 voice = await self.voice.build(setup)
         responder = ResponderConfig(kind=setup.get("responder", "scripted"),  # type: ignore[arg-type]
                                     base_url=setup.get("llm_url") or None,
@@ -380,9 +386,50 @@ class CallController(QObject):
             return False
         return True
 
+    def recording_of(self, call_id: str) -> str | None:
+        """The path of a past call's recorded audio (`<data dir>/calls/<id>/call.wav`), or None."""
+        try:
+            path = self.history.recordings_root() / call_id / "call.wav"
+        except (OSError, EngineError) as error:
+            logger.warning(f"no recordings folder: {error}")
+            return None
+        return str(path) if call_id and path.is_file() else None
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    async def play_recording(self, call_id: str, output_device: str = "") -> bool:
+        """Play a past call's recording through the chosen speaker (in a thread); False (and `failed`)
+        if it has none or it cannot be played."""
+        path = self.recording_of(call_id)
+        if path is None:
+            self.failed.emit("Cannot play the recording", f"The call {call_id} has no recorded audio.")
+            return False
+        if self._playing:
+            self.failed.emit("Cannot play the recording", "A recording is already playing: stop it first.")
+            return False
+        self._playing = True
+        self.playingChanged.emit(True)
+        try:
+            async with self._busy("Playing the recording…"):
+                await self.voice.play(path, output_device or self.output_device)
+        except Exception as error:  # noqa: BLE001
+            self._report("The recording could not be played", error)
+            return False
+        finally:
+            self._playing = False
+            self.playingChanged.emit(False)
+        return True
+
+    def stop_playback(self) -> None:
+        """Stop a playing recording (the audio thread stops after its current block)."""
+        self.voice.stop_playback()
+
     async def shutdown(self) -> None:
         """End the call, await its pipeline and every task of ours; then let go of the store."""
         await self.stop("the console is closing")
+        self.stop_playback()
         await self._drain_tasks()
         self._report_timer.stop()
         self._flush_timer.stop()
@@ -885,6 +932,12 @@ class HistorySupport:
     def status(self) -> tuple[bool, str]:
         return self._open() is not None, self.reason
 
+    def recordings_root(self) -> Path:
+        """Where voice calls record their audio: `<data dir>/calls/<call id>/`."""
+        from engine.paths import data_dir
+
+        return data_dir(self._data_dir) / "calls"
+
     def attach(self, call: HealthcareAIPipeline) -> None:
         store = self._open()
         if store is None:
@@ -927,6 +980,8 @@ class VoiceSupport:
         self._piper: Any = None
         self._level: Any = None
         self._found: list[Any] | None = None
+        self.recordings_root: Path | None = None  # where recorded calls go (None: <data dir>/calls)
+        self._stop_playing = threading.Event()
         try:
             from engine.voice import devices
         except ImportError as error:
@@ -971,7 +1026,9 @@ class VoiceSupport:
         from engine.voice.session import VoiceSession
 
         session = VoiceSession(VoiceConfig(input_device=setup.get("input_device") or None,
-                                           output_device=setup.get("output_device") or None))
+                                           output_device=setup.get("output_device") or None,
+                                           record=bool(setup.get("record")),
+                                           recordings_root=self.recordings_root))
         await asyncio.to_thread(self._prepare, session)
         return session
 
@@ -1015,6 +1072,41 @@ class VoiceSupport:
                 stream.close()
             audio.terminate()
 
+    async def play(self, path: str, output_device: str = "") -> None:
+        """Play a WAV file through the chosen speaker (playback runs in a thread)."""
+        available, reason = self.tts_status()
+        if not available:
+            raise EngineError(f"audio playback is unavailable: {reason}")
+        self._stop_playing.clear()
+        await asyncio.to_thread(self._play_now, path, output_device)
+
+    def stop_playback(self) -> None:
+        self._stop_playing.set()
+
+    def _play_now(self, path: str, output_device: str) -> None:
+        speaker = self._devices_module.resolve_device(output_device or None, "output")
+        try:
+            with wave.open(path, "rb") as recording:
+                self._play_wav(recording, speaker.index)
+        except (EOFError, wave.Error) as error:
+            raise EngineError(f"{path} is not a readable WAV file: {error}") from error
+
+    def _play_wav(self, recording: wave.Wave_read, speaker_index: int) -> None:
+        audio = self._devices_module.open_pyaudio()
+        stream = None
+        try:
+            stream = audio.open(format=audio.get_format_from_width(recording.getsampwidth()),
+                                channels=recording.getnchannels(), rate=recording.getframerate(),
+                                output=True, output_device_index=speaker_index)
+            block = max(1, recording.getframerate() // 10)  # 0.1 s: Stop takes effect within a block
+            while not self._stop_playing.is_set() and (frames := recording.readframes(block)):
+                stream.write(frames)
+        finally:
+            if stream is not None:
+                stream.stop_stream()
+                stream.close()
+            audio.terminate()
+
     def monitor_input(self, device: str) -> bool:
         """Start metering the microphone (read it with `input_level`); False if it cannot be opened."""
         self.stop_monitor()
@@ -1038,6 +1130,7 @@ class VoiceSupport:
     def close(self) -> None:
         """Release audio devices and models."""
         self.stop_monitor()
+        self.stop_playback()
         self._piper = None
 
 

@@ -50,3 +50,4 @@ class CallSetup(TypedDict, total=False):
     mode: str  # "text" or "voice"
     input_device: str
     output_device: str
+    record: bool  # voice mode: record the call's audio into <data dir>/calls/<call id>/

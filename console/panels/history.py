@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from qasync import asyncSlot
 
 if TYPE_CHECKING:
     from console.controller import CallController
@@ -39,18 +40,26 @@ class HistoryPanel(QWidget):
         self.notice.setWordWrap(True)
         self.refresh_button, self.open_button = QPushButton("Refresh"), QPushButton("Open")
         self.open_button.setToolTip("Replay the selected call into the graph, transcript, prompt and latency")
+        self.play_button, self.stop_play_button = QPushButton("▶ Play recording"), QPushButton("■ Stop")
+        self.stop_play_button.setToolTip("Stop playing the recording")
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self.open_selected)
+        self.play_button.clicked.connect(self.play_selected)
+        self.stop_play_button.clicked.connect(controller.stop_playback)
         buttons = QHBoxLayout()
         buttons.addWidget(self.notice, 1)
         buttons.addWidget(self.refresh_button)
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.play_button)
+        buttons.addWidget(self.stop_play_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         controller.historyChanged.connect(self.refresh)
         controller.callStateChanged.connect(self._update_enabled)
+        controller.playingChanged.connect(self._update_enabled)
+        self._update_enabled()
 
     def refresh(self) -> None:
         available, reason = self._controller.history.status()
@@ -76,8 +85,25 @@ class HistoryPanel(QWidget):
         if item is not None:
             self._controller.replay(item.data(0, Qt.ItemDataRole.UserRole))
 
+    def selected_call(self) -> str:
+        item = self.table.currentItem()
+        return "" if item is None else str(item.data(0, Qt.ItemDataRole.UserRole))
+
+    @asyncSlot()
+    async def play_selected(self) -> None:
+        call_id = self.selected_call()
+        if call_id:
+            await self._controller.play_recording(call_id)
+
     def _update_enabled(self) -> None:
-        self.open_button.setEnabled(self.table.currentItem() is not None and not self._controller.is_live)
+        call_id, playing = self.selected_call(), self._controller.playing
+        self.open_button.setEnabled(bool(call_id) and not self._controller.is_live)
+        recording = self._controller.recording_of(call_id) if call_id else None
+        self.play_button.setEnabled(recording is not None and not playing)
+        self.play_button.setToolTip(
+            "Play the call's recorded audio through the chosen output device" if recording
+            else "No recorded audio for this call (record a voice call with “Record audio”)")
+        self.stop_play_button.setEnabled(playing)
 
 
 def _row(call: dict[str, Any]) -> QTreeWidgetItem:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -69,6 +70,9 @@ class SetupPanel(QWidget):
         self.voice_label.setWordWrap(True)
         self.voice_label.setStyleSheet("color: #6d4c41;")
         self.input_box, self.output_box = QComboBox(), QComboBox()
+        self.record_box = QCheckBox("Record audio")
+        self.record_box.setToolTip("Voice mode: save the caller's, the bot's and the mixed audio as WAV files "
+                                   "in the call's data folder (they hold the patient's voice)")
         self.level_meter = QProgressBar()
         self.level_meter.setRange(0, 100)
         self.level_meter.setTextVisible(False)
@@ -91,10 +95,11 @@ class SetupPanel(QWidget):
         form.addRow("Model", self.model_edit)
         form.addRow("Mode", self.mode_box)
         form.addRow(self.voice_label)
-        self._device_rows = [self.input_box, self.output_box, self.level_meter]
+        self._device_rows = [self.input_box, self.output_box, self.level_meter, self.record_box]
         form.addRow("Input", self.input_box)
         form.addRow("Output", self.output_box)
         form.addRow("Level", self.level_meter)
+        form.addRow(self.record_box)
         self._form = form
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -113,6 +118,8 @@ class SetupPanel(QWidget):
         for box in (self.mode_box, self.input_box, self.output_box):
             box.activated.connect(self._save)
         self.input_box.activated.connect(self._update_monitor)
+        self.mode_box.currentIndexChanged.connect(self._update_enabled)
+        self.record_box.toggled.connect(self._save)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
 
@@ -160,6 +167,7 @@ class SetupPanel(QWidget):
         _select(self.mode_box, mode if self.voice_available else "text")
         _select(self.input_box, str(settings.value("setup/input_device", "")))
         _select(self.output_box, str(settings.value("setup/output_device", "")))
+        self.record_box.setChecked(str(settings.value("setup/record", "false")).lower() == "true")
         self._on_responder_changed()
 
     def _fill_schemas(self, chosen: str) -> None:
@@ -234,7 +242,8 @@ class SetupPanel(QWidget):
                          llm_url=self.url_edit.text().strip(),
                          llm_model=self.model_edit.text().strip(), mode=str(self.mode_box.currentData()),
                          input_device=str(self.input_box.currentData() or ""),
-                         output_device=str(self.output_box.currentData() or ""))
+                         output_device=str(self.output_box.currentData() or ""),
+                         record=self.record_box.isChecked() and self.mode_box.currentData() == "voice")
 
     @property
     def can_start(self) -> bool:
@@ -247,6 +256,7 @@ class SetupPanel(QWidget):
         for widget in (self.schema_box, self.patient_box, self.responder_box, self.mode_box,
                        self.input_box, self.output_box):
             widget.setEnabled(not live)
+        self.record_box.setEnabled(self.mode_box.currentData() == "voice" and not live)
         uses_llm = self.responder_box.currentData() == "openai"
         self.url_edit.setEnabled(uses_llm and not live)
         self.model_edit.setEnabled(uses_llm and not live)
@@ -255,9 +265,11 @@ class SetupPanel(QWidget):
         """Remember every choice; a schema or patient only once one is chosen."""
         if self._restoring:
             return
+        self._controller.output_device = str(self.output_box.currentData() or "")
         for key, value in self.setup().items():
             if value or key not in ("schema", "patient"):
                 self._settings.setValue(f"setup/{key}", value)
+        self._settings.setValue("setup/record", self.record_box.isChecked())  # kept while in text mode
 
     def _update_monitor(self) -> None:
         """Meter the chosen microphone while voice is available and no call holds it."""
