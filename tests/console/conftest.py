@@ -170,3 +170,12 @@ def make_window(qtbot: Any, aio: Aio, settings: QSettings,
 @pytest.fixture
 def window(make_window: Callable[..., MainWindow]) -> MainWindow:
     return make_window()
+
+
+@pytest.fixture(scope="module")
+def virtual_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private PulseAudio server per test module: later modules run with no audio devices again."""
+    from tests.voice.helpers import private_pulseaudio
+
+    yield from private_pulseaudio(tmp_path_factory)
+

@@ -8,14 +8,13 @@ microphone with paplay, each once the bot's line has been spoken, as a caller wo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from console.controller import CallController, VoiceSupport
-from engine.errors import AudioDeviceError
 from tests.voice.helpers import PATIENT, SCHEMA, heard
 
 if TYPE_CHECKING:
@@ -32,21 +31,6 @@ LATER = "No problem, we will call you back. Goodbye!"
 CALLER_TURNS = [("Who is calling?", "greet"), ("Yes, it is.", "confirm"), ("I need another day.", "later")]
 
 
-@pytest.fixture(scope="module")
-def virtual_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A private PulseAudio server with a virtual microphone and speaker (see engine.voice.devices)."""
-    from engine.voice.devices import VirtualAudioServer, using_server
-
-    server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
-    try:
-        server.start()
-    except AudioDeviceError as error:
-        pytest.skip(f"PulseAudio cannot start here: {error}")
-    try:
-        with using_server(server):
-            yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import struct
 import subprocess
 import sys
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from console.bench import bench_event_loop_lag
 from console.controller import CallController, VoiceSupport
 from console.main_window import MainWindow
 from console.panels.setup import OPEN_FILE
-from engine.errors import AudioDeviceError, EngineError
+from engine.errors import EngineError
 from engine.patients import load_patient
 from engine.precompute import DataPrecomputer
 from engine.schema.compiled import CompiledSchema, load_schema
@@ -347,21 +347,6 @@ def test_the_event_loop_lag_bench_reports_percentiles(aio: Aio) -> None:
     assert 0 <= result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert result["goal_p99_ms"] == 16.0 and isinstance(result["meets_goal"], bool)
 
-@pytest.fixture(scope="module")
-def virtual_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A private PulseAudio server with a virtual microphone and speaker (see engine.voice.devices)."""
-    from engine.voice.devices import VirtualAudioServer, using_server
-
-    server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
-    try:
-        server.start()
-    except AudioDeviceError as error:
-        pytest.skip(f"PulseAudio cannot start here: {error}")
-    try:
-        with using_server(server):
-            yield server
-    finally:
-        server.stop()
 
 
 def _tone(path: Path, seconds: float = 1.5, rate: int = 16000) -> Path:

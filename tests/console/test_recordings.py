@@ -9,7 +9,7 @@ import math
 import os
 import struct
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,21 +144,6 @@ def test_playing_a_call_without_a_recording_fails_clearly(controller: CallContro
     assert errors == [("Cannot play the recording", "The call no-such-call has no recorded audio.")]
 
 
-@pytest.fixture(scope="module")
-def virtual_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A private PulseAudio server with a virtual microphone and speaker (see engine.voice.devices)."""
-    from engine.voice.devices import VirtualAudioServer, using_server
-
-    server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
-    try:
-        server.start()
-    except AudioDeviceError as error:
-        pytest.skip(f"PulseAudio cannot start here: {error}")
-    try:
-        with using_server(server):
-            yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.voice

@@ -13,23 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import AudioDeviceError
-from engine.voice.devices import VirtualAudioServer, using_server
+from engine.voice.devices import VirtualAudioServer
+from tests.voice.helpers import private_pulseaudio
 
 
 @pytest.fixture(scope="session")
 def virtual_audio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualAudioServer]:
-    """One PulseAudio server for the voice tests, this process's PyAudio pointed at it."""
-    server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
-    try:
-        server.start()
-    except AudioDeviceError as error:
-        pytest.skip(f"PulseAudio cannot start here: {error}")
-    try:
-        with using_server(server):
-            yield server
-    finally:
-        server.stop()
+    """One PulseAudio server for the voice tests."""
+    yield from private_pulseaudio(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.voice.devices import VirtualAudioServer
+
+from collections.abc import Iterator
+
+import pytest
+
 import asyncio
 import re
 import time
@@ -34,3 +43,22 @@ def words(text: str) -> str:
 def heard(expected: str, transcript: str, threshold: float = 80.0) -> bool:
     """Whether `expected` appears, give or take a word, in `transcript`."""
     return fuzz.partial_ratio(words(expected), words(transcript)) >= threshold
+
+
+def private_pulseaudio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualAudioServer]:
+    """A private PulseAudio server with a virtual microphone and speaker, this process's PyAudio
+    pointed at it; the test is skipped, with the reason, only if PulseAudio cannot start here."""
+    from engine.errors import AudioDeviceError
+    from engine.voice.devices import VirtualAudioServer, using_server
+
+    server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
+    try:
+        server.start()
+    except AudioDeviceError as error:
+        pytest.skip(f"PulseAudio cannot start here: {error}")
+    try:
+        with using_server(server):
+            yield server
+    finally:
+        server.stop()
+
