@@ -90,7 +90,8 @@ def check_references(schema: Schema, positions: Positions, registry: FunctionsRe
     return problems
 
 
-def check_call(call, args, path: PathKey, positions: Positions, registry: FunctionsRegistry) -> list[Problem]:
+def check_call(call: str | None, args: dict[str, bool | str], path: PathKey, positions: Positions,
+               registry: FunctionsRegistry) -> list[Problem]:
     if call is None:
         if args:
             return [positions.problem((*path, "args"), "'args' needs a 'call' to pass them to")]

@@ -115,7 +115,7 @@ def _validate_model(raw: Any, positions: Positions) -> Schema:
 
 
 def _pydantic_problem(error: Any, positions: Positions) -> Problem:
-    path = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    path = tuple(part for part in error["loc"] if not is_union_tag(part))
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(path)
@@ -127,7 +127,8 @@ def _pydantic_problem(error: Any, positions: Positions) -> Problem:
     return positions.problem(path, message)
 
 
-def _is_union_tag(part: Any) -> bool:
+def is_union_tag(part: Any) -> bool:
+    """A part of a pydantic error location that names a validator or union member, not a key."""
     return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int"})
 
 

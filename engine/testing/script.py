@@ -20,7 +20,7 @@ from engine.errors import PatientDataError, Problem, SchemaError, TestScriptErro
 from engine.patients import load_patient
 from engine.paths import PATIENTS_DIR, PROJECT_ROOT, SCHEMAS_DIR
 from engine.schema.check import did_you_mean
-from engine.schema.compiled import CompiledSchema, _is_union_tag, load_schema
+from engine.schema.compiled import CompiledSchema, is_union_tag, load_schema
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
 
 SCRIPT_SUFFIX = ".test.yaml"
@@ -246,7 +246,7 @@ class _Loader:
                 return None
 
     def _pydantic_problem(self, model: type[BaseModel], error: Any, base: PathKey) -> Problem:
-        path = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        path = tuple(part for part in error["loc"] if not is_union_tag(part))
         kind, message = error["type"], error["msg"]
         if kind == "extra_forbidden":
             message = f"unknown field '{path[-1]}'{did_you_mean(str(path[-1]), _allowed_keys(model, path))}"
