@@ -49,11 +49,15 @@ class Action:
 # ----- `call` ---------------------------------------------------------------------------------
 
 
-def add_call(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("call", help="run a headless text call and record it in the call history")
+def add_schema_and_patient(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("schema", type=Path, help="schema YAML file, or a bundled schema's name")
     parser.add_argument("--patient", type=Path,
                         help="patient JSON file (default: the schema's first bundled patient)")
+
+
+def add_call(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("call", help="run a headless text call and record it in the call history")
+    add_schema_and_patient(parser)
     parser.add_argument("--script", type=Path, metavar="TURNS",
                         help="caller turns, one a line ('#' comments, '!force STATE'); default: read stdin")
     parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted")

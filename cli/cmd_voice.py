@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from pathlib import Path
 
-from cli.cmd_calls import Transcript, add_data_dir, finish, out, schema_and_patient
+from cli.cmd_calls import Transcript, add_data_dir, add_schema_and_patient, finish, out, schema_and_patient
 from engine.errors import AudioDeviceError
 from engine.paths import data_dir
 
@@ -46,9 +45,7 @@ def device_spec(text: str) -> int | str:
 
 def add_voice_call(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("voice-call", help="run a headless voice call on the microphone and speaker")
-    parser.add_argument("schema", type=Path, help="schema YAML file, or a bundled schema's name")
-    parser.add_argument("--patient", type=Path,
-                        help="patient JSON file (default: the schema's first bundled patient)")
+    add_schema_and_patient(parser)
     parser.add_argument("--input-device", type=device_spec, metavar="DEVICE",
                         help="microphone: index or name from `voice-console devices` (default: the system's)")
     parser.add_argument("--output-device", type=device_spec, metavar="DEVICE", help="speaker, likewise")

@@ -8,12 +8,10 @@ from __future__ import annotations
 import csv
 import gc
 import json
-import math
 import os
 import struct
 import subprocess
 import sys
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +30,7 @@ from engine.patients import load_patient
 from engine.precompute import DataPrecomputer
 from engine.schema.compiled import CompiledSchema, load_schema
 from tests.fakes.openai_server import FakeOpenAI, http_error
+from tests.voice.helpers import write_tone_wav
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio, ScriptedDialogs
@@ -349,14 +348,6 @@ def test_the_event_loop_lag_bench_reports_percentiles(aio: Aio) -> None:
 
 
 
-def _tone(path: Path, seconds: float = 1.5, rate: int = 16000) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
-                                 for i in range(int(seconds * rate))))
-    return path
 
 
 @pytest.mark.voice
@@ -368,7 +359,7 @@ def test_with_audio_devices_the_meter_reads_the_microphone_and_play_speaks(
     assert setup.input_box.count() and setup.output_box.count() and setup.level_meter.isVisible()
     assert play.isEnabled(), play.toolTip()
 
-    feeding = virtual_audio.play_to_microphone(_tone(tmp_path / "tone.wav"))
+    feeding = virtual_audio.play_to_microphone(write_tone_wav(tmp_path / "tone.wav", seconds=1.5))
     aio.until(lambda: setup.level_meter.value() > 10, timeout=10)
     feeding.wait(timeout=10)
 

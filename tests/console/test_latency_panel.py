@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import sys
-
 import pytest
-from PySide6.QtCore import QObject
 
 from console.panels.latency import DEFAULT_BUDGETS, LatencyPanel, percentile
-
-
-def _shield_singletons_from_pyside_leak() -> None:
-    """PySide6 6.12.0 on Python 3.11 drops a reference to None on every void call (and to True on
-    every signal emit): these are immortal only from Python 3.12, so the interpreter aborts once a
-    count reaches zero. Inert when the binding does not leak; retire it by pinning PySide6 below 6.12
-    or moving to Python 3.12+."""
-    probe = QObject()
-    before = sys.getrefcount(None)
-    probe.setObjectName("probe")
-    if sys.getrefcount(None) < before:
-        for singleton in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(singleton)).value += 1 << 40
-
-
-_shield_singletons_from_pyside_leak()
 
 
 @pytest.fixture

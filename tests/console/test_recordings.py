@@ -5,10 +5,8 @@ See conftest.py for how the qasync loop and pytest-qt share Qt's event loop.
 
 from __future__ import annotations
 
-import math
 import os
 import struct
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,7 @@ from PySide6.QtCore import QSettings
 from console.controller import CallController, VoiceSupport
 from console.main_window import MainWindow
 from engine.errors import AudioDeviceError
+from tests.voice.helpers import write_tone_wav
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio, ScriptedDialogs
@@ -33,15 +32,6 @@ class NoSpeaker(VoiceSupport):
         return [], []
 
 
-def write_wav(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
-                                 for i in range(int(seconds * rate))))
-    return path
 
 
 def recording_path(call_id: str) -> Path:
@@ -117,7 +107,7 @@ def test_play_is_enabled_only_for_a_call_with_a_recording(make_window: MakeWindo
                                                           dialogs: ScriptedDialogs) -> None:
     window = make_window(controller=CallController(voice=NoSpeaker()))
     newer, older = text_calls(window, aio, 2)[:2]
-    write_wav(recording_path(older))
+    write_tone_wav(recording_path(older))
     history = window.history
     history.refresh()
     assert window.controller.recording_of(older) == str(recording_path(older))
@@ -151,7 +141,7 @@ def test_a_recording_plays_through_the_speaker(virtual_audio: Any, make_window: 
                                                dialogs: ScriptedDialogs) -> None:
     window = make_window()
     call_id = text_calls(window, aio, 1)[0]
-    write_wav(recording_path(call_id), seconds=1.5)
+    write_tone_wav(recording_path(call_id), seconds=1.5)
     history = window.history
     history.refresh()
     history.select_call(call_id)
@@ -174,7 +164,7 @@ def test_stop_ends_the_playback(virtual_audio: Any, make_window: MakeWindow, aio
                                 dialogs: ScriptedDialogs) -> None:
     window = make_window()
     call_id = text_calls(window, aio, 1)[0]
-    write_wav(recording_path(call_id), seconds=20)
+    write_tone_wav(recording_path(call_id), seconds=20)
     history = window.history
     history.refresh()
     history.select_call(call_id)

@@ -7,16 +7,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.voice.devices import VirtualAudioServer
 
-from collections.abc import Iterator
-
-import pytest
-
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from num2words import num2words
 from rapidfuzz import fuzz
 
@@ -61,4 +58,20 @@ def private_pulseaudio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vir
             yield server
     finally:
         server.stop()
+
+
+def write_tone_wav(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
+    """A 440 Hz mono 16-bit tone: audio to play where the words do not matter."""
+    import math
+    import struct
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * 440 * i / rate)))
+                                 for i in range(int(seconds * rate))))
+    return path
 
