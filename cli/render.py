@@ -6,8 +6,8 @@ import textwrap
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.patients import load_patient
 from engine.paths import default_patient_for
+from engine.patients import load_patient
 from engine.precompute import DataPrecomputer
 from engine.prompts import PROMPT, SAY
 from engine.schema.compiled import load_schema

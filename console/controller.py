@@ -258,7 +258,7 @@ class CallController(QObject):
         except asyncio.CancelledError:  # Stop while starting (e.g. while voice models load)
             await self._abandon_start()
             return False
-        except Exception as error:  # noqa: BLE001 - reported; the console goes on
+        except Exception as error:
             self._flush()
             self._set_call_state(FAILED)
             self._report("The call could not start", error)
@@ -319,7 +319,7 @@ class CallController(QObject):
         try:
             async with self._busy("Stopping the call…"):
                 await call.stop(reason)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             self._report("The call did not stop cleanly", error)
         finally:
             self._flush()
@@ -333,7 +333,7 @@ class CallController(QObject):
         async with self._step_lock:
             try:
                 await call.step(text, source="typed")
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 self._report("The caller turn failed", error)
                 return False
             finally:
@@ -347,7 +347,7 @@ class CallController(QObject):
             return False
         try:
             await call.force(state)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             self._report("The transition could not be forced", error)
             return False
         finally:
@@ -381,7 +381,7 @@ class CallController(QObject):
         try:
             async with self._busy("Speaking…"):
                 await self.voice.speak(text, output_device)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             self._report("The line could not be spoken", error)
             return False
         return True
@@ -414,7 +414,7 @@ class CallController(QObject):
         try:
             async with self._busy("Playing the recording…"):
                 await self.voice.play(path, output_device or self.output_device)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             self._report("The recording could not be played", error)
             return False
         finally:
@@ -539,7 +539,7 @@ class CallController(QObject):
         except asyncio.CancelledError:  # Stop, or the console closing
             self.messageShown.emit("The test cases were stopped")
             self._end_case(script, current, started, "stopped before the case finished")
-        except Exception as error:  # noqa: BLE001 - reported; the console goes on
+        except Exception as error:
             self._report("The test cases could not run", error)
             self._end_case(script, current, started, "\n".join(describe(error)))
         finally:
@@ -762,7 +762,7 @@ class _RenderContext:
         values, raws = marked_values(self.compiled, self.precomputed, self.record)
         try:
             text = self.compiled.renderer.render_template(state, kind, values, self.slots)
-        except Exception:  # noqa: BLE001 - fall back to the plain text the call uses
+        except Exception:
             return _plain(self.compiled.renderer.render(state, kind, self.precomputed, self.slots))
         return split_marked(text, raws)
 

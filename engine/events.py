@@ -151,5 +151,5 @@ class EventStream:
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
-            except Exception:  # noqa: BLE001 - one bad consumer must not break the call
+            except Exception:
                 logger.exception(f"event subscriber failed on {event.kind}")

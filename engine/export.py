@@ -13,7 +13,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,7 +71,7 @@ def write_json(path: Path | str, data: Any, *, private: bool = False) -> None:
 
 def iso_utc(at: float) -> str:
     """Unix seconds as ISO 8601 UTC with milliseconds, e.g. 2026-11-25T11:44:00.935Z."""
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.errors import PatientDataError
-from engine.schema.compiled import CompiledSchema
 from engine.paths import PATIENTS_DIR
+from engine.schema.compiled import CompiledSchema
 from engine.schema.yaml_loader import Positions, YamlLoadError, load_yaml
 
 

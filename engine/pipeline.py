@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -218,7 +218,7 @@ class HealthcareAIPipeline:
         try:
             await runner.add_workers(self._worker)
             await runner.run()
-        except Exception as error:  # noqa: BLE001 - the call fails, the process goes on
+        except Exception as error:
             logger.exception("call pipeline crashed")
             self._finish(CallStatus.FAILED, f"pipeline error: {error}")
         finally:
@@ -314,7 +314,7 @@ class HealthcareAIPipeline:
         self._turn_started_at = time.perf_counter()
         self._turn_crossed_transition = False
         self._emit(ev.UserTurn, text=cleaned, source=source)
-        timestamp = datetime.now(timezone.utc).isoformat()
+        timestamp = datetime.now(UTC).isoformat()
         await self._worker.queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
 
     async def step(self, text: str | bytes, source: str = "typed",

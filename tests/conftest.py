@@ -18,7 +18,7 @@ with warnings.catch_warnings():
                     "pipecat.services.llm_service", "pipecat.flows", "pipecat.services.openai.llm"):
         importlib.import_module(_module)
 
-from engine.logs import configure_logging  # noqa: E402
+from engine.logs import configure_logging
 
 configure_logging("WARNING")
 

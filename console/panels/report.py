@@ -79,7 +79,7 @@ class ReportPanel(QWidget):
     def _add(self, parent: QTreeWidgetItem, key: str, value: Any) -> None:
         item = QTreeWidgetItem(parent, [_label(key), ""])
         item.setData(0, _KEY_ROLE, key)
-        if isinstance(value, dict) and SUMMARY_KEYS <= value.keys():
+        if isinstance(value, dict) and value.keys() >= SUMMARY_KEYS:
             item.setText(1, _summary(value))
         elif isinstance(value, dict):
             for child_key, child in _ordered(value):

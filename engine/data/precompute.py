@@ -9,8 +9,8 @@ from typing import Any
 from engine.data.lexicon import Lexicon
 from engine.data.speakable import (
     speak_boolean,
-    speak_date_with_year,
     speak_date,
+    speak_date_with_year,
     speak_datetime,
     speak_integer,
     speak_number,

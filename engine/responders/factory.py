@@ -51,7 +51,7 @@ def _openai_responder(config: ResponderConfig) -> LLMService:
     class BoundedOpenAILLMService(OpenAILLMService):
         """OpenAI's client waits 600 s and retries twice by default; a call cannot."""
 
-        def create_client(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - Pipecat's signature
+        def create_client(self, *args, **kwargs):
             return super().create_client(*args, **kwargs).with_options(timeout=config.timeout_s, max_retries=0)
 
         async def cleanup(self) -> None:

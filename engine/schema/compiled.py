@@ -158,7 +158,7 @@ def _check_examples_render(compiled: CompiledSchema) -> None:
     for state, kind in compiled.renderer.keys():
         try:
             compiled.renderer.render_template(state, kind, values, {})
-        except Exception as error:  # noqa: BLE001 - any template fault is reported with its place
+        except Exception as error:
             path = ("role",) if state == "role" else ("states", state, _template_key(compiled, state, kind))
             problems.append(compiled.positions.problem(path, f"template fails with the contract's "
                                                              f"examples: {error}"))

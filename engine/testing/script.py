@@ -13,12 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, confloat, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    confloat,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import PatientDataError, Problem, SchemaError, TestScriptError
-from engine.patients import load_patient
 from engine.paths import PATIENTS_DIR, PROJECT_ROOT, SCHEMAS_DIR
+from engine.patients import load_patient
 from engine.schema.check import did_you_mean
 from engine.schema.compiled import CompiledSchema, is_union_tag, load_schema
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml

@@ -341,7 +341,7 @@ class _WatchedInput(LocalAudioInputTransport):
             return
         try:
             await super().setup(setup)
-        except Exception as error:  # noqa: BLE001 - the watchdog ends the call with this reason
+        except Exception as error:
             self.open_error = str(error)
 
     def _audio_in_callback(self, in_data: bytes, frame_count: int, time_info: Any, status: int) -> Any:
@@ -387,7 +387,7 @@ class _WatchedOutput(LocalAudioOutputTransport):
                 format=self._py_audio.get_format_from_width(2), channels=self._params.audio_out_channels,
                 rate=self.sample_rate, output=True, output_device_index=self._params.output_device_index,
                 frames_per_buffer=self.frames_per_buffer)
-        except Exception as error:  # noqa: BLE001 - recorded for the watchdog, as for the microphone
+        except Exception as error:
             self.open_error = str(error)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:

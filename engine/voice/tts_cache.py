@@ -221,7 +221,7 @@ class LineCacheMixin:
                 continue
             try:
                 await self._synthesize_into_cache(key, sentence)
-            except Exception as error:  # noqa: BLE001 - a failed precache only costs a live synthesis
+            except Exception as error:
                 logger.debug(f"{self}: could not precache [{sentence}]: {error}")
 
     async def _synthesize_into_cache(self, key: tuple[str, str], sentence: str) -> None:
