@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from loguru import logger
+
+from engine.clock import Clock, system_clock
 
 
 class EventKind(StrEnum):
@@ -36,7 +37,7 @@ class CallEvent:
     seq: int
     turn: int
     state: str
-    at: float = field(default_factory=time.time)  # wall clock, seconds
+    at: float  # wall clock, Unix seconds, from the stream's `Clock`
 
     def payload(self) -> dict[str, Any]:
         """The kind-specific fields, as plain data."""
@@ -134,7 +135,8 @@ class EventStream:
     A subscriber that raises is logged and skipped; the others still receive the event.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
         self._subscribers: list[Subscriber] = []
         self._seq = itertools.count(1)
         self.history: list[CallEvent] = []

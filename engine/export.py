@@ -13,10 +13,10 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from engine.clock import iso_utc
 from engine.errors import ExportError
 from engine.events import BotTurn, CallEvent, CallStarted, Latency, UserTurn
 
@@ -67,11 +67,6 @@ def write_json(path: Path | str, data: Any, *, private: bool = False) -> None:
     with _atomic_file(Path(path), private=private) as handle:
         json.dump(data, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
-
-
-def iso_utc(at: float) -> str:
-    """Unix seconds as ISO 8601 UTC with milliseconds, e.g. 2026-11-25T11:44:00.935Z."""
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @contextmanager

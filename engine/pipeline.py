@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -33,6 +32,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from engine import events as ev
+from engine.clock import iso_utc
 from engine.errors import CallLifecycleError, EngineError, UnknownStateError
 from engine.functions import FunctionsRegistry
 from engine.latency import LatencyTracker, Stage
@@ -314,7 +314,7 @@ class HealthcareAIPipeline:
         self._turn_started_at = time.perf_counter()
         self._turn_crossed_transition = False
         self._emit(ev.UserTurn, text=cleaned, source=source)
-        timestamp = datetime.now(UTC).isoformat()
+        timestamp = iso_utc(self.events.clock())
         await self._worker.queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
 
     async def step(self, text: str | bytes, source: str = "typed",
@@ -362,7 +362,7 @@ class HealthcareAIPipeline:
 
     def _emit(self, event_type: type[ev.CallEvent], **payload: Any) -> None:
         self.events.emit(event_type(call_id=self.session_id, seq=self.events.next_seq(), turn=self.turn,
-                                    state=self.conversation.current, **payload))
+                                    state=self.conversation.current, at=self.events.clock(), **payload))
 
     # ----- CallListener: called from node handlers -------------------------------------------
 

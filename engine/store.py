@@ -3,9 +3,10 @@
 Each event is committed on its own (WAL, synchronous=NORMAL), so a process
 killed mid-call loses none of the events it emitted; an OS crash may lose the
 last few. Writes never checkpoint (a checkpoint fsyncs, stalling the call's
-loop for milliseconds): a background thread does it when a call ends. The `events` table keeps full events (this machine's own history);
-the `calls` table and the reports built from it hold no patient values unless
-asked for with `include_phi`.
+loop for milliseconds): a background thread does it when a call ends. The
+`events` table keeps full events (this machine's own history); the `calls`
+table and the reports built from it hold no patient values unless asked for
+with `include_phi`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -158,7 +158,7 @@ class CallStore:
             db.execute("INSERT OR IGNORE INTO calls (id, schema, patient_id, responder, mode, status, "
                        "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (call.session_id, call.schema_name, call.patient_id, call.responder_config.kind,
-                        call.mode, call.status.value, time.time()))
+                        call.mode, call.status.value, call.events.clock()))
         for event in list(call.events.history):
             self.record(event)
         detach = call.events.subscribe(self.record)

@@ -10,24 +10,24 @@ from __future__ import annotations
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
+from engine.clock import Clock, local_iso_seconds, system_clock
 from engine.testing.runner import CaseResult, ScriptResult
 
 
-def write_junit(path: Path | str, results: Iterable[ScriptResult]) -> None:
-    tree = ET.ElementTree(junit_element(results))
+def write_junit(path: Path | str, results: Iterable[ScriptResult], clock: Clock = system_clock) -> None:
+    tree = ET.ElementTree(junit_element(results, clock))
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
-def junit_element(results: Iterable[ScriptResult]) -> ET.Element:
+def junit_element(results: Iterable[ScriptResult], clock: Clock = system_clock) -> ET.Element:
     root = ET.Element("testsuites")
     by_schema: dict[str, list[ScriptResult]] = {}
     for result in results:
         by_schema.setdefault(result.schema, []).append(result)
-    timestamp = datetime.now().isoformat(timespec="seconds")
+    timestamp = local_iso_seconds(clock())
     hostname = socket.gethostname() or "localhost"
     for index, (schema, scripts) in enumerate(by_schema.items()):
         root.append(_suite(index, schema, scripts, timestamp, hostname))

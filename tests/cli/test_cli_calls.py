@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.phi import leaked_values
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 SCHEMA, PATIENT = DATA / "minimal_schema.yaml", DATA / "minimal_patient.json"
 VOICE_CONSOLE = Path(sys.executable).parent / "voice-console"
@@ -58,19 +60,17 @@ def test_scripted_call_prints_the_transcript_and_exits_0(scripted) -> None:
 
 def test_report_json_has_the_seed_keys_and_no_patient_values(scripted) -> None:
     result, folder = scripted
-    text = (folder / "report.json").read_text(encoding="utf-8")
-    report = json.loads(text)
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert all(key in report for key in SEED_KEYS)
     assert report["state_transitions"] == 1 and report["session_id"] == call_id_of(result.stdout)
-    assert not [value for value in PATIENT_VALUES if value in text]
+    assert not leaked_values(report, PATIENT_VALUES)
 
 
 def test_csv_of_the_call_is_readable_and_holds_no_patient_values(scripted) -> None:
     _, folder = scripted
     rows = read_csv(folder / "latency.csv")
     assert rows and {r["stage"] for r in rows} >= {"precompute", "render", "classify", "transition", "turn"}
-    text = (folder / "latency.csv").read_text(encoding="utf-8")
-    assert not [value for value in PATIENT_VALUES if value in text]
+    assert not leaked_values(rows, PATIENT_VALUES)
 
 
 def test_calls_list_report_and_export(scripted) -> None:

@@ -14,6 +14,7 @@ from engine.errors import ExportError
 from engine.export import LATENCY_COLUMNS, PHI_COLUMNS, latency_rows, write_latency_csv
 from engine.paths import PATIENTS_DIR, SCHEMAS_DIR
 from engine.pipeline import HealthcareAIPipeline
+from tests.support.phi import leaked_values
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ISO_UTC_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -92,9 +93,9 @@ async def test_patient_values_only_with_include_phi(tmp_path: Path) -> None:
     write_latency_csv(phi, call.events.history, schema=call.schema_name, include_phi=True)
 
     patient_values = ["Ann", "2026-12-01", "December first", "metformin", "yes, that is fine"]
-    plain_text = plain.read_text(encoding="utf-8")
-    assert not [v for v in patient_values if v.lower() in plain_text.lower()]
-    assert ",ann," not in plain_text
+    plain_rows = read_back(plain)
+    assert plain_rows and not leaked_values(plain_rows, patient_values)
+    assert not set(PHI_COLUMNS) & set(plain_rows[0])
     phi_rows = read_back(phi)
     assert tuple(phi_rows[0]) == LATENCY_COLUMNS + PHI_COLUMNS
     assert {r["patient_id"] for r in phi_rows} == {"ann"}
@@ -127,13 +128,13 @@ def _spoken_values(call: HealthcareAIPipeline) -> list[str]:
 
 
 def test_formula_like_text_is_defused() -> None:
-    common = {"call_id": "c1", "state": "greet"}
+    common = {"call_id": "c1", "state": "greet", "at": 0.0}
     events = [
         ev.CallStarted(**common, seq=1, turn=0, schema="s", patient_id="=p", responder="scripted",
                        mode="text", precompute_ms=0.1),
         ev.UserTurn(**common, seq=2, turn=1, text="=HYPERLINK(\"x\")", source="typed"),
         ev.BotTurn(**common, seq=3, turn=1, text="-5 is fine"),
-        ev.Latency(**common, seq=4, turn=1, stage="turn", ms=1.23456, at=0.0),
+        ev.Latency(**common, seq=4, turn=1, stage="turn", ms=1.23456),
     ]
 
     [row] = latency_rows(events, schema="s", include_phi=True)
