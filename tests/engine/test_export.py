@@ -54,7 +54,7 @@ async def test_one_row_per_latency_event_with_documented_columns(tmp_path: Path)
     assert tuple(rows[0]) == LATENCY_COLUMNS
     assert [(r["turn"], r["state"], r["stage"]) for r in rows] == [(str(e.turn), e.state, e.stage)
                                                                    for e in latencies]
-    for row, event in zip(rows, latencies):
+    for row, event in zip(rows, latencies, strict=True):
         assert row["call_id"] == call.session_id and row["schema"] == "minimal_schema"
         assert re.fullmatch(r"\d+\.\d{3}", row["ms"])
         assert float(row["ms"]) == pytest.approx(event.ms, abs=5e-4)
