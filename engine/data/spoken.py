@@ -33,10 +33,10 @@ _MONTHS = (
 )  # fmt: skip
 _RELATIVE_DAYS = ("today", "tomorrow", "yesterday")
 _DATE_TOKEN = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,4}(?:st|nd|rd|th)?|[a-z]+")
-_NUMERIC_DATE = re.compile(r"(\d{1,2})[/.-]\d{1,2}[/.-]\d{2,4}")
+_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})[/.-]\d{1,2}[/.-]\d{2,4}")
 # "nineteen seventy" comes out of alpha2digit as "19 70", "nineteen oh five" as "19 oh 5"
 _SPLIT_YEAR = re.compile(r"\b(1[1-9]|20) (?:(\d{2})|o[h]? (\d))\b(?!st|nd|rd|th)")
-_FOUR_DIGITS = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_TWO_DIGIT_YEAR = re.compile(r"(?<![\d/.-])(?:\d+[/.-]\d+[/.-]|\d+(?:st|nd|rd|th)? )\d{2}$")
 _SLASH = re.compile(r"\s+slash\s+")
 
 
@@ -55,7 +55,7 @@ def parse_date(text: str, *, today: date | None = None, past: bool = False) -> d
     if found is None or not _month_first(cleaned, found):
         return None
     day = found.date()
-    if past and today is not None and day > today and not _FOUR_DIGITS.search(cleaned):
+    if past and today is not None and day > today and _TWO_DIGIT_YEAR.search(cleaned):
         day = _years_earlier(day, 100)
     return day
 
@@ -162,14 +162,20 @@ def _clock_reading(spoken: str, has_meridiem: bool) -> tuple[int, int] | None:
 # ----- numbers, yes/no, choices --------------------------------------------------------------
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_AND_A_HALF = re.compile(r"\b(\d+) and a half\b")
+_MINUS = re.compile(r"\b(?:minus|negative) (?=\d)")
+_NONE = re.compile(r"\b(?:none|nothing)\b")
 
 
 def parse_number(text: str) -> int | float | None:
-    """The one number in a turn: 'about forty two' -> 42, 'two point five' -> 2.5.
+    """The one number in a turn: 'about forty two' -> 42, 'two point five' -> 2.5, 'none' -> 0.
 
     None when there is no number or more than one ('two or three').
     """
-    numbers = set(_NUMBER.findall(_digits(text).replace(",", " ")))
+    spoken = _THOUSANDS_COMMA.sub("", _digits(text))
+    spoken = _AND_A_HALF.sub(lambda m: f"{m[1]}.5", _MINUS.sub("-", _NONE.sub("0", spoken)))
+    numbers = set(_NUMBER.findall(spoken.replace(",", " ")))
     if len(numbers) != 1:
         return None
     (number,) = numbers
@@ -178,14 +184,15 @@ def parse_number(text: str) -> int | float | None:
 
 _UNCLEAR = re.compile(r"\b(?:not sure|don'?t know|not certain|no idea|maybe|i guess)\b")
 _NO = re.compile(
-    r"\b(?:no|nope|nah|not really|not quite|incorrect|wrong|negative|never|"
-    r"not (?:right|correct|true)|(?:i|it|that) (?:don'?t|doesn'?t|didn'?t|isn'?t|is not|wasn'?t))\b"
+    r"\b(?:no|nope|nah|not really|not quite|incorrect|wrong|negative|never|not(?: right| correct| true)?|"
+    r"(?:i|it|that) (?:don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t)(?: (?:right|correct|true|it|me))?)\b"
 )
 _YES = re.compile(
     r"\b(?:yes|yeah|yea|yep|yup|ya|correct|right|sure|absolutely|definitely|certainly|"
-    r"affirmative|indeed|of course|uh huh|mm hmm|i do|i did|it is|that is|true|okay|ok)\b"
+    r"affirmative|indeed|of course|uh huh|mm hmm|i do|i did|true|okay|ok|alright|that is me)\b"
 )
-_NOT_AN_ANSWER = re.compile(r"\b(?:no (?:problem|worries)|all right|alright)\b")
+_BARE_YES = ("it is", "that is", "i am")
+_NOT_AN_ANSWER = re.compile(r"\bno (?:problem|worries)\b")
 
 
 def parse_yes_no(text: str) -> bool | None:
@@ -193,12 +200,12 @@ def parse_yes_no(text: str) -> bool | None:
 
     A turn that says both ('yeah, no') or hedges ('I'm not sure') is None.
     """
-    said = _plain(text).replace("that's", "that is").replace("it's", "it is")
+    said = _plain(text).replace("that's", "that is").replace("it's", "it is").replace(" is not", " isn't")
     said = _NOT_AN_ANSWER.sub(" ", said)
     if _UNCLEAR.search(said):
         return None
     negative = _NO.search(said) is not None
-    positive = _YES.search(_NO.sub(" ", said)) is not None
+    positive = _YES.search(_NO.sub(" ", said)) is not None or said in _BARE_YES
     return None if negative == positive else positive
 
 
