@@ -19,6 +19,7 @@ from engine.data.spoken import (
     phone_digits,
     same_date,
     same_phone,
+    warm_up,
 )
 
 TODAY = date(2026, 12, 1)
@@ -394,3 +395,9 @@ def test_same_date_without_today_needs_the_year() -> None:
 )
 def test_same_phone(text: str, record: str, expected: bool) -> None:
     assert same_phone(text, record) is expected
+
+
+def test_warm_up_leaves_later_answers_unchanged() -> None:
+    warm_up()
+    assert parse_date("May fourth, nineteen seventy", today=TODAY, past=True) == BIRTHDAY
+    assert parse_date("May fourth", today=TODAY, past=True) == date(2026, 5, 4)
