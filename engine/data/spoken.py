@@ -36,7 +36,7 @@ _DATE_TOKEN = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,4}(?:st|nd|rd|th
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})[/.-]\d{1,2}[/.-]\d{2,4}")
 # "nineteen seventy" comes out of alpha2digit as "19 70", "nineteen oh five" as "19 oh 5"
 _SPLIT_YEAR = re.compile(r"\b(1[1-9]|20) (?:(\d{2})|o[h]? (\d))\b(?!st|nd|rd|th)")
-_TWO_DIGIT_YEAR = re.compile(r"(?<![\d/.-])(?:\d+[/.-]\d+[/.-]|\d+(?:st|nd|rd|th)? )\d{2}$")
+_TWO_DIGIT_YEAR = re.compile(r"(?<![\d/.-])(?:\d{1,2}[/.-]\d{1,2}[/.-]|\d{1,2}(?:st|nd|rd|th)? )\d{2}$")
 _SLASH = re.compile(r"\s+slash\s+")
 
 
@@ -114,8 +114,8 @@ def _years_earlier(day: date, years: int) -> date:
 # ----- times ---------------------------------------------------------------------------------
 
 _MERIDIEM = (
-    (re.compile(r"\b(?:a\.? ?m\b\.?|in the morning)"), "am"),
-    (re.compile(r"\b(?:p\.? ?m\b\.?|in the afternoon|in the evening|at night|tonight)"), "pm"),
+    (re.compile(r"(?<=\d) ?a\.? ?m\b\.?|\bin the morning\b"), "am"),
+    (re.compile(r"(?<=\d) ?p\.? ?m\b\.?|\b(?:in the afternoon|in the evening|at night|tonight)\b"), "pm"),
 )
 _NAMED_TIMES = ((re.compile(r"\b(?:noon|midday)\b"), time(12)), (re.compile(r"\bmidnight\b"), time(0)))
 _QUARTERS = {"half": 30, "quarter": 15}
@@ -245,7 +245,8 @@ def _choice_score(words: list[str], choice: str) -> float:
     for width in (size, size + 1):  # one word more: STT splits words ("met formin")
         for start in range(len(words) - width + 1):
             window = words[start : start + width]
-            best = max(best, _similarity(" ".join(window), target), _similarity("".join(window), glued_target))
+            spaced, glued = " ".join(window), "".join(window)
+            best = max(best, _similarity(spaced, target), _similarity(glued, glued_target))
     return best
 
 

@@ -138,6 +138,7 @@ def test_relative_days_resolve_against_today() -> None:
         ("5/4/26", True, date(2026, 5, 4)),
         ("12/25/26", True, date(1926, 12, 25)),  # later than today: a birthday a century back
         ("2/29/28", True, date(1928, 2, 29)),
+        ("2030-05-04", True, date(2030, 5, 4)),  # a four-digit year is taken as said
     ],
 )
 def test_two_digit_years_resolve_to_the_past_for_birth_dates(text: str, past: bool, expected: date) -> None:
@@ -176,13 +177,17 @@ def test_two_digit_years_follow_today_not_the_clock() -> None:
         ("twelve thirty am", time(0, 30)),
         ("12 pm", time(12)),
         ("I'd like 11:45 if that works", time(11, 45)),
+        ("I am free at two thirty", time(2, 30)),
+        ("2:30PM", time(14, 30)),
     ],
 )
 def test_parse_time(text: str, expected: time) -> None:
     assert parse_time(text) == expected
 
 
-@pytest.mark.parametrize("text", ["two", "yes", "May fourth", "", "the 4th", "25:00", "10:75", "none"])
+@pytest.mark.parametrize(
+    "text", ["two", "yes", "May fourth", "", "the 4th", "25:00", "10:75", "none", "I am free at two", "pm"]
+)
 def test_parse_time_is_none_for_what_is_not_a_time(text: str) -> None:
     assert parse_time(text) is None
 
