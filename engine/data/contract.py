@@ -12,11 +12,11 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from rapidfuzz import fuzz, process, utils
 
-from engine.data.speakable import normalize_phone
+from engine.data.speakable import normalize_phone, split_phone_extension
 from engine.errors import PatientDataError, Problem
 from engine.schema.model import DataField, FieldType
 from engine.schema.yaml_loader import PathKey, Positions, dotted
@@ -26,6 +26,7 @@ _TIME = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
 _SUGGESTION_CUTOFF = 75
 _ABSENT = object()
+_Parsed = TypeVar("_Parsed")
 
 
 class _Invalid(Exception):
@@ -156,7 +157,7 @@ def _datetime(value: object, field: DataField) -> datetime:
     return _parse(value, _DATETIME, datetime.fromisoformat, "expected a date and time like 2026-11-20T10:15")
 
 
-def _parse(value: object, shape: re.Pattern[str], parse: Callable[[str], Any], what: str) -> Any:
+def _parse(value: object, shape: re.Pattern[str], parse: Callable[[str], _Parsed], what: str) -> _Parsed:
     if not isinstance(value, str) or not shape.fullmatch(value.strip()):
         raise _expected(what, value)
     try:
@@ -170,9 +171,12 @@ def _phone(value: object, field: DataField) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _expected(what, value)
     digits = normalize_phone(str(value))
-    if digits is None:
-        raise _Invalid(what)
-    return digits
+    if digits is not None:
+        return digits
+    number, extension = split_phone_extension(str(value))
+    if extension is not None and normalize_phone(number) is not None:
+        raise _Invalid("expected an extension of 1 to 6 digits after the number, like 555-201-3344 ext. 210")
+    raise _Invalid(what)
 
 
 def _integer(value: object, field: DataField) -> int:

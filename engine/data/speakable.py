@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime, time
 from functools import lru_cache
 
-from num2words import num2words
+from num2words import num2words  # type: ignore[import-untyped]  # num2words ships no type hints
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
@@ -20,6 +20,8 @@ _HOURS = {hour: num2words(hour) for hour in range(1, 13)}
 _MINUTES = {minute: f"oh {_DIGITS[minute]}" if minute < 10 else num2words(minute) for minute in range(1, 60)}
 _PHONE_PUNCTUATION = str.maketrans("", "", " -.()")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+_PHONE_EXTENSION = re.compile(r"\s*,?\s*(?:extension|ext\.?|x)\s*(\S*)\s*$", re.IGNORECASE)
+_PHONE_EXTENSION_DIGITS = re.compile(r"[0-9]{1,6}")
 
 # written unit -> (singular, plural)
 _UNITS = {
@@ -63,9 +65,16 @@ def speak_datetime(moment: datetime) -> str:
 
 
 def speak_phone(digits: str) -> str:
-    """'5552013344' -> 'five five five, two zero one, three three four four'."""
+    """'5552013344' -> 'five five five, two zero one, three three four four';
+    '5552013344x210' -> '…, three three four four, extension two one zero'."""
+    number, _, extension = digits.partition("x")
+    spoken = _speak_phone_number(number)
+    return f"{spoken}, extension {_speak_digits(extension)}" if extension else spoken
+
+
+def _speak_phone_number(digits: str) -> str:
     if len(digits) == 11 and digits[0] == "1":
-        return f"one, {speak_phone(digits[1:])}"
+        return f"one, {_speak_phone_number(digits[1:])}"
     if len(digits) == 10:
         return ", ".join(_speak_digits(group) for group in (digits[:3], digits[3:6], digits[6:]))
     return _speak_digits(digits)
@@ -76,20 +85,34 @@ def _speak_digits(digits: str) -> str:
 
 
 def normalize_phone(text: str) -> str | None:
-    """The digits of a US phone number (10, or 11 starting with 1), or None if it is not one."""
-    stripped = text.strip()
-    digits = stripped.removeprefix("+").translate(_PHONE_PUNCTUATION)
-    if not _ASCII_DIGITS.fullmatch(digits):
+    """The digits of a US phone number (10, or 11 starting with 1), or None if it is not one.
+
+    An extension of 1 to 6 digits after 'ext.', 'extension' or 'x' is kept after an 'x':
+    '(555) 201-3344 ext. 210' -> '5552013344x210'.
+    """
+    number, extension = split_phone_extension(text)
+    digits = number.strip().removeprefix("+").translate(_PHONE_PUNCTUATION)
+    us_number = len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")
+    if not us_number or not _ASCII_DIGITS.fullmatch(digits):
         return None
-    if len(digits) == 10 or (len(digits) == 11 and digits[0] == "1"):
+    if extension is None:
         return digits
-    return None
+    return f"{digits}x{extension}" if _PHONE_EXTENSION_DIGITS.fullmatch(extension) else None
+
+
+def split_phone_extension(text: str) -> tuple[str, str | None]:
+    """('(555) 201-3344', '210') from '(555) 201-3344 ext. 210'; the extension is None without a marker."""
+    marked = _PHONE_EXTENSION.search(text)
+    if marked is None:
+        return text, None
+    return text[: marked.start()], marked[1]
 
 
 @lru_cache(maxsize=1024)
 def speak_integer(number: int) -> str:
     """42 -> 'forty-two'; -3 -> 'minus three'."""
-    return num2words(number)
+    spoken: str = num2words(number)
+    return spoken
 
 
 def speak_number(number: float | int) -> str:
@@ -116,6 +139,7 @@ class SpokenBool(str):
     """ "yes" or "no" in a prompt, yet false in `{% if %}` when the value is false."""
 
     __slots__ = ("value",)
+    value: bool
 
     def __new__(cls, value: bool) -> SpokenBool:
         spoken = super().__new__(cls, "yes" if value else "no")

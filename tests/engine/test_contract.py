@@ -10,6 +10,7 @@ from engine.schema.model import DataField, FieldType
 from engine.schema.yaml_loader import load_yaml
 
 VISIT_TYPES = ["checkup", "follow_up", "procedure"]
+BAD_EXTENSION = "expected an extension of 1 to 6 digits after the number, like 555-201-3344 ext. 210"
 
 
 def full_contract() -> dict[str, DataField]:
@@ -137,6 +138,34 @@ def test_bad_times_and_phones() -> None:
         "data.callback_phone: expected a US phone number with 10 digits, like 555-201-3344",
         "data.patient_name: expected a name as text, got a whole number",
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "normalized"),
+    [
+        ("(555) 201-3344 ext. 210", "5552013344x210"),
+        ("555-201-3344 x210", "5552013344x210"),
+        ("555.201.3344 extension 210", "5552013344x210"),
+        ("1-555-201-3344 ext 4", "15552013344x4"),
+    ],
+)
+def test_phones_may_carry_an_extension(written: str, normalized: str) -> None:
+    result = validate_data(full_contract(), {**good_record(), "callback_phone": written})
+    assert result["callback_phone"] == normalized
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("(555) 201-3344 ext.", BAD_EXTENSION),
+        ("555-201-3344 x21O", BAD_EXTENSION),
+        ("555-201-3344 ext 1234567", BAD_EXTENSION),
+        ("555-201-33 ext. 210", "expected a US phone number with 10 digits, like 555-201-3344"),
+        ("555-201-3344 #210", "expected a US phone number with 10 digits, like 555-201-3344"),
+    ],
+)
+def test_bad_extensions_are_told_apart_from_bad_numbers(written: str, message: str) -> None:
+    assert problems_of({**good_record(), "callback_phone": written}) == [f"data.callback_phone: {message}"]
 
 
 def test_enum_without_close_match_gives_no_suggestion() -> None:

@@ -48,6 +48,15 @@ def test_speak_phone_groups_digits() -> None:
     assert speak_phone("15552013344") == "one, five five five, two zero one, three three four four"
 
 
+def test_speak_phone_says_the_extension() -> None:
+    assert speak_phone("5552013344x210") == (
+        "five five five, two zero one, three three four four, extension two one zero"
+    )
+    assert speak_phone("15552013344x9") == (
+        "one, five five five, two zero one, three three four four, extension nine"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "digits"),
     [
@@ -58,7 +67,17 @@ def test_speak_phone_groups_digits() -> None:
         ("555-201-334", None),
         ("2-555-201-3344", None),
         ("555-CALL-NOW", None),
-        ("555-201-3344 x12", None),
+        ("555-201-3344 x12", "5552013344x12"),
+        ("(555) 201-3344 ext. 210", "5552013344x210"),
+        ("555.201.3344 extension 210", "5552013344x210"),
+        ("555-201-3344, Ext 210", "5552013344x210"),
+        ("+1 555 201 3344 X 9", "15552013344x9"),
+        ("555-201-3344 ext.", None),
+        ("555-201-3344 x 12a", None),
+        ("555-201-3344 ext 1234567", None),
+        ("555-201-33 ext. 210", None),
+        ("555-201-3344 ext. 210 ext. 3", None),
+        ("555-201-3344 #210", None),
         ("", None),
     ],
 )
