@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import json
 
-from cli.cmd_calls import Transcript, add_data_dir, add_schema_and_patient, finish, out, schema_and_patient
+from cli.cmd_calls import Transcript, add_data_dir, add_schema_and_patient, out, schema_and_patient
+from engine import driving
 from engine.errors import AudioDeviceError
 from engine.paths import data_dir
 
@@ -85,13 +86,13 @@ async def _run_voice_call(args: argparse.Namespace) -> int:
         call.events.subscribe(Transcript())
         reason = "interrupted"
         try:
-            await call.start()
+            await driving.start_call(call)
             out(f"speak now (microphone: {session.microphone.name}, speaker: {session.speaker.name}); "
                 "Ctrl-C ends the call")
             ended = await call.wait_until_ended(args.max_seconds)
             reason = "the call ran for --max-seconds" if not ended else reason
         finally:
-            await finish(call, reason)
+            await driving.finish(call, reason)
         _print_voice_report(session.report(), args.json)
     return 0 if call.status.value == "ended" and not session.device_lost else 1
 

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 from loguru import logger
 
+from engine.lifecycle import CallStatus
+
 
 class EventKind(StrEnum):
     CALL_STARTED = "call_started"
@@ -114,9 +116,12 @@ class CallError(CallEvent):
 @dataclass(frozen=True, kw_only=True)
 class CallEnded(CallEvent):
     kind = EventKind.CALL_ENDED
-    status: str
+    status: CallStatus  # stored and sent as its string value
     reason: str
     total_ms: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", CallStatus(self.status))  # as read back from JSON
 
 
 EVENT_TYPES: dict[EventKind, type[CallEvent]] = {

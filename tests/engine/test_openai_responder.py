@@ -10,7 +10,8 @@ import pytest
 
 from engine import events as ev
 from engine.calls import create_call
-from engine.pipeline import CallStatus, HealthcareAIPipeline
+from engine.lifecycle import CallStatus
+from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from tests.fakes.openai_server import FakeOpenAI, Reply, garbage, http_error, slow, speak
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.lifecycle import CallStatus
 from engine.paths import PROJECT_ROOT, SCHEMA_TESTS_DIR, SCHEMAS_DIR
-from engine.pipeline import CallStatus, HealthcareAIPipeline
+from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from engine.testing import (
     CaseResult,
