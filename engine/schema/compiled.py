@@ -16,9 +16,9 @@ from engine.errors import PatientDataError, Problem, SchemaError
 from engine.functions import DEFAULT_REGISTRY, FunctionsRegistry
 from engine.prompts import PromptRenderer, make_environment
 from engine.schema.check import check_schema, did_you_mean
+from engine.schema.classifier import IntentClassifier
 from engine.schema.model import DataField, Intent, Schema, State, Transition
 from engine.schema.yaml_loader import Positions, YamlLoadError, load_yaml
-from engine.state import IntentClassifier
 
 
 @dataclass(eq=False)
