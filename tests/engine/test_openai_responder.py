@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from engine import driving
 from engine import events as ev
 from engine.calls import create_call
 from engine.lifecycle import CallStatus
@@ -37,14 +37,9 @@ def of_type(call: HealthcareAIPipeline, kind: type) -> list:
 async def until(call: HealthcareAIPipeline, seen: Callable[[ev.CallEvent], bool], timeout: float = 5.0,
                 after: int = 0) -> ev.CallEvent:
     """The first event from index `after` on that `seen` accepts, waiting for it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = next((e for e in call.events.history[after:] if seen(e)), None)
-        if found is not None:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no such event within {timeout} s: {[e.kind for e in call.events.history]}")
-        await asyncio.sleep(0.01)
+    if not await driving.wait_until(call.events, seen, timeout, since=after):
+        raise AssertionError(f"no such event within {timeout} s: {[e.kind for e in call.events.history]}")
+    return next(e for e in call.events.history[after:] if seen(e))
 
 
 def answered(event: ev.CallEvent) -> bool:
