@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -232,8 +232,15 @@ def problems_json(error: ProblemsError) -> list[dict[str, Any]]:
              "message": p.message} for p in error.problems]
 
 
+ErrorHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def _problem_count(error: Exception) -> int:
+    return len(error.problems) if isinstance(error, ProblemsError) else 0
+
+
 def _add_error_handlers(app: FastAPI) -> None:
-    def handle(status: int, detail: Callable[[Exception], str], with_problems: bool = False) -> Callable:
+    def handle(status: int, detail: Callable[[Exception], str], with_problems: bool = False) -> ErrorHandler:
         async def handler(_request: Request, error: Exception) -> JSONResponse:
             body: dict[str, Any] = {"detail": detail(error)}
             if with_problems and isinstance(error, ProblemsError):
@@ -242,10 +249,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         return handler
 
     app.add_exception_handler(PatientDataError, handle(
-        400, lambda e: f"the patient data breaks the schema's data contract ({len(e.problems)} problems)",
+        400, lambda e: f"the patient data breaks the schema's data contract ({_problem_count(e)} problems)",
         with_problems=True))
     app.add_exception_handler(SchemaError, handle(
-        500, lambda e: f"the schema cannot be loaded ({len(e.problems)} problems)", with_problems=True))
+        500, lambda e: f"the schema cannot be loaded ({_problem_count(e)} problems)", with_problems=True))
     app.add_exception_handler(UnknownStateError, handle(400, str))
     app.add_exception_handler(CallLifecycleError, handle(409, str))
     app.add_exception_handler(EngineError, handle(500, str))
@@ -256,8 +263,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves the process's signal handlers alone."""
 
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @contextlib.asynccontextmanager

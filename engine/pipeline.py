@@ -115,7 +115,7 @@ class HealthcareAIPipeline:
         self._turn_crossed_transition = False
         self._worker: PipelineWorker | None = None
         self._flow_manager: FlowManager | None = None
-        self._runner_task: asyncio.Task | None = None
+        self._runner_task: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class HealthcareAIPipeline:
         else:
             stages.append(aggregators.assistant())
         self._observer = CallObserver(self, responder)
-        self._worker = PipelineWorker(
+        worker = self._worker = PipelineWorker(
             Pipeline(stages),
             params=PipelineParams(enable_metrics=True, enable_usage_metrics=False),
             observers=[self._observer, *(self.voice.observers() if self.voice else [])],
@@ -193,28 +193,28 @@ class HealthcareAIPipeline:
             enable_rtvi=False,
             idle_timeout_secs=None,
         )
-        self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=self._worker)
+        self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=worker)
         self.session.attach(self._flow_manager)
 
-        @self._worker.event_handler("on_pipeline_started")
-        async def _on_started(_worker: PipelineWorker, _frame: Any) -> None:
+        async def on_started(_worker: PipelineWorker, _frame: Any) -> None:
             started.set()
 
-        @self._worker.event_handler("on_pipeline_finished")
-        async def _on_finished(_worker: PipelineWorker, _frame: Any) -> None:
+        async def on_finished(_worker: PipelineWorker, _frame: Any) -> None:
             self._finish(CallStatus.ENDED, self.end_reason or self._natural_end_reason())
 
+        worker.add_event_handler("on_pipeline_started", on_started)
+        worker.add_event_handler("on_pipeline_finished", on_finished)
         runner = WorkerRunner(handle_sigint=False)
-        self._runner_task = asyncio.create_task(self._run(runner), name=f"call-{self.session_id}")
+        self._runner_task = asyncio.create_task(self._run(runner, worker), name=f"call-{self.session_id}")
 
     def _user_params(self) -> LLMUserAggregatorParams:
         if self.voice is not None:
             return self.voice.user_params()
         return LLMUserAggregatorParams(user_turn_strategies=typed_turn_strategies())
 
-    async def _run(self, runner: WorkerRunner) -> None:
+    async def _run(self, runner: WorkerRunner, worker: PipelineWorker) -> None:
         try:
-            await runner.add_workers(self._worker)
+            await runner.add_workers(worker)
             await runner.run()
         except Exception as error:
             logger.exception("call pipeline crashed")
@@ -248,7 +248,7 @@ class HealthcareAIPipeline:
             return
         if self.status is CallStatus.RUNNING:
             self.end_reason = reason
-            await self._worker.cancel(reason=reason)
+            await self._pipeline_worker().cancel(reason=reason)
         await self._cancel_runner()
         self._finish(CallStatus.ENDED, reason)
 
@@ -282,7 +282,7 @@ class HealthcareAIPipeline:
         render_ms = (time.perf_counter() - started) * 1000
         state = self.conversation.current
         self._pending_transition = PendingTransition("", state, None, False, started, render_ms)
-        await self._flow_manager.initialize(node)
+        await self._flows().initialize(node)
 
     async def handle_user_message(self, text: str | bytes, source: str = "typed",
                                   wait_s: float | None = TURN_TIMEOUT_S) -> None:
@@ -307,7 +307,7 @@ class HealthcareAIPipeline:
         self._turn_crossed_transition = False
         self._emit(ev.UserTurn, text=cleaned, source=source)
         timestamp = datetime.now(UTC).isoformat()
-        await self._worker.queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
+        await self._pipeline_worker().queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
 
     async def step(self, text: str | bytes, source: str = "typed",
                    wait_s: float | None = TURN_TIMEOUT_S) -> None:
@@ -322,7 +322,7 @@ class HealthcareAIPipeline:
             raise UnknownStateError(
                 f"unknown state '{state}' in schema '{self.schema_name}' (states: {known})")
         node = self.session.force(state) if forced else self.session.node(state)
-        await self._flow_manager.set_node_from_config(node)
+        await self._flows().set_node_from_config(node)
 
     async def force(self, state: str) -> None:
         await self._transition_to_state(state, forced=True)
@@ -335,6 +335,16 @@ class HealthcareAIPipeline:
         return report
 
     # ----- helpers -------------------------------------------------------------------------
+
+    def _pipeline_worker(self) -> PipelineWorker:
+        if self._worker is None:
+            raise CallLifecycleError(f"call {self.session_id} has no pipeline: it never started")
+        return self._worker
+
+    def _flows(self) -> FlowManager:
+        if self._flow_manager is None:
+            raise CallLifecycleError(f"call {self.session_id} has no FlowManager: it never started")
+        return self._flow_manager
 
     def _require_running(self, action: str) -> None:
         if self.status is not CallStatus.RUNNING:
@@ -424,4 +434,4 @@ class HealthcareAIPipeline:
     async def end(self) -> None:
         """Ask the pipeline to finish what it is saying, then end."""
         if self.status is CallStatus.RUNNING:
-            await self._worker.queue_frame(EndFrame())
+            await self._pipeline_worker().queue_frame(EndFrame())
