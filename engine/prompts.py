@@ -80,7 +80,7 @@ class PromptRenderer:
     def template(self, state: str, kind: str = PROMPT) -> CompiledTemplate:
         return self._templates[(state, kind)]
 
-    def keys(self) -> list[tuple[str, str]]:
+    def template_keys(self) -> list[tuple[str, str]]:
         return list(self._templates)
 
     def render_template(self, state: str, kind: str, values: Mapping[str, Any],

@@ -39,7 +39,8 @@ class IntentClassifier:
     def __init__(self, intents: dict[str, Intent], threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
         self._keywords = {
-            name: sorted({f" {normalize(k)} " for k in intent.keywords if normalize(k)}, key=len, reverse=True)
+            name: sorted({f" {normalize(k)} " for k in intent.keywords if normalize(k)}, key=len,
+                         reverse=True)
             for name, intent in intents.items()
         }
         self._examples = {name: [normalize(e) for e in intent.examples] for name, intent in intents.items()}
@@ -53,7 +54,9 @@ class IntentClassifier:
         if by_keyword is not None:
             return by_keyword
         best = self._match_examples(words, candidates)
-        return best if best.confidence >= self.threshold else Classification(None, best.confidence, best.matched)
+        if best.confidence >= self.threshold:
+            return best
+        return Classification(None, best.confidence, best.matched)
 
     def _match_keyword(self, padded: str, candidates: tuple[str, ...]) -> Classification | None:
         best: tuple[int, str, str] | None = None

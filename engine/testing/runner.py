@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine import driving
 from engine import events as ev
@@ -19,7 +20,7 @@ from engine.calls import call_for_record
 from engine.errors import EngineError
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
-from engine.testing.script import SCRIPT_SUFFIX, Expectation, Step, TestCase, TestScript
+from engine.testing.script import SCRIPT_SUFFIX, Expectation, FunctionExpectation, Step, TestCase, TestScript
 
 Edge = tuple[str, str, str]  # (source, intent, target)
 Pause = Callable[[], Awaitable[None]]
@@ -249,7 +250,7 @@ def check(expect: Expectation, call: HealthcareAIPipeline, events: list[ev.CallE
     if expect.intent is not None:
         mismatches += _check_intent(expect.intent, transitions, conversation.current)
     if expect.function is not None:
-        mismatches += _check_function(expect, events)
+        mismatches += _check_function(expect.function, events)
     node = next((e for e in reversed(call.events.history) if isinstance(e, ev.NodeEntered)), None)
     mismatches += _check_texts("prompt_contains", expect.prompt_contains, node.prompt if node else "")
     mismatches += _check_texts("say_contains", expect.say_contains, node.say if node else "")
@@ -274,8 +275,7 @@ def _check_intent(intent: str, transitions: list[ev.Transition], current: str) -
     return [Mismatch("intent", repr(intent), actual)]
 
 
-def _check_function(expect: Expectation, events: list[ev.CallEvent]) -> list[Mismatch]:
-    wanted = expect.function
+def _check_function(wanted: FunctionExpectation, events: list[ev.CallEvent]) -> list[Mismatch]:
     calls = [e for e in events if isinstance(e, ev.FunctionCalled)]
     for called in calls:
         if called.name == wanted.name and all(called.arguments.get(k, _MISSING) == v
@@ -289,7 +289,7 @@ def _check_function(expect: Expectation, events: list[ev.CallEvent]) -> list[Mis
 _MISSING = object()
 
 
-def _function_text(name: str, arguments: dict) -> str:
+def _function_text(name: str, arguments: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
 
 
