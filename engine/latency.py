@@ -127,9 +127,9 @@ class LatencyTracker:
             "turns": turns_by_kind,
         }
 
-    def _turns_by_transition(self) -> dict[str, dict[str, float]]:
+    def _turns_by_transition(self) -> dict[str, dict[str, dict[str, float]]]:
         """Turn latency split by whether the turn crossed a transition."""
-        result = {}
+        result: dict[str, dict[str, dict[str, float]]] = {}
         for stage in (Stage.TURN, Stage.VOICE_TO_VOICE):
             crossed = [s.ms for s in self.samples if s.stage == stage and s.crossed_transition]
             stayed = [s.ms for s in self.samples if s.stage == stage and not s.crossed_transition]

@@ -12,9 +12,12 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 REDACTED = "[REDACTED]"
 _MIN_LENGTH = 3  # shorter values (e.g. "1") would redact ordinary words and numbers
@@ -46,7 +49,7 @@ class Redactor:
         pattern = self._pattern
         return pattern.sub(REDACTED, text) if pattern is not None else text
 
-    def patch(self, record: dict[str, Any]) -> None:
+    def patch(self, record: Record) -> None:
         """loguru patcher."""
         record["message"] = self.scrub(record["message"])
 

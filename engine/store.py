@@ -3,9 +3,10 @@
 Each event is committed on its own (WAL, synchronous=NORMAL), so a process
 killed mid-call loses none of the events it emitted; an OS crash may lose the
 last few. Writes never checkpoint (a checkpoint fsyncs, stalling the call's
-loop for milliseconds): a background thread does it when a call ends. The `events` table keeps full events (this machine's own history);
-the `calls` table and the reports built from it hold no patient values unless
-asked for with `include_phi`.
+loop for milliseconds): a background thread does it when a call ends. The
+`events` table keeps full events (this machine's own history); the `calls`
+table and the reports built from it hold no patient values unless asked for
+with `include_phi`.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class CallStore:
         try:
             event_type = EVENT_TYPES[EventKind(kind)]
             fields = json.loads(payload)
-            for name in _tuple_fields(event_type) & fields.keys():
+            for name in _tuple_fields(event_type.kind) & fields.keys():
                 fields[name] = tuple(fields[name])
             return event_type(call_id=call_id, seq=seq, turn=turn, state=state, at=at, **fields)
         except (ValueError, TypeError) as error:
@@ -334,8 +335,8 @@ def _redactor_for(call: HealthcareAIPipeline) -> Redactor:
 
 
 @functools.cache
-def _tuple_fields(event_type: type[CallEvent]) -> frozenset[str]:
+def _tuple_fields(kind: EventKind) -> frozenset[str]:
     """Fields declared as tuples (JSON gives them back as lists)."""
-    hints = typing.get_type_hints(event_type)
+    hints = typing.get_type_hints(EVENT_TYPES[kind])
     return frozenset(name for name, hint in hints.items() if typing.get_origin(hint) is tuple)
 

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from rapidfuzz import fuzz, process, utils
 
@@ -26,6 +26,9 @@ _TIME = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
 _SUGGESTION_CUTOFF = 75
 _ABSENT = object()
+
+
+_Parsed = TypeVar("_Parsed")
 
 
 class _Invalid(Exception):
@@ -156,7 +159,7 @@ def _datetime(value: object, field: DataField) -> datetime:
     return _parse(value, _DATETIME, datetime.fromisoformat, "expected a date and time like 2026-11-20T10:15")
 
 
-def _parse(value: object, shape: re.Pattern[str], parse: Callable[[str], Any], what: str) -> Any:
+def _parse(value: object, shape: re.Pattern[str], parse: Callable[[str], _Parsed], what: str) -> _Parsed:
     if not isinstance(value, str) or not shape.fullmatch(value.strip()):
         raise _expected(what, value)
     try:

@@ -89,7 +89,7 @@ def normalize_phone(text: str) -> str | None:
 @lru_cache(maxsize=1024)
 def speak_integer(number: int) -> str:
     """42 -> 'forty-two'; -3 -> 'minus three'."""
-    return num2words(number)
+    return str(num2words(number))
 
 
 def speak_number(number: float | int) -> str:
@@ -116,6 +116,7 @@ class SpokenBool(str):
     """ "yes" or "no" in a prompt, yet false in `{% if %}` when the value is false."""
 
     __slots__ = ("value",)
+    value: bool
 
     def __new__(cls, value: bool) -> SpokenBool:
         spoken = super().__new__(cls, "yes" if value else "no")
