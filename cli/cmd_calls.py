@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -54,7 +55,7 @@ def add_schema_and_patient(parser: argparse.ArgumentParser) -> None:
                         help="patient JSON file (default: the schema's first bundled patient)")
 
 
-def add_call(sub: argparse._SubParsersAction) -> None:
+def add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("call", help="run a headless text call and record it in the call history")
     add_schema_and_patient(parser)
     parser.add_argument("--script", type=Path, metavar="TURNS",
@@ -273,10 +274,8 @@ async def _force_all(call: HealthcareAIPipeline, states: list[str]) -> None:
     for state in states:
         if driving.over(call):
             return
-        try:
+        with contextlib.suppress(UnknownStateError):  # the call emitted the error; the transcript shows it
             await driving.force(call, state)
-        except UnknownStateError:
-            pass  # the call emitted the error; the transcript shows it
 
 
 def _exit_code(call: HealthcareAIPipeline) -> int:
@@ -369,7 +368,7 @@ def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:
 # ----- `calls` --------------------------------------------------------------------------------
 
 
-def add_calls(sub: argparse._SubParsersAction) -> None:
+def add_calls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("calls", help="the call history: list, report, export")
     actions = parser.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the latest calls")
@@ -451,6 +450,6 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
                         help="call-history folder (default: $VOICE_CONSOLE_DATA_DIR or the user data dir)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_call(sub)
     add_calls(sub)
