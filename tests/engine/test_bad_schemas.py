@@ -85,7 +85,8 @@ def test_manifest_entries_are_well_formed(name: str) -> None:
     for entry in entries:
         assert set(entry) <= {"line", "column", "field", "message"}, entry
         assert isinstance(entry["line"], int) and entry["line"] >= 1, entry
-        assert isinstance(entry["field"], str) and isinstance(entry["message"], str) and entry["message"], entry
+        assert isinstance(entry["field"], str), entry
+        assert isinstance(entry["message"], str) and entry["message"], entry
 
 
 @pytest.mark.parametrize("name", FILES)

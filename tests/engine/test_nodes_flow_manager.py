@@ -84,8 +84,8 @@ async def test_initial_node_gives_the_llm_its_prompt_role_and_tools() -> None:
 
     recorder, _ = await run_flow(script)
     messages, tools = recorder.seen[0]
-    assert messages[0] == {"role": "developer",
-                           "content": "Remind Ann about Tuesday, December first. met-FOR-min five hundred milligrams"}
+    prompt = "Remind Ann about Tuesday, December first. met-FOR-min five hundred milligrams"
+    assert messages[0] == {"role": "developer", "content": prompt}
     assert tools == ["yes", "nope"]
 
 
@@ -97,8 +97,8 @@ async def test_transitions_through_flow_manager_change_context_and_tools() -> No
         await recorder.wait_for(2)
         decided = session.conversation.classify("no thanks")
         assert decided.intent == "nope"
-        result, next_node = session.take_transition("greet", session.nodes.compiled.transition_of("greet", "nope"),
-                                                    {"reason": "busy"})
+        nope = session.nodes.compiled.transition_of("greet", "nope")
+        result, next_node = session.take_transition("greet", nope, {"reason": "busy"})
         assert result["status"] == "recorded" and result["reason"] == "busy"
         await flow_manager.set_node_from_config(next_node)
         await recorder.wait_for(3)

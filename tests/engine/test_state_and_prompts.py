@@ -24,7 +24,8 @@ def compiled():
 
 @pytest.fixture
 def precomputed(compiled):
-    return DataPrecomputer(compiled).precompute_all(load_patient(DATA / "minimal_patient.json").validated(compiled))
+    record = load_patient(DATA / "minimal_patient.json").validated(compiled)
+    return DataPrecomputer(compiled).precompute_all(record)
 
 
 def test_normalize_drops_case_punctuation_and_apostrophes() -> None:

@@ -225,7 +225,8 @@ def test_merge_keys_are_rejected() -> None:
 
 def test_non_scalar_keys_are_rejected() -> None:
     [problem] = problems_of("top:\n  ? [a, b]\n  : 1\n")
-    assert (problem.line, problem.column, problem.field, problem.message) == (2, 5, "top", "keys must be plain text")
+    where = (problem.line, problem.column, problem.field, problem.message)
+    assert where == (2, 5, "top", "keys must be plain text")
     [problem] = problems_of("{a: 1}: 2\n")
     assert problem.message == "keys must be plain text"
 
