@@ -5,7 +5,7 @@ raised, the call ended, or a node that does not speak first was entered. Every w
 here watches the call's event stream (no polling) and has a timeout.
 
 The CLI, the HTTP API, the test runner and the console drive calls with `start_call`,
-`take_turn`, `force` and `finish`; each returns the events its action caused.
+`take_turn`, `force` (each returns the events its action caused) and `finish`.
 """
 
 from __future__ import annotations
