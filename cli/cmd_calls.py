@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from engine import driving
 from engine import events as ev
 from engine.errors import (
     CallLifecycleError,
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
     from engine.pipeline import HealthcareAIPipeline
     from engine.store import CallRecord, CallStore
 
-END_WAIT_S = 5.0
-OPENING_WAIT_S = 30.0
 BENIGN_ERROR_SOURCES = {"input", "force"}  # a typo by the operator, not a failure of the call
 
 
@@ -55,7 +55,7 @@ def add_schema_and_patient(parser: argparse.ArgumentParser) -> None:
                         help="patient JSON file (default: the schema's first bundled patient)")
 
 
-def add_call(sub: argparse._SubParsersAction) -> None:
+def add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("call", help="run a headless text call and record it in the call history")
     add_schema_and_patient(parser)
     parser.add_argument("--script", type=Path, metavar="TURNS",
@@ -100,13 +100,12 @@ async def _run_call(args: argparse.Namespace) -> int:
         call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty()))
         end_reason = "interrupted"
         try:
-            await call.start()
-            await wait_for_opening(call)
+            await driving.start_call(call)
             turns = ScriptTurns(script) if script is not None else TerminalTurns(call)
             taken = await play(call, turns, forces)
             end_reason = "the operator quit" if turns.quit else "the caller turns ran out"
         finally:
-            await finish(call, end_reason)
+            await driving.finish(call, end_reason)
         _warn_unapplied(forces, taken)
         _write_outputs(store, call, args)
         _print_summary(store, call)
@@ -253,38 +252,17 @@ class TerminalTurns:
 # ----- playing the call -----------------------------------------------------------------------
 
 
-async def wait_for_opening(call: HealthcareAIPipeline, timeout: float = OPENING_WAIT_S) -> None:
-    """`start()` returns before the first node is entered; wait for it (and its greeting) so that
-    the greeting belongs to turn 0 and the first caller turn does not race it."""
-    initial = call.conversation.schema.states[call.conversation.current]
-    awaited = ev.BotTurn if initial.respond_immediately else ev.NodeEntered
-    opened = asyncio.Event()
-
-    def watch(event: ev.CallEvent) -> None:
-        if isinstance(event, (awaited, ev.CallError, ev.CallEnded)):
-            opened.set()
-
-    detach = call.events.subscribe(watch)
-    try:
-        if not any(isinstance(e, awaited) for e in call.events.history):
-            await asyncio.wait_for(opened.wait(), timeout)
-    except TimeoutError:
-        pass  # the first caller turn will show what is wrong
-    finally:
-        detach()
-
-
 async def play(call: HealthcareAIPipeline, turns: ScriptTurns | TerminalTurns,
                forces: dict[int, list[str]]) -> int:
     """Feed the turns (and the --force-at moves) to the call; returns the caller turns taken."""
     taken = 0
     try:
         await _force_all(call, forces.pop(0, []))
-        while not _over(call) and (action := await turns.next()) is not None and action.kind != "quit":
+        while not driving.over(call) and (action := await turns.next()) is not None and action.kind != "quit":
             if action.kind == "force":
                 await _force_all(call, [action.value])
                 continue
-            await call.step(action.value, source=turns.source)
+            await driving.take_turn(call, action.value, source=turns.source)
             taken += 1
             await _force_all(call, forces.pop(taken, []))
     except CallLifecycleError:
@@ -292,33 +270,16 @@ async def play(call: HealthcareAIPipeline, turns: ScriptTurns | TerminalTurns,
     return taken
 
 
-def _over(call: HealthcareAIPipeline) -> bool:
-    """Ended, or in an ending state (saying goodbye): no more caller turns."""
-    return call.ended or call.conversation.ended
-
-
 async def _force_all(call: HealthcareAIPipeline, states: list[str]) -> None:
     for state in states:
-        if _over(call):
+        if driving.over(call):
             return
-        try:
-            await call.force(state)
-        except UnknownStateError:
-            pass  # the call emitted the error; the transcript shows it
-
-
-async def finish(call: HealthcareAIPipeline, reason: str) -> None:
-    """Let a call that reached an ending state wind down; stop any other."""
-    if not call.ended and call.conversation.ended:
-        await call.wait_until_ended(END_WAIT_S)
-    if call.ended:
-        await call.wait_until_ended(END_WAIT_S)
-    else:
-        await call.stop(reason)
+        with contextlib.suppress(UnknownStateError):  # the call emitted the error; the transcript shows it
+            await driving.force(call, state)
 
 
 def _exit_code(call: HealthcareAIPipeline) -> int:
-    from engine.pipeline import CallStatus
+    from engine.lifecycle import CallStatus
 
     errors = [e.message for e in call.events.history if isinstance(e, ev.CallError)
               and (e.fatal or e.source not in BENIGN_ERROR_SOURCES)]
@@ -407,7 +368,7 @@ def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:
 # ----- `calls` --------------------------------------------------------------------------------
 
 
-def add_calls(sub: argparse._SubParsersAction) -> None:
+def add_calls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("calls", help="the call history: list, report, export")
     actions = parser.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the latest calls")
@@ -489,6 +450,6 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
                         help="call-history folder (default: $VOICE_CONSOLE_DATA_DIR or the user data dir)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_call(sub)
     add_calls(sub)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from engine.errors import EngineError
 from engine.paths import DEFAULT_SCHEMA, default_patient_for
 
 
-def add_validate(sub: argparse._SubParsersAction) -> None:
+def add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("validate", help="check a schema (and optionally a patient file)")
     parser.add_argument("schema", type=Path)
     parser.add_argument("--patient", type=Path, action="append", default=[],
@@ -31,7 +32,7 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_render(sub: argparse._SubParsersAction) -> None:
+def add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("render", help="print the rendered prompts and scripted lines")
     parser.add_argument("schema", type=Path, nargs="?", default=DEFAULT_SCHEMA)
     parser.add_argument("--patient", type=Path, help="patient JSON file (default: the schema's first)")
@@ -46,7 +47,7 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bench(sub: argparse._SubParsersAction) -> None:
+def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("bench", help="measure the engine's hot paths against baselines")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (for smoke tests)")
@@ -67,19 +68,19 @@ def run_bench(args: argparse.Namespace) -> int:
     return run_benchmarks(json_output=args.json, quick=args.quick, sections=sections)
 
 
-def _voice_bench(turns: int) -> dict:
+def _voice_bench(turns: int) -> dict[str, Any]:
     from engine.voice.bench import bench_voice
 
     return bench_voice(turns=turns)
 
 
-def _gui_bench(seconds: float) -> dict:
+def _gui_bench(seconds: float) -> dict[str, Any]:
     from console.bench import run_event_loop_bench
 
     return run_event_loop_bench(seconds)
 
 
-def add_gui(sub: argparse._SubParsersAction) -> None:
+def add_gui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("gui", help="open the operator console (the default)")
     parser.add_argument("schema", type=Path, nargs="?", default=DEFAULT_SCHEMA)
     parser.add_argument("--patient", type=Path)
@@ -95,6 +96,6 @@ def run_gui(args: argparse.Namespace) -> int:
     return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for add in (add_gui, add_validate, add_render, add_bench):
         add(sub)

@@ -10,7 +10,7 @@ from pathlib import Path
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="serve the HTTP API for starting and driving calls")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to bind (default {DEFAULT_HOST}; others expose patient data)")

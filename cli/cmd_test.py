@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("test", help="run schema test scripts (schemas/tests/*.test.yaml)")
     parser.add_argument("paths", nargs="*", type=Path, metavar="SCHEMA_OR_DIR",
                         help="a schema (runs schemas/tests/NAME.test.yaml), a .test.yaml script, "
@@ -70,8 +70,8 @@ def run_test(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
-    if (problem := _responder_problem(responder)) is not None:
-        print(f"error: {problem}", file=sys.stderr)
+    if (usage := _responder_problem(responder)) is not None:
+        print(f"error: {usage}", file=sys.stderr)
         return EXIT_USAGE
     scripts, problems = _load_all(paths)
     if problems:
@@ -158,7 +158,7 @@ async def _run_side_by_side(scripts: list[TestScript], responder: ResponderConfi
     tasks = [asyncio.ensure_future(run_script(script, responder=responder, cases=cases, concurrency=jobs))
              for script in scripts]
     results: list[ScriptResult] = []
-    for script, task in zip(scripts, tasks):
+    for script, task in zip(scripts, tasks, strict=True):
         results.append(await task)
         _print_header(script)
         for case in results[-1].cases:

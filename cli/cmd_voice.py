@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import TYPE_CHECKING, Any
 
-from cli.cmd_calls import Transcript, add_data_dir, add_schema_and_patient, finish, out, schema_and_patient
+from cli.cmd_calls import Transcript, add_data_dir, add_schema_and_patient, out, schema_and_patient
+from engine import driving
 from engine.errors import AudioDeviceError
 from engine.paths import data_dir
 
+if TYPE_CHECKING:
+    from engine.voice.devices import AudioDevice
 
-def add_devices(sub: argparse._SubParsersAction) -> None:
+
+def add_devices(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("devices", help="list the audio devices (microphones and speakers)")
     parser.add_argument("--json", action="store_true", help="print the devices as JSON")
     parser.set_defaults(run=run_devices)
@@ -43,7 +48,7 @@ def device_spec(text: str) -> int | str:
     return int(text) if text.strip().isdigit() else text.strip()
 
 
-def add_voice_call(sub: argparse._SubParsersAction) -> None:
+def add_voice_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("voice-call", help="run a headless voice call on the microphone and speaker")
     add_schema_and_patient(parser)
     parser.add_argument("--input-device", type=device_spec, metavar="DEVICE",
@@ -85,18 +90,23 @@ async def _run_voice_call(args: argparse.Namespace) -> int:
         call.events.subscribe(Transcript())
         reason = "interrupted"
         try:
-            await call.start()
-            out(f"speak now (microphone: {session.microphone.name}, speaker: {session.speaker.name}); "
-                "Ctrl-C ends the call")
+            await driving.start_call(call)
+            out(f"speak now (microphone: {_device_name(session.microphone)}, "
+                f"speaker: {_device_name(session.speaker)}); Ctrl-C ends the call")
             ended = await call.wait_until_ended(args.max_seconds)
             reason = "the call ran for --max-seconds" if not ended else reason
         finally:
-            await finish(call, reason)
+            await driving.finish(call, reason)
         _print_voice_report(session.report(), args.json)
     return 0 if call.status.value == "ended" and not session.device_lost else 1
 
 
-def _print_voice_report(report: dict, as_json: bool) -> None:
+def _device_name(device: AudioDevice | None) -> str:
+    """A started voice call has both devices; `?` only if a device went missing meanwhile."""
+    return device.name if device is not None else "?"
+
+
+def _print_voice_report(report: dict[str, Any], as_json: bool) -> None:
     v2v = report["voice_to_voice_ms"]
     out(f"voice-to-voice: {v2v['count']} turns, p50 {v2v['p50']:.0f} ms, p95 {v2v['p95']:.0f} ms")
     cache = report["cache"]
@@ -109,6 +119,6 @@ def _print_voice_report(report: dict, as_json: bool) -> None:
         out(json.dumps(report))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_devices(sub)
     add_voice_call(sub)

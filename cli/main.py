@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except ProblemsError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)

@@ -29,8 +29,9 @@ def render_schema(schema_path: Path, patient_path: Path | None, states: list[str
         if states and name not in states:
             continue
         marker = " (start)" if name == compiled.schema.initial_state else " (end)" if state.end else ""
-        lines += [f"## {name}{marker}", "prompt:", _indent(compiled.renderer.render(name, PROMPT, precomputed)),
-                  "say:", _indent(compiled.renderer.render(name, SAY, precomputed))]
+        render = compiled.renderer.render
+        lines += [f"## {name}{marker}", "prompt:", _indent(render(name, PROMPT, precomputed)),
+                  "say:", _indent(render(name, SAY, precomputed))]
         lines += [f"  -> {t.intent}: {t.to}" + (f" [{t.call}]" if t.call else "") for t in state.transitions]
         lines.append("")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine import driving
 from engine import events as ev
 from engine.calls import create_call
 from engine.errors import (
@@ -32,11 +33,10 @@ from engine.errors import (
     UnknownStateError,
 )
 from engine.patients import PatientFile, PatientStore
-from engine.pipeline import TURN_TIMEOUT_S, HealthcareAIPipeline
+from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 
 SCHEMA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
-END_GRACE_S = 2.0  # after an ending state, how long a reply waits for the call to finish
 MAX_ENDED_CALLS = 1000
 
 
@@ -125,7 +125,7 @@ def _add_start_route(app: FastAPI, registry: CallRegistry, patients: PatientStor
             store.attach(call)
         registry.add(call)
         async with registry.lock(call.session_id):
-            happened = await _while(call, call.start, settle=True)
+            happened = await driving.start_call(call)
         logger.info(f"call {call.session_id} ({body.schema_name}) started; "
                     f"precompute took {call.precomputed.elapsed_ms:.3f} ms")
         return {"session_id": call.session_id, "precompute_ms": call.precomputed.elapsed_ms,
@@ -161,7 +161,7 @@ def _add_call_routes(app: FastAPI, registry: CallRegistry) -> None:
             raise HTTPException(400, "the turn's text is empty")
         async with registry.lock(session_id):
             _require_live(call)
-            happened = await _while(call, lambda: call.step(body.text, source="api"))
+            happened = await driving.take_turn(call, body.text, source="api")
         return reply(call, happened)
 
     @app.post("/calls/{session_id}/force")
@@ -169,7 +169,7 @@ def _add_call_routes(app: FastAPI, registry: CallRegistry) -> None:
         call = registry.get(session_id)
         async with registry.lock(session_id):
             _require_live(call)
-            happened = await _while(call, lambda: call.force(body.state), settle=True)
+            happened = await driving.force(call, body.state)
         return reply(call, happened)
 
     @app.delete("/calls/{session_id}")
@@ -207,39 +207,6 @@ def _require_live(call: HealthcareAIPipeline) -> None:
         raise HTTPException(409, f"call '{call.session_id}' has {call.status.value}")
 
 
-# ----- waiting for the bot ------------------------------------------------------------------
-
-async def _while(call: HealthcareAIPipeline, action: Callable[[], Awaitable[None]],
-                 *, settle: bool = False) -> list[ev.CallEvent]:
-    """The events of `action` (and, with `settle`, until the call next waits for the caller)."""
-    mark = len(call.events.history)
-    await action()
-    if settle:
-        await _until_settled(call, mark)
-    if call.conversation.ended and not call.ended:
-        await call.wait_until_ended(END_GRACE_S)
-    return call.events.history[mark:]
-
-
-async def _until_settled(call: HealthcareAIPipeline, mark: int, timeout: float = TURN_TIMEOUT_S) -> None:
-    """Until the bot has answered, failed, ended, or entered a node that waits for the caller."""
-    settled = asyncio.Event()
-    unsubscribe = call.events.subscribe(lambda e: settled.set() if _settles(call, e) else None)
-    try:
-        if not any(_settles(call, e) for e in call.events.history[mark:]):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(settled.wait(), timeout)
-    finally:
-        unsubscribe()
-
-
-def _settles(call: HealthcareAIPipeline, event: ev.CallEvent) -> bool:
-    if isinstance(event, (ev.BotTurn, ev.CallError, ev.CallEnded)):
-        return True
-    states = call.conversation.schema.states
-    return isinstance(event, ev.NodeEntered) and not states[event.state].respond_immediately
-
-
 # ----- replies ------------------------------------------------------------------------------
 
 def reply(call: HealthcareAIPipeline, happened: list[ev.CallEvent]) -> dict[str, Any]:
@@ -265,8 +232,15 @@ def problems_json(error: ProblemsError) -> list[dict[str, Any]]:
              "message": p.message} for p in error.problems]
 
 
+ErrorHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def _problem_count(error: Exception) -> int:
+    return len(error.problems) if isinstance(error, ProblemsError) else 0
+
+
 def _add_error_handlers(app: FastAPI) -> None:
-    def handle(status: int, detail: Callable[[Exception], str], with_problems: bool = False) -> Callable:
+    def handle(status: int, detail: Callable[[Exception], str], with_problems: bool = False) -> ErrorHandler:
         async def handler(_request: Request, error: Exception) -> JSONResponse:
             body: dict[str, Any] = {"detail": detail(error)}
             if with_problems and isinstance(error, ProblemsError):
@@ -275,10 +249,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         return handler
 
     app.add_exception_handler(PatientDataError, handle(
-        400, lambda e: f"the patient data breaks the schema's data contract ({len(e.problems)} problems)",
+        400, lambda e: f"the patient data breaks the schema's data contract ({_problem_count(e)} problems)",
         with_problems=True))
     app.add_exception_handler(SchemaError, handle(
-        500, lambda e: f"the schema cannot be loaded ({len(e.problems)} problems)", with_problems=True))
+        500, lambda e: f"the schema cannot be loaded ({_problem_count(e)} problems)", with_problems=True))
     app.add_exception_handler(UnknownStateError, handle(400, str))
     app.add_exception_handler(CallLifecycleError, handle(409, str))
     app.add_exception_handler(EngineError, handle(500, str))
@@ -289,8 +263,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves the process's signal handlers alone."""
 
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @contextlib.asynccontextmanager

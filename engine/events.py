@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from loguru import logger
 
 from engine.clock import Clock, system_clock
+from engine.lifecycle import CallStatus
 
 
 class EventKind(StrEnum):
@@ -115,9 +116,12 @@ class CallError(CallEvent):
 @dataclass(frozen=True, kw_only=True)
 class CallEnded(CallEvent):
     kind = EventKind.CALL_ENDED
-    status: str
+    status: CallStatus  # stored and sent as its string value
     reason: str
     total_ms: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", CallStatus(self.status))  # as read back from JSON
 
 
 EVENT_TYPES: dict[EventKind, type[CallEvent]] = {

@@ -14,7 +14,7 @@ import time
 import weakref
 from typing import Any, Protocol
 
-from pipecat.flows import FlowArgs, FlowManager, FlowsFunctionSchema, NodeConfig
+from pipecat.flows import FlowArgs, FlowManager, FlowsDirectFunction, FlowsFunctionSchema, NodeConfig
 from pipecat.frames.frames import EndFrame
 
 from engine.precompute import Precomputed
@@ -45,7 +45,7 @@ class NodeFactory:
         self.compiled = compiled
         self._functions = {name: self._state_functions(name) for name in compiled.schema.states}
 
-    def functions_of(self, state: str) -> list[FlowsFunctionSchema]:
+    def functions_of(self, state: str) -> list[FlowsFunctionSchema | FlowsDirectFunction]:
         return self._functions[state]
 
     def build_node(self, state: str, precomputed: Precomputed, slots: dict[str, Any] | None = None,
@@ -65,8 +65,9 @@ class NodeFactory:
             node["post_actions"] = [{"type": "end_conversation"}]
         return node
 
-    def _state_functions(self, state: str) -> list[FlowsFunctionSchema]:
+    def _state_functions(self, state: str) -> list[FlowsFunctionSchema | FlowsDirectFunction]:
         spec = self.compiled.schema.states[state]
+        node_functions: list[FlowsFunctionSchema | FlowsDirectFunction]
         node_functions = [self._node_function(state, name) for name in spec.functions]
         return node_functions + [self._transition_function(state, t) for t in spec.transitions]
 
@@ -86,7 +87,8 @@ class NodeFactory:
             properties = {k: v for k, v in self.compiled.registry[transition.call].properties.items()
                           if k not in transition.args}
 
-        async def handler(args: FlowArgs, flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
+        async def handler(args: FlowArgs,
+                          flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
             return session_of(flow_manager).take_transition(state, transition, args)
 
         return FlowsFunctionSchema(
@@ -114,12 +116,15 @@ def _escape_flows_placeholders(text: str) -> str:
     return _FLOWS_PLACEHOLDER.sub(r"\\\1", text) if "{{" in text else text
 
 
-async def _end_conversation(_action: dict, flow_manager: FlowManager) -> None:
+async def _end_conversation(_action: dict[str, Any], flow_manager: FlowManager) -> None:
     await flow_manager.worker.queue_frame(EndFrame())
 
 
 def session_of(flow_manager: FlowManager) -> CallSession:
-    return flow_manager.state[SESSION_KEY]
+    session = flow_manager.state[SESSION_KEY]
+    if not isinstance(session, CallSession):
+        raise TypeError(f"FlowManager state '{SESSION_KEY}' holds a {type(session).__name__}")
+    return session
 
 
 class CallSession:
@@ -174,7 +179,8 @@ class CallSession:
         self.conversation.force(target)
         return self._enter(source, target, None, True, started)
 
-    def _enter(self, source: str, target: str, intent: str | None, forced: bool, started: float) -> NodeConfig:
+    def _enter(self, source: str, target: str, intent: str | None, forced: bool,
+               started: float) -> NodeConfig:
         render_started = time.perf_counter()
         node = self.node(target)
         render_ms = (time.perf_counter() - render_started) * 1000

@@ -6,7 +6,7 @@ time to first byte, and errors. Each frame is handled once, at its first push.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pipecat.frames.frames import (
     ErrorFrame,
@@ -24,12 +24,28 @@ from pipecat.services.llm_service import LLMService
 
 from engine.latency import Stage
 
-if TYPE_CHECKING:
-    from engine.pipeline import HealthcareAIPipeline
+
+class FrameListener(Protocol):
+    """What the observer reports to its call (`HealthcareAIPipeline`; the voice session adds
+    `on_voice_turn` and `on_stage_latency` for voice-to-voice, STT and TTS)."""
+
+    def on_node_ready(self) -> None:
+        """FlowManager queued a node's tools: the pending transition is done."""
+
+    def on_bot_text_started(self) -> None: ...
+
+    def on_bot_turn(self, text: str) -> None: ...
+
+    def on_empty_answer(self) -> None:
+        """A response ended with no text and no function call."""
+
+    def on_stage_latency(self, stage: str, ms: float) -> None: ...
+
+    def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None: ...
 
 
 class CallObserver(BaseObserver):
-    def __init__(self, call: HealthcareAIPipeline, responder: FrameProcessor) -> None:
+    def __init__(self, call: FrameListener, responder: FrameProcessor) -> None:
         super().__init__()
         self._call = call
         self._responder = responder

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from loguru import logger
 from pipecat.flows import FlowManager
@@ -21,6 +20,7 @@ from pipecat.frames.frames import (
     EndFrame,
     TranscriptionFrame,
 )
+from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -33,9 +33,11 @@ from pipecat.workers.runner import WorkerRunner
 
 from engine import events as ev
 from engine.clock import iso_utc
+from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
 from engine.errors import CallLifecycleError, EngineError, UnknownStateError
 from engine.functions import FunctionsRegistry
 from engine.latency import LatencyTracker, Stage
+from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
 from engine.nodes import CallSession, node_factory_for
 from engine.observer import CallObserver
@@ -44,9 +46,6 @@ from engine.prompts import PROMPT, SAY, PromptRenderer
 from engine.responders.factory import ResponderConfig, build_responder
 from engine.state import ConversationState
 from engine.turns import typed_turn_strategies
-
-START_TIMEOUT_S = 10.0
-TURN_TIMEOUT_S = 30.0
 
 
 class PendingTransition(NamedTuple):
@@ -60,19 +59,20 @@ class PendingTransition(NamedTuple):
     render_ms: float
 
 
-class CallStatus(StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    ENDED = "ended"
-    FAILED = "failed"
+class CallVoice(Protocol):
+    """The audio side of a voice call (`engine.voice.VoiceSession`): it wraps the text stages."""
 
+    def attach(self, call: HealthcareAIPipeline) -> None:
+        """Called first; checks devices and models, so it raises before anything is built."""
 
-_ALLOWED_MOVES = {
-    CallStatus.CREATED: {CallStatus.RUNNING, CallStatus.ENDED, CallStatus.FAILED},
-    CallStatus.RUNNING: {CallStatus.ENDED, CallStatus.FAILED},
-    CallStatus.ENDED: set(),
-    CallStatus.FAILED: set(),
-}
+    def user_params(self) -> LLMUserAggregatorParams: ...
+
+    def wrap(self, stages: list[FrameProcessor],
+             aggregators: LLMContextAggregatorPair) -> list[FrameProcessor]:
+        """`[user aggregator, responder]` with the audio stages around them, assistant aggregator last."""
+        ...
+
+    def observers(self) -> list[BaseObserver]: ...
 
 
 class HealthcareAIPipeline:
@@ -90,7 +90,7 @@ class HealthcareAIPipeline:
         responder: ResponderConfig | None = None,
         events: ev.EventStream | None = None,
         patient_id: str = "",
-        voice: Any = None,
+        voice: CallVoice | None = None,
     ) -> None:
         self.patient_data = patient_data
         self.session_id = session_id
@@ -108,16 +108,15 @@ class HealthcareAIPipeline:
         self.status = CallStatus.CREATED
         self.end_reason = ""
         self.turn = 0
-        self.session = CallSession(conversation_state, precomputed_data, node_factory_for(conversation_state.compiled),
-                                   listener=self)
+        self.session = CallSession(conversation_state, precomputed_data,
+                                   node_factory_for(conversation_state.compiled), listener=self)
         self._pending_transition: PendingTransition | None = None
         self._turn_started_at: float | None = None
         self._turn_crossed_transition = False
         self._worker: PipelineWorker | None = None
         self._flow_manager: FlowManager | None = None
-        self._runner_task: asyncio.Task | None = None
+        self._runner_task: asyncio.Task[None] | None = None
         self._ended = asyncio.Event()
-        self._turn_settled = asyncio.Event()
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -135,9 +134,7 @@ class HealthcareAIPipeline:
         return "voice" if self.voice is not None else "text"
 
     def _move_to(self, status: CallStatus) -> None:
-        if status not in _ALLOWED_MOVES[self.status]:
-            raise CallLifecycleError(f"call {self.session_id} cannot go from {self.status} to {status}")
-        self.status = status
+        self.status = checked_move(self.session_id, self.status, status)
 
     async def start(self) -> None:
         """Build and run the pipeline, enter the first node and wait for its opening line."""
@@ -154,9 +151,9 @@ class HealthcareAIPipeline:
                        precompute_ms=self.precomputed.elapsed_ms)
             self._emit(ev.Latency, stage=Stage.PRECOMPUTE, ms=self.precomputed.elapsed_ms)
             await self._wait_for_pipeline_start(started)
-            self._turn_settled.clear()
+            mark = len(self.events.history)
             await self.initialize_first_node()
-            await self._wait_for_turn(TURN_TIMEOUT_S)  # the opening line is out before any caller turn
+            await self._wait_for_turn(mark, OPENING_WAIT_S)  # the opening line is out before any caller turn
         except Exception as error:
             reason = f"the call could not start: {str(error) or type(error).__name__}"
             await self._fail(reason)
@@ -166,7 +163,8 @@ class HealthcareAIPipeline:
         """Wait for the pipeline to start, or for the call to end first (e.g. a device failed)."""
         waiters = {asyncio.ensure_future(started.wait()), asyncio.ensure_future(self._ended.wait())}
         try:
-            done, _ = await asyncio.wait(waiters, timeout=START_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiters, timeout=START_TIMEOUT_S,
+                                         return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -187,7 +185,7 @@ class HealthcareAIPipeline:
         else:
             stages.append(aggregators.assistant())
         self._observer = CallObserver(self, responder)
-        self._worker = PipelineWorker(
+        worker = self._worker = PipelineWorker(
             Pipeline(stages),
             params=PipelineParams(enable_metrics=True, enable_usage_metrics=False),
             observers=[self._observer, *(self.voice.observers() if self.voice else [])],
@@ -195,28 +193,28 @@ class HealthcareAIPipeline:
             enable_rtvi=False,
             idle_timeout_secs=None,
         )
-        self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=self._worker)
+        self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=worker)
         self.session.attach(self._flow_manager)
 
-        @self._worker.event_handler("on_pipeline_started")
-        async def _on_started(_worker: PipelineWorker, _frame: Any) -> None:
+        async def on_started(_worker: PipelineWorker, _frame: Any) -> None:
             started.set()
 
-        @self._worker.event_handler("on_pipeline_finished")
-        async def _on_finished(_worker: PipelineWorker, _frame: Any) -> None:
+        async def on_finished(_worker: PipelineWorker, _frame: Any) -> None:
             self._finish(CallStatus.ENDED, self.end_reason or self._natural_end_reason())
 
+        worker.add_event_handler("on_pipeline_started", on_started)
+        worker.add_event_handler("on_pipeline_finished", on_finished)
         runner = WorkerRunner(handle_sigint=False)
-        self._runner_task = asyncio.create_task(self._run(runner), name=f"call-{self.session_id}")
+        self._runner_task = asyncio.create_task(self._run(runner, worker), name=f"call-{self.session_id}")
 
     def _user_params(self) -> LLMUserAggregatorParams:
         if self.voice is not None:
             return self.voice.user_params()
         return LLMUserAggregatorParams(user_turn_strategies=typed_turn_strategies())
 
-    async def _run(self, runner: WorkerRunner) -> None:
+    async def _run(self, runner: WorkerRunner, worker: PipelineWorker) -> None:
         try:
-            await runner.add_workers(self._worker)
+            await runner.add_workers(worker)
             await runner.run()
         except Exception as error:
             logger.exception("call pipeline crashed")
@@ -228,12 +226,12 @@ class HealthcareAIPipeline:
         return "reached an ending state" if self.conversation.ended else "pipeline finished"
 
     def _finish(self, status: CallStatus, reason: str) -> None:
-        if self.status in (CallStatus.ENDED, CallStatus.FAILED):
+        if self.status.final:
             return
-        self.status = status
+        self._move_to(status)
         self.end_reason = reason
         self.latency_tracker.stop()
-        self._emit(ev.CallEnded, status=status.value, reason=reason,
+        self._emit(ev.CallEnded, status=status, reason=reason,
                    total_ms=self.latency_tracker.total_call_time_ms)
         REDACTOR.forget(self.session_id)
         self._ended.set()
@@ -250,7 +248,7 @@ class HealthcareAIPipeline:
             return
         if self.status is CallStatus.RUNNING:
             self.end_reason = reason
-            await self._worker.cancel(reason=reason)
+            await self._pipeline_worker().cancel(reason=reason)
         await self._cancel_runner()
         self._finish(CallStatus.ENDED, reason)
 
@@ -264,9 +262,9 @@ class HealthcareAIPipeline:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def wait_until_ended(self, timeout: float | None = None) -> bool:
+    async def wait_until_ended(self, wait_s: float | None = None) -> bool:
         try:
-            await asyncio.wait_for(self._ended.wait(), timeout)
+            await asyncio.wait_for(self._ended.wait(), wait_s)
         except TimeoutError:
             return False
         await self._cancel_runner()
@@ -274,7 +272,7 @@ class HealthcareAIPipeline:
 
     @property
     def ended(self) -> bool:
-        return self.status in (CallStatus.ENDED, CallStatus.FAILED)
+        return self.status.final
 
     # ----- the seed's interface ------------------------------------------------------------
 
@@ -284,7 +282,7 @@ class HealthcareAIPipeline:
         render_ms = (time.perf_counter() - started) * 1000
         state = self.conversation.current
         self._pending_transition = PendingTransition("", state, None, False, started, render_ms)
-        await self._flow_manager.initialize(node)
+        await self._flows().initialize(node)
 
     async def handle_user_message(self, text: str | bytes, source: str = "typed",
                                   wait_s: float | None = TURN_TIMEOUT_S) -> None:
@@ -293,21 +291,15 @@ class HealthcareAIPipeline:
         cleaned = self._clean_turn(text)
         if cleaned is None:
             return
-        self._turn_settled.clear()
+        mark = len(self.events.history)
         await self._queue_caller_turn(cleaned, source)
         if wait_s:
-            await self._wait_for_turn(wait_s)
+            await self._wait_for_turn(mark, wait_s)
 
-    async def _wait_for_turn(self, wait_s: float) -> None:
-        settled = asyncio.ensure_future(self._turn_settled.wait())
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            done, _ = await asyncio.wait({settled, ended}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            settled.cancel()
-            ended.cancel()
-        if not done:
-            self._emit(ev.CallError, message=f"the responder gave no answer within {wait_s:g} s", source="responder")
+    async def _wait_for_turn(self, mark: int, wait_s: float) -> None:
+        if not await wait_until_settled(self, wait_s, since=mark):
+            self._emit(ev.CallError, message=f"the responder gave no answer within {wait_s:g} s",
+                       source="responder")
 
     async def _queue_caller_turn(self, cleaned: str, source: str) -> None:
         self.turn += 1
@@ -315,7 +307,7 @@ class HealthcareAIPipeline:
         self._turn_crossed_transition = False
         self._emit(ev.UserTurn, text=cleaned, source=source)
         timestamp = iso_utc(self.events.clock())
-        await self._worker.queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
+        await self._pipeline_worker().queue_frames([TranscriptionFrame(cleaned, "caller", timestamp)])
 
     async def step(self, text: str | bytes, source: str = "typed",
                    wait_s: float | None = TURN_TIMEOUT_S) -> None:
@@ -327,9 +319,10 @@ class HealthcareAIPipeline:
         if state not in self.conversation.schema.states:
             known = ", ".join(self.conversation.schema.states)
             self._emit(ev.CallError, message=f"unknown state '{state}' (states: {known})", source="force")
-            raise UnknownStateError(f"unknown state '{state}' in schema '{self.schema_name}' (states: {known})")
+            raise UnknownStateError(
+                f"unknown state '{state}' in schema '{self.schema_name}' (states: {known})")
         node = self.session.force(state) if forced else self.session.node(state)
-        await self._flow_manager.set_node_from_config(node)
+        await self._flows().set_node_from_config(node)
 
     async def force(self, state: str) -> None:
         await self._transition_to_state(state, forced=True)
@@ -342,6 +335,16 @@ class HealthcareAIPipeline:
         return report
 
     # ----- helpers -------------------------------------------------------------------------
+
+    def _pipeline_worker(self) -> PipelineWorker:
+        if self._worker is None:
+            raise CallLifecycleError(f"call {self.session_id} has no pipeline: it never started")
+        return self._worker
+
+    def _flows(self) -> FlowManager:
+        if self._flow_manager is None:
+            raise CallLifecycleError(f"call {self.session_id} has no FlowManager: it never started")
+        return self._flow_manager
 
     def _require_running(self, action: str) -> None:
         if self.status is not CallStatus.RUNNING:
@@ -394,8 +397,6 @@ class HealthcareAIPipeline:
                                                                self.conversation.slots),
                    say=self.renderer.render(target, SAY, self.precomputed, self.conversation.slots),
                    render_ms=render_ms, fields_used=self.fields_used(target))
-        if not self.conversation.schema.states[target].respond_immediately:
-            self._turn_settled.set()  # nothing more will be said until the caller speaks
 
     def on_bot_text_started(self) -> None:
         if self._turn_started_at is None:
@@ -410,7 +411,6 @@ class HealthcareAIPipeline:
 
     def on_bot_turn(self, text: str) -> None:
         self._emit(ev.BotTurn, text=text)
-        self._turn_settled.set()
 
     def on_stage_latency(self, stage: str, ms: float) -> None:
         crossed = self._turn_crossed_transition if stage == Stage.VOICE_TO_VOICE else False
@@ -425,7 +425,6 @@ class HealthcareAIPipeline:
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None:
         self._emit(ev.CallError, message=message, source=source, fatal=fatal)
-        self._turn_settled.set()
 
     def fields_used(self, state: str) -> tuple[str, ...]:
         prompt = self.renderer.template(state, PROMPT).fields
@@ -435,4 +434,4 @@ class HealthcareAIPipeline:
     async def end(self) -> None:
         """Ask the pipeline to finish what it is saying, then end."""
         if self.status is CallStatus.RUNNING:
-            await self._worker.queue_frame(EndFrame())
+            await self._pipeline_worker().queue_frame(EndFrame())

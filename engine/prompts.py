@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.schema.model import Schema
-
-if TYPE_CHECKING:
-    from engine.precompute import Precomputed
 
 _SEPARATOR = "\x1e"  # ASCII record separator; never in a schema's text
 ROLE = "role"
@@ -29,6 +26,16 @@ def make_environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
     )
+
+
+class RenderValues(Protocol):
+    """One call's template values and its static texts, rendered once (`Precomputed` is one)."""
+
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+    @property
+    def static_texts(self) -> Mapping[tuple[str, str], str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +80,7 @@ class PromptRenderer:
     def template(self, state: str, kind: str = PROMPT) -> CompiledTemplate:
         return self._templates[(state, kind)]
 
-    def keys(self) -> list[tuple[str, str]]:
+    def template_keys(self) -> list[tuple[str, str]]:
         return list(self._templates)
 
     def render_template(self, state: str, kind: str, values: Mapping[str, Any],
@@ -82,7 +89,7 @@ class PromptRenderer:
         compiled = self._templates[(state, kind)]
         return compiled.template.render({**values, "slots": slots or {}}).strip()
 
-    def render(self, state: str, kind: str, precomputed: Precomputed,
+    def render(self, state: str, kind: str, precomputed: RenderValues,
                slots: Mapping[str, Any] | None = None) -> str:
         """The text of one template: precomputed if static, rendered now if dynamic."""
         text = precomputed.static_texts.get((state, kind))
@@ -90,14 +97,14 @@ class PromptRenderer:
             return text
         return self.render_template(state, kind, precomputed.values, slots)
 
-    def render_state_prompt(self, state: str, precomputed: Precomputed, streaming: bool = False,
+    def render_state_prompt(self, state: str, precomputed: RenderValues, streaming: bool = False,
                             slots: Mapping[str, Any] | None = None) -> str | Iterator[str]:
         """The task prompt of `state`; with `streaming`, an iterator of chunks."""
         if not streaming:
             return self.render(state, PROMPT, precomputed, slots)
         return self._stream(state, precomputed, slots)
 
-    def _stream(self, state: str, precomputed: Precomputed,
+    def _stream(self, state: str, precomputed: RenderValues,
                 slots: Mapping[str, Any] | None) -> Iterator[str]:
         text = precomputed.static_texts.get((state, PROMPT))
         if text is not None:

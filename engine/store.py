@@ -218,7 +218,7 @@ class CallStore:
         try:
             event_type = EVENT_TYPES[EventKind(kind)]
             fields = json.loads(payload)
-            for name in _tuple_fields(event_type) & fields.keys():
+            for name in _tuple_fields(event_type.kind) & fields.keys():
                 fields[name] = tuple(fields[name])
             return event_type(call_id=call_id, seq=seq, turn=turn, state=state, at=at, **fields)
         except (ValueError, TypeError) as error:
@@ -334,8 +334,8 @@ def _redactor_for(call: HealthcareAIPipeline) -> Redactor:
 
 
 @functools.cache
-def _tuple_fields(event_type: type[CallEvent]) -> frozenset[str]:
+def _tuple_fields(kind: EventKind) -> frozenset[str]:
     """Fields declared as tuples (JSON gives them back as lists)."""
-    hints = typing.get_type_hints(event_type)
+    hints = typing.get_type_hints(EVENT_TYPES[kind])
     return frozenset(name for name, hint in hints.items() if typing.get_origin(hint) is tuple)
 

@@ -55,7 +55,8 @@ def _speak_field(field: DataField, value: Any, lexicon: Lexicon) -> Any:
         return [] if field.type is FieldType.LIST else ""
     if field.type is FieldType.LIST:
         return [_speak_item(field.fields or {}, item, lexicon) for item in value]
-    speaker = speak_date_with_year if field.type is FieldType.DATE and field.say_year else _SPEAKERS[field.type]
+    with_year = field.type is FieldType.DATE and field.say_year
+    speaker = speak_date_with_year if with_year else _SPEAKERS[field.type]
     spoken = speaker(value)
     return lexicon.apply(spoken) if field.pronounce else spoken
 

@@ -111,8 +111,7 @@ def split_phone_extension(text: str) -> tuple[str, str | None]:
 @lru_cache(maxsize=1024)
 def speak_integer(number: int) -> str:
     """42 -> 'forty-two'; -3 -> 'minus three'."""
-    spoken: str = num2words(number)
-    return spoken
+    return str(num2words(number))
 
 
 def speak_number(number: float | int) -> str:

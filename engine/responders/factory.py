@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pipecat.services.llm_service import LLMService
 
@@ -35,7 +35,7 @@ class ResponderConfig:
         )
 
 
-def build_responder(config: ResponderConfig, session: CallSession) -> LLMService:
+def build_responder(config: ResponderConfig, session: CallSession) -> LLMService[Any]:  # any adapter
     if config.kind == "scripted":
         from engine.responders.scripted import ScriptedResponder
 
@@ -45,17 +45,19 @@ def build_responder(config: ResponderConfig, session: CallSession) -> LLMService
     raise ResponderError(f"unknown responder '{config.kind}' (expected scripted or openai)")
 
 
-def _openai_responder(config: ResponderConfig) -> LLMService:
+def _openai_responder(config: ResponderConfig) -> LLMService[Any]:
+    from openai import AsyncOpenAI
     from pipecat.services.openai.llm import OpenAILLMService
 
     class BoundedOpenAILLMService(OpenAILLMService):
         """OpenAI's client waits 600 s and retries twice by default; a call cannot."""
 
-        def create_client(self, *args, **kwargs):
-            return super().create_client(*args, **kwargs).with_options(timeout=config.timeout_s, max_retries=0)
+        def create_client(self, *args: Any, **kwargs: Any) -> AsyncOpenAI:
+            client: AsyncOpenAI = super().create_client(*args, **kwargs)  # type: ignore[no-untyped-call]  # Pipecat's is untyped
+            return client.with_options(timeout=config.timeout_s, max_retries=0)
 
         async def cleanup(self) -> None:
-            await super().cleanup()
+            await super().cleanup()  # type: ignore[no-untyped-call]  # Pipecat's cleanup is untyped
             await self._client.close()  # Pipecat leaves the HTTP connections open
 
     if not config.base_url and config.api_key == "not-needed":

@@ -69,7 +69,7 @@ class ScriptedResponder(LLMService):
 
     def _new_caller_turn(self, context: LLMContext) -> str | None:
         """The latest caller message, if it has not been answered yet."""
-        user_messages = [m for m in context.get_messages() if m.get("role") == "user"]
+        user_messages = [m for m in context.get_messages() if isinstance(m, dict) and m.get("role") == "user"]
         if len(user_messages) <= self._answered_user_turns:
             return None
         self._answered_user_turns = len(user_messages)
@@ -81,7 +81,8 @@ class ScriptedResponder(LLMService):
     async def _speak(self, kind: str) -> None:
         session = self._session
         state = session.conversation.current
-        line = session.nodes.compiled.renderer.render(state, kind, session.precomputed, session.conversation.slots)
+        renderer = session.nodes.compiled.renderer
+        line = renderer.render(state, kind, session.precomputed, session.conversation.slots)
         self._spoken_state = state
         await self.stop_ttfb_metrics()
         await self._push_llm_text(line)
@@ -115,7 +116,6 @@ def message_text(message: Any) -> str:
 
 
 def _scripted_settings() -> LLMSettings:
-    unused = dict.fromkeys(
-        ("system_instruction", "temperature", "max_tokens", "top_p", "top_k", "frequency_penalty",
-         "presence_penalty", "seed", "filter_incomplete_user_turns", "user_turn_completion_config"))
-    return LLMSettings(model="scripted", **unused)
+    return LLMSettings(model="scripted", system_instruction=None, temperature=None, max_tokens=None,
+                       top_p=None, top_k=None, frequency_penalty=None, presence_penalty=None, seed=None,
+                       filter_incomplete_user_turns=None, user_turn_completion_config=None)

@@ -105,7 +105,8 @@ def check_call(call: str | None, args: dict[str, bool | str], path: PathKey, pos
         parameter = function.parameter(arg)
         if parameter is None:
             hint = did_you_mean(arg, function.parameter_names)
-            problems.append(positions.problem((*path, "args", arg), f"'{call}' has no parameter '{arg}'{hint}"))
+            message = f"'{call}' has no parameter '{arg}'{hint}"
+            problems.append(positions.problem((*path, "args", arg), message))
         elif not parameter.accepts(value):
             expected = " or ".join(parameter.choices) if parameter.choices else f"a {parameter.type}"
             problems.append(positions.problem((*path, "args", arg), f"expected {expected}"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.data.contract import validate_data
 from engine.data.lexicon import Lexicon
@@ -16,9 +16,9 @@ from engine.errors import PatientDataError, Problem, SchemaError
 from engine.functions import DEFAULT_REGISTRY, FunctionsRegistry
 from engine.prompts import PromptRenderer, make_environment
 from engine.schema.check import check_schema, did_you_mean
+from engine.schema.classifier import IntentClassifier
 from engine.schema.model import DataField, Intent, Schema, State, Transition
-from engine.schema.yaml_loader import Positions, YamlLoadError, load_yaml
-from engine.state import IntentClassifier
+from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
 
 
 @dataclass(eq=False)
@@ -59,7 +59,7 @@ class CompiledSchema:
         return [(s, t.intent, t.to) for s, state in self.schema.states.items() for t in state.transitions]
 
     def validate_data(self, record: Any, *, positions: Positions | None = None,
-                      file: str = "<record>", base_path: tuple = ("data",)) -> dict[str, Any]:
+                      file: str = "<record>", base_path: PathKey = ("data",)) -> dict[str, Any]:
         return validate_data(self.schema.data, record, positions=positions, file=file, base_path=base_path)
 
 
@@ -132,11 +132,12 @@ def is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int"})
 
 
-def _allowed_keys(path: tuple) -> list[str]:
+def _allowed_keys(path: PathKey) -> list[str]:
     """The keys allowed where `path` ends, found by walking the schema's models."""
-    owner: type = Schema
-    nested = {(Schema, "data"): DataField, (Schema, "intents"): Intent, (Schema, "states"): State,
-              (DataField, "fields"): DataField, (State, "transitions"): Transition}
+    owner: type[BaseModel] = Schema
+    nested: dict[tuple[type[BaseModel], str | int], type[BaseModel]] = {
+        (Schema, "data"): DataField, (Schema, "intents"): Intent, (Schema, "states"): State,
+        (DataField, "fields"): DataField, (State, "transitions"): Transition}
     index = 0
     while index < len(path) - 1 and (owner, path[index]) in nested:
         owner = nested[(owner, path[index])]
@@ -155,7 +156,7 @@ def _check_examples_render(compiled: CompiledSchema) -> None:
     example = {name: f.example for name, f in compiled.schema.data.items()}
     record = compiled.validate_data(example)
     values = speakable_values(compiled.schema.data, record, compiled.lexicon)
-    for state, kind in compiled.renderer.keys():
+    for state, kind in compiled.renderer.template_keys():
         try:
             compiled.renderer.render_template(state, kind, values, {})
         except Exception as error:
@@ -178,7 +179,8 @@ def _example_problems(compiled: CompiledSchema) -> list[Problem]:
             validate_data({name: data_field}, {name: data_field.example})
         except PatientDataError as error:
             messages = "; ".join(p.message for p in error.problems)
-            problems.append(compiled.positions.problem(path, f"example does not meet the contract: {messages}"))
+            message = f"example does not meet the contract: {messages}"
+            problems.append(compiled.positions.problem(path, message))
     return problems
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
@@ -14,7 +14,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     STRING = "string"
     NAME = "name"
     DATE = "date"

@@ -71,11 +71,13 @@ class _StrictLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.alias_marks: list[yaml.Mark] = []
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.get_event()
-            self.alias_marks.append(event.start_mark)
-            return yaml.ScalarNode("tag:yaml.org,2002:null", "", event.start_mark, event.end_mark)
+            event: yaml.Event = self.get_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
+            start, end = _python_mark(event.start_mark), _python_mark(event.end_mark)
+            if start is not None:
+                self.alias_marks.append(start)
+            return yaml.ScalarNode("tag:yaml.org,2002:null", "", start, end)
         return super().compose_node(parent, index)
 
 
@@ -138,6 +140,11 @@ def load_yaml_text(text: str, name: str) -> tuple[Any, Positions]:
     return value, positions
 
 
+def _python_mark(mark: object) -> yaml.Mark | None:
+    """The pure-Python loader's mark (the stubs also allow libyaml's, which this loader never makes)."""
+    return mark if isinstance(mark, yaml.Mark) else None
+
+
 def _alias_problem(positions: Positions, mark: yaml.Mark) -> Problem:
     where = (mark.line + 1, mark.column + 1)
     path = next((p for p, found in positions.marks.items() if found == where), ())
@@ -153,6 +160,8 @@ def _construct(node: yaml.Node, path: PathKey, positions: Positions) -> Any:
         return _construct_mapping(node, path, positions)
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), positions) for i, item in enumerate(node.value)]
+    if not isinstance(node, yaml.ScalarNode):
+        return None  # PyYAML composes no other kind of node
     if node.style in ("|", ">"):
         positions.block_scalars.add(path)
     if node.tag not in _SCALAR_TAGS:
@@ -188,7 +197,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return None
 
 
-def _construct_mapping(node: yaml.MappingNode, path: PathKey, positions: Positions) -> dict:
+def _construct_mapping(node: yaml.MappingNode, path: PathKey, positions: Positions) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
@@ -199,7 +208,8 @@ def _construct_mapping(node: yaml.MappingNode, path: PathKey, positions: Positio
             continue
         if not isinstance(key_node, yaml.ScalarNode):
             mark = key_node.start_mark
-            problem = Problem(positions.file, mark.line + 1, mark.column + 1, dotted(path), "keys must be plain text")
+            problem = Problem(positions.file, mark.line + 1, mark.column + 1, dotted(path),
+                              "keys must be plain text")
             positions.load_problems.append(problem)
             continue
         key = key_node.value

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from engine import driving
 from engine import events as ev
 from engine.calls import call_for_record
 from engine.errors import EngineError
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
-from engine.testing.script import SCRIPT_SUFFIX, Expectation, Step, TestCase, TestScript
-
-OPENING_WAIT_S = 30.0
-FORCE_WAIT_S = 30.0
-END_WAIT_S = 5.0
+from engine.testing.script import SCRIPT_SUFFIX, Expectation, FunctionExpectation, Step, TestCase, TestScript
 
 Edge = tuple[str, str, str]  # (source, intent, target)
 Pause = Callable[[], Awaitable[None]]
@@ -190,13 +188,12 @@ async def run_case(
     failure: Failure | None = None
     error = ""
     try:
-        await call.start()
-        await _wait_for_opening(call)
+        await driving.start_call(call)
         failure = await _play(call, case, pause)
     except EngineError as exc:
         error = f"the call failed: {exc}"
     finally:
-        await _finish(call)
+        await driving.finish(call, "the test case is over")
     return _result(script, case, call, failure, error, started)
 
 
@@ -213,95 +210,31 @@ def _result(script: TestScript, case: TestCase, call: HealthcareAIPipeline, fail
 
 
 async def _play(call: HealthcareAIPipeline, case: TestCase, pause: Pause | None) -> Failure | None:
-    last = _since(call, 0)  # the opening
+    last = list(call.events.history)  # the opening
     for number, step in enumerate(case.steps, 1):
         if pause is not None:
             await pause()
         if step.action != "check":
-            if (stopped := _cannot_act(call)) is not None:
+            if driving.over(call):
+                stopped = f"the call ended in '{call.conversation.current}'"
                 return _failure(call, number, step, [Mismatch("call", "still running", stopped)])
-            mark = len(call.events.history)
-            await _act(call, step)
-            last = _since(call, mark)
+            last = await _act(call, step)
         mismatches = check(step.expect, call, last)
         if mismatches:
             return _failure(call, number, step, mismatches)
     return None
 
 
-def _cannot_act(call: HealthcareAIPipeline) -> str | None:
-    if call.ended or call.conversation.ended:
-        return f"the call ended in '{call.conversation.current}'"
-    return None
-
-
-async def _act(call: HealthcareAIPipeline, step: Step) -> None:
+async def _act(call: HealthcareAIPipeline, step: Step) -> list[ev.CallEvent]:
+    """Play a `say` or `force` step; the events it caused."""
     if step.action == "say":
-        await call.step(step.text, source="script")
-    else:
-        await _force(call, step.text)
-    if call.conversation.ended:
-        await call.wait_until_ended(END_WAIT_S)
-
-
-def _since(call: HealthcareAIPipeline, mark: int) -> list[ev.CallEvent]:
-    return list(call.events.history[mark:])
+        return await driving.take_turn(call, step.text, source="script")
+    return await driving.force(call, step.text)
 
 
 def _failure(call: HealthcareAIPipeline, number: int, step: Step, mismatches: list[Mismatch]) -> Failure:
     lines = tuple(transcript(call.events.history))
     return Failure(number, step.line, step.describe(), tuple(mismatches), lines)
-
-
-async def _wait_for_opening(call: HealthcareAIPipeline) -> None:
-    """`start()` returns before the first node speaks; wait for its line so turn one does not race it."""
-    initial = call.conversation.schema.states[call.conversation.current]
-    awaited = ev.BotTurn if initial.respond_immediately else ev.NodeEntered
-    await _wait_for(call, lambda event: isinstance(event, awaited), OPENING_WAIT_S)
-
-
-async def _force(call: HealthcareAIPipeline, state: str) -> None:
-    """Force `state` and wait until its node is entered and, if it speaks first, has spoken."""
-    speaks = call.conversation.schema.states[state].respond_immediately
-    entered = False
-
-    def settled(event: ev.CallEvent) -> bool:
-        nonlocal entered
-        entered = entered or (isinstance(event, ev.NodeEntered) and event.state == state)
-        return entered and (not speaks or isinstance(event, ev.BotTurn))
-
-    await _wait_for(call, settled, FORCE_WAIT_S, start=lambda: call.force(state))
-
-
-async def _wait_for(call: HealthcareAIPipeline, done: Callable[[ev.CallEvent], bool], timeout: float,
-                    start: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Run `start` (if any), then wait until an event satisfies `done`, or the call errs or ends."""
-    reached = asyncio.Event()
-
-    def watch(event: ev.CallEvent) -> None:
-        if done(event) or isinstance(event, (ev.CallError, ev.CallEnded)):
-            reached.set()
-
-    detach = call.events.subscribe(watch)
-    try:
-        if start is not None:
-            await start()
-        elif any(done(e) for e in call.events.history):
-            return
-        await asyncio.wait_for(reached.wait(), timeout)
-    except TimeoutError:
-        pass  # the step's checks show what did not happen
-    finally:
-        detach()
-
-
-async def _finish(call: HealthcareAIPipeline) -> None:
-    if not call.ended and call.conversation.ended:
-        await call.wait_until_ended(END_WAIT_S)
-    if call.ended:
-        await call.wait_until_ended(END_WAIT_S)
-    else:
-        await call.stop("the test case is over")
 
 
 # ----- checking one step ------------------------------------------------------------------------
@@ -317,7 +250,7 @@ def check(expect: Expectation, call: HealthcareAIPipeline, events: list[ev.CallE
     if expect.intent is not None:
         mismatches += _check_intent(expect.intent, transitions, conversation.current)
     if expect.function is not None:
-        mismatches += _check_function(expect, events)
+        mismatches += _check_function(expect.function, events)
     node = next((e for e in reversed(call.events.history) if isinstance(e, ev.NodeEntered)), None)
     mismatches += _check_texts("prompt_contains", expect.prompt_contains, node.prompt if node else "")
     mismatches += _check_texts("say_contains", expect.say_contains, node.say if node else "")
@@ -342,8 +275,7 @@ def _check_intent(intent: str, transitions: list[ev.Transition], current: str) -
     return [Mismatch("intent", repr(intent), actual)]
 
 
-def _check_function(expect: Expectation, events: list[ev.CallEvent]) -> list[Mismatch]:
-    wanted = expect.function
+def _check_function(wanted: FunctionExpectation, events: list[ev.CallEvent]) -> list[Mismatch]:
     calls = [e for e in events if isinstance(e, ev.FunctionCalled)]
     for called in calls:
         if called.name == wanted.name and all(called.arguments.get(k, _MISSING) == v
@@ -357,7 +289,7 @@ def _check_function(expect: Expectation, events: list[ev.CallEvent]) -> list[Mis
 _MISSING = object()
 
 
-def _function_text(name: str, arguments: dict) -> str:
+def _function_text(name: str, arguments: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
-    confloat,
     field_validator,
     model_validator,
 )
@@ -138,7 +137,7 @@ class _ExpectSpec(_Strict):
     bot_avoids: list[str] = []
     forced: StrictBool | None = None
     ended: StrictBool | None = None
-    within_ms: dict[str, confloat(strict=True, gt=0)] = {}
+    within_ms: dict[str, Annotated[float, Field(strict=True, gt=0)]] = {}
 
     @field_validator("function", mode="before")
     @classmethod
@@ -229,7 +228,7 @@ class _Loader:
         spec = self._validate(_ScriptSpec, raw, ())
         compiled = self._schema(spec, schema_override) if spec is not None else None
         cases = self._cases(spec, compiled) if spec is not None and compiled is not None else []
-        if self.problems:
+        if self.problems or spec is None or compiled is None:
             raise TestScriptError(self.problems)
         return TestScript(self.path, compiled, tuple(cases), spec.description)
 
@@ -421,15 +420,16 @@ class _Loader:
 # ----- helpers ----------------------------------------------------------------------------------
 
 
-def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:
+def _allowed_keys(model: type[BaseModel], path: PathKey) -> list[str]:
     """The keys allowed where `path` (relative to `model`) ends."""
     owner = model
     for part in path[:-1]:
-        owner = _NESTED.get((owner, part), owner)
+        if isinstance(part, str):
+            owner = _NESTED.get((owner, part), owner)
     return [info.alias or name for name, info in owner.model_fields.items()]
 
 
-def _without(raw: Any, locations: list[tuple]) -> Any:
+def _without(raw: Any, locations: list[PathKey]) -> Any:
     """A copy of `raw` with the keys at `locations` removed."""
     copied = copy.deepcopy(raw)
     for location in locations:

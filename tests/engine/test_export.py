@@ -32,7 +32,9 @@ async def finished_call(schema: Path, patient: Path, *turns: str) -> HealthcareA
     return call
 
 
-async def minimal_call() -> HealthcareAIPipeline:
+@pytest.fixture
+async def call() -> HealthcareAIPipeline:
+    """The minimal schema's call, played to its end."""
     return await finished_call(DATA / "minimal_schema.yaml", DATA / "minimal_patient.json",
                                "hmm, what was that?", "yes, that is fine")
 
@@ -42,8 +44,8 @@ def read_back(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-async def test_one_row_per_latency_event_with_documented_columns(tmp_path: Path) -> None:
-    call = await minimal_call()
+def test_one_row_per_latency_event_with_documented_columns(call: HealthcareAIPipeline,
+                                                           tmp_path: Path) -> None:
     out = tmp_path / "latency.csv"
 
     written = write_latency_csv(out, call.events.history, schema=call.schema_name)
@@ -63,8 +65,7 @@ async def test_one_row_per_latency_event_with_documented_columns(tmp_path: Path)
     assert any(r["stage"] == "turn" and r["crossed_transition"] == "true" for r in rows)
 
 
-async def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
-    call = await minimal_call()
+def test_write_is_atomic_and_leaves_no_temp_files(call: HealthcareAIPipeline, tmp_path: Path) -> None:
     out = tmp_path / "latency.csv"
     out.write_text("old content")
 
@@ -74,8 +75,8 @@ async def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8").startswith(",".join(LATENCY_COLUMNS))
 
 
-async def test_a_failed_write_is_an_export_error_and_leaves_nothing(tmp_path: Path) -> None:
-    call = await minimal_call()
+def test_a_failed_write_is_an_export_error_and_leaves_nothing(call: HealthcareAIPipeline,
+                                                              tmp_path: Path) -> None:
     (tmp_path / "a_folder.csv").mkdir()
 
     with pytest.raises(ExportError, match="cannot write"):
@@ -85,8 +86,7 @@ async def test_a_failed_write_is_an_export_error_and_leaves_nothing(tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["a_folder.csv"]
 
 
-async def test_patient_values_only_with_include_phi(tmp_path: Path) -> None:
-    call = await minimal_call()
+def test_patient_values_only_with_include_phi(call: HealthcareAIPipeline, tmp_path: Path) -> None:
     plain, phi = tmp_path / "plain.csv", tmp_path / "phi.csv"
 
     write_latency_csv(plain, call.events.history, schema=call.schema_name)

@@ -30,6 +30,7 @@ class ContextRecorder(FrameProcessor):
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[tuple[list[dict], list[str]]] = []
+        self._changed = asyncio.Condition()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -37,10 +38,18 @@ class ContextRecorder(FrameProcessor):
             tools = frame.context.tools
             names = [t.name for t in tools.standard_tools] if hasattr(tools, "standard_tools") else []
             self.seen.append((list(frame.context.get_messages()), names))
+            async with self._changed:
+                self._changed.notify_all()
         await self.push_frame(frame, direction)
+
+    async def wait_for(self, count: int) -> None:
+        """Until the responder has been asked `count` times in all."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.seen) >= count), 5)
 
 
 async def run_flow(script) -> tuple[ContextRecorder, CallSession]:
+    """Run `script(flow_manager, session, recorder)` in a real pipeline around the scripted responder."""
     compiled = load_schema(DATA / "minimal_schema.yaml")
     record = load_patient(DATA / "minimal_patient.json").validated(compiled)
     session = CallSession(StateManagerFactory(compiled).create_state("t1"),
@@ -62,41 +71,37 @@ async def run_flow(script) -> tuple[ContextRecorder, CallSession]:
     await runner.add_workers(worker)
     running = asyncio.create_task(runner.run())
     await asyncio.wait_for(started.wait(), 5)
-    await script(flow_manager, session)
+    await script(flow_manager, session, recorder)
     await worker.queue_frame(EndFrame())
     await asyncio.wait_for(running, 5)
     return recorder, session
 
 
-async def settle() -> None:
-    await asyncio.sleep(0.05)
-
-
 async def test_initial_node_gives_the_llm_its_prompt_role_and_tools() -> None:
-    async def script(flow_manager: FlowManager, session: CallSession) -> None:
+    async def script(flow_manager: FlowManager, session: CallSession, recorder: ContextRecorder) -> None:
         await flow_manager.initialize(session.first_node())
-        await settle()
+        await recorder.wait_for(1)
 
     recorder, _ = await run_flow(script)
     messages, tools = recorder.seen[0]
-    assert messages[0] == {"role": "developer",
-                           "content": "Remind Ann about Tuesday, December first. met-FOR-min five hundred milligrams"}
+    prompt = "Remind Ann about Tuesday, December first. met-FOR-min five hundred milligrams"
+    assert messages[0] == {"role": "developer", "content": prompt}
     assert tools == ["yes", "nope"]
 
 
 async def test_transitions_through_flow_manager_change_context_and_tools() -> None:
-    async def script(flow_manager: FlowManager, session: CallSession) -> None:
+    async def script(flow_manager: FlowManager, session: CallSession, recorder: ContextRecorder) -> None:
         await flow_manager.initialize(session.first_node())
-        await settle()
+        await recorder.wait_for(1)
         await flow_manager.set_node_from_config(session.force("greet"))
-        await settle()
+        await recorder.wait_for(2)
         decided = session.conversation.classify("no thanks")
         assert decided.intent == "nope"
-        result, next_node = session.take_transition("greet", session.nodes.compiled.transition_of("greet", "nope"),
-                                                    {"reason": "busy"})
+        nope = session.nodes.compiled.transition_of("greet", "nope")
+        result, next_node = session.take_transition("greet", nope, {"reason": "busy"})
         assert result["status"] == "recorded" and result["reason"] == "busy"
         await flow_manager.set_node_from_config(next_node)
-        await settle()
+        await recorder.wait_for(3)
 
     recorder, session = await run_flow(script)
     last_messages, last_tools = recorder.seen[-1]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from engine import driving
 from engine import events as ev
 from engine.calls import create_call
-from engine.pipeline import CallStatus, HealthcareAIPipeline
+from engine.lifecycle import CallStatus
+from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from tests.fakes.openai_server import FakeOpenAI, Reply, garbage, http_error, slow, speak
 
@@ -33,17 +34,12 @@ def of_type(call: HealthcareAIPipeline, kind: type) -> list:
     return [e for e in call.events.history if isinstance(e, kind)]
 
 
-async def until(call: HealthcareAIPipeline, seen: Callable[[ev.CallEvent], bool], timeout: float = 5.0,
+async def until(call: HealthcareAIPipeline, seen: Callable[[ev.CallEvent], bool], wait_s: float = 5.0,
                 after: int = 0) -> ev.CallEvent:
     """The first event from index `after` on that `seen` accepts, waiting for it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = next((e for e in call.events.history[after:] if seen(e)), None)
-        if found is not None:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no such event within {timeout} s: {[e.kind for e in call.events.history]}")
-        await asyncio.sleep(0.01)
+    if not await driving.wait_until(call.events, seen, wait_s, since=after):
+        raise AssertionError(f"no such event within {wait_s} s: {[e.kind for e in call.events.history]}")
+    return next(e for e in call.events.history[after:] if seen(e))
 
 
 def answered(event: ev.CallEvent) -> bool:
@@ -139,7 +135,7 @@ async def fault_after_greeting(fake: FakeOpenAI, calls: Calls, *faults: Reply,
     fake.script(*faults)
     mark = len(call.events.history)
     await call.step("hmm?", wait_s=wait_s)
-    error = await until(call, lambda e: isinstance(e, ev.CallError), timeout=wait_s, after=mark)
+    error = await until(call, lambda e: isinstance(e, ev.CallError), wait_s=wait_s, after=mark)
     assert error.source == "responder" and error.fatal is False
     return call, error.message
 
@@ -199,8 +195,10 @@ async def test_an_answer_slower_than_the_turn_wait_is_a_call_error(fake: FakeOpe
     assert call.status is CallStatus.RUNNING
 
 
-async def test_a_request_slower_than_the_client_timeout_is_a_call_error(fake: FakeOpenAI, calls: Calls) -> None:
-    config = ResponderConfig(kind="openai", base_url=fake.base_url, model="fake", api_key="test", timeout_s=0.5)
+async def test_a_request_slower_than_the_client_timeout_is_a_call_error(
+        fake: FakeOpenAI, calls: Calls) -> None:
+    config = ResponderConfig(kind="openai", base_url=fake.base_url, model="fake", api_key="test",
+                             timeout_s=0.5)
     call = await started(config, calls)
     fake.script(slow(3.0))
     mark = len(call.events.history)

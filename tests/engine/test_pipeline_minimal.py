@@ -9,7 +9,7 @@ import pytest
 from engine import events as ev
 from engine.calls import create_call
 from engine.errors import CallLifecycleError, UnknownStateError
-from engine.pipeline import CallStatus
+from engine.lifecycle import CallStatus
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

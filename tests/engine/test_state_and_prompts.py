@@ -10,8 +10,9 @@ from engine.errors import UnknownStateError
 from engine.patients import load_patient
 from engine.precompute import DataPrecomputer
 from engine.prompts import PROMPT, SAY
+from engine.schema.classifier import normalize
 from engine.schema.compiled import load_schema
-from engine.state import StateManagerFactory, normalize
+from engine.state import StateManagerFactory
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -23,7 +24,8 @@ def compiled():
 
 @pytest.fixture
 def precomputed(compiled):
-    return DataPrecomputer(compiled).precompute_all(load_patient(DATA / "minimal_patient.json").validated(compiled))
+    record = load_patient(DATA / "minimal_patient.json").validated(compiled)
+    return DataPrecomputer(compiled).precompute_all(record)
 
 
 def test_normalize_drops_case_punctuation_and_apostrophes() -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.lifecycle import CallStatus
 from engine.paths import PROJECT_ROOT, SCHEMA_TESTS_DIR, SCHEMAS_DIR
-from engine.pipeline import CallStatus, HealthcareAIPipeline
+from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from engine.testing import (
     CaseResult,
@@ -96,7 +97,7 @@ async def test_bundled_suite_passes_within_budget_and_covers_its_schemas(frozen_
 
     failures = [f"{c.schema} / {c.case}\n{c.detail}" for r in results for c in r.cases if not c.passed]
     assert not failures, "\n\n".join(failures)
-    for script, result in zip(scripts, results):
+    for script, result in zip(scripts, results, strict=True):
         cov = coverage(script.schema, result.cases)
         assert cov.state_percent == 100.0, f"{script.schema_name}: never reached {cov.unreached_states}"
         assert cov.edge_percent >= 90.0, f"{script.schema_name}: never taken {cov.untaken_edges}"
@@ -379,7 +380,8 @@ def test_cli_runs_cases_with_an_openai_compatible_responder(tmp_path: Path) -> N
     (["--coverage-min", "150"], "expected a percentage from 0 to 100"),
     (["--jobs", "0"], "expected a whole number of at least 1"),
     (["--responder", "openai"], "the openai responder needs --llm-url"),
-    (["appointment_reminder", "--case", "voicemail leaves no appointment details", "--case", "nope"], "no case named 'nope'"),
+    (["appointment_reminder", "--case", "voicemail leaves no appointment details", "--case", "nope"],
+     "no case named 'nope'"),
 ])
 def test_cli_usage_errors_exit_2(args: list[str], message: str) -> None:
     llm_settings = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOICE_CONSOLE_LLM_URL", "VOICE_CONSOLE_LLM_API_KEY")

@@ -10,7 +10,7 @@ from cli.main import main
 from engine import events as ev
 from engine.calls import create_call
 from engine.errors import AudioDeviceError, EngineError
-from engine.pipeline import CallStatus
+from engine.lifecycle import CallStatus
 from engine.voice import VoiceConfig, VoiceSession, list_devices, resolve_device
 from engine.voice.devices import AudioDevice, VirtualAudioServer
 from tests.voice.helpers import PATIENT, SCHEMA

@@ -9,7 +9,7 @@ import pytest
 from engine import events as ev
 from engine.calls import create_call
 from engine.errors import EngineError, ModelFileError
-from engine.pipeline import CallStatus
+from engine.lifecycle import CallStatus
 from engine.voice import VoiceSession, models
 from tests.voice.helpers import PATIENT, SCHEMA
 

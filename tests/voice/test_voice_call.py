@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import events as ev
-from engine.pipeline import CallStatus
+from engine.lifecycle import CallStatus
 from engine.voice.bench import (
     SpeakerRecorder,
     caller_wav_name,
