@@ -9,7 +9,7 @@ from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnSto
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 
-class TypedTurnStopStrategy(BaseUserTurnStopStrategy):  # type: ignore[no-untyped-call]  # Pipecat's __init_subclass__ is untyped
+class TypedTurnStopStrategy(BaseUserTurnStopStrategy):
     """Ends the caller's turn as soon as its text arrives: typed text has no trailing speech."""
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:

@@ -29,9 +29,6 @@ _ABSENT = object()
 _Parsed = TypeVar("_Parsed")
 
 
-_Parsed = TypeVar("_Parsed")
-
-
 class _Invalid(Exception):
     """One field's value is unusable; the message is safe to log."""
 

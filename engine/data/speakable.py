@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime, time
 from functools import lru_cache
 
-from num2words import num2words  # type: ignore[import-untyped]  # num2words ships no type hints
+from num2words import num2words
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
