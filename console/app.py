@@ -22,7 +22,7 @@ import qasync
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from console.controller import CallController
+from console.controllers import CallController
 from console.dialogs import Dialogs
 from console.main_window import MainWindow
 

@@ -19,16 +19,17 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController, HistoryController
 
 COLUMNS = ["Started", "Schema", "Patient", "Status", "Mode", "Call"]
 LIMIT = 200
 
 
 class HistoryPanel(QWidget):
-    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+    def __init__(self, history: HistoryController, controller: CallController,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._controller = controller
+        self._history, self._controller = history, controller
         self.table = QTreeWidget()
         self.table.setHeaderLabels(COLUMNS)
         self.table.setRootIsDecorated(False)
@@ -45,7 +46,7 @@ class HistoryPanel(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self.open_selected)
         self.play_button.clicked.connect(self.play_selected)
-        self.stop_play_button.clicked.connect(controller.stop_playback)
+        self.stop_play_button.clicked.connect(history.stop_playback)
         buttons = QHBoxLayout()
         buttons.addWidget(self.notice, 1)
         buttons.addWidget(self.refresh_button)
@@ -56,17 +57,17 @@ class HistoryPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
-        controller.historyChanged.connect(self.refresh)
+        history.historyChanged.connect(self.refresh)
+        history.playingChanged.connect(self._update_enabled)
         controller.callStateChanged.connect(self._update_enabled)
-        controller.playingChanged.connect(self._update_enabled)
         self._update_enabled()
 
     def refresh(self) -> None:
-        available, reason = self._controller.history.status()
+        available, reason = self._history.status()
         self.notice.setText("" if available else reason)
         self.table.setEnabled(available)
         self.table.clear()
-        for call in self._controller.history.calls(LIMIT):
+        for call in self._history.calls(LIMIT):
             self.table.addTopLevelItem(_row(call))
         self._update_enabled()
 
@@ -83,7 +84,7 @@ class HistoryPanel(QWidget):
     def open_selected(self) -> None:
         item = self.table.currentItem()
         if item is not None:
-            self._controller.replay(item.data(0, Qt.ItemDataRole.UserRole))
+            self._history.replay(item.data(0, Qt.ItemDataRole.UserRole))
 
     def selected_call(self) -> str:
         item = self.table.currentItem()
@@ -93,12 +94,12 @@ class HistoryPanel(QWidget):
     async def play_selected(self) -> None:
         call_id = self.selected_call()
         if call_id:
-            await self._controller.play_recording(call_id)
+            await self._history.play_recording(call_id)
 
     def _update_enabled(self) -> None:
-        call_id, playing = self.selected_call(), self._controller.playing
+        call_id, playing = self.selected_call(), self._history.playing
         self.open_button.setEnabled(bool(call_id) and not self._controller.is_live)
-        recording = self._controller.recording_of(call_id) if call_id else None
+        recording = self._history.recording_of(call_id) if call_id else None
         self.play_button.setEnabled(recording is not None and not playing)
         self.play_button.setToolTip(
             "Play the call's recorded audio through the chosen output device" if recording

@@ -146,7 +146,7 @@ class LatencyPanel(QWidget):
         samples(): the buffered samples, in arrival order.
 
     The refresh timer runs while the panel is visible; each tick redraws only if samples changed
-    since the last redraw (`redraw_count` counts redraws).
+    since the last redraw (`tick_count` counts ticks, `redraw_count` redraws).
     """
 
     def __init__(self, parent: QWidget | None = None, budgets: dict[str, float] | None = None,
@@ -155,6 +155,7 @@ class LatencyPanel(QWidget):
         self.budgets = dict(DEFAULT_BUDGETS if budgets is None else budgets)
         self.window = window
         self.redraw_count = 0
+        self.tick_count = 0
         self._shut_down = False
         self._timer = QTimer(self)
         self._timer.setInterval(refresh_ms)
@@ -319,6 +320,7 @@ class LatencyPanel(QWidget):
         The stage bars and the table are drawn now, the turn plot `TREND_DELAY_MS` later: each plot
         repaints in a pass of the event loop of its own (a repaint that moves the axes costs several ms).
         """
+        self.tick_count += 1
         if not self._dirty or self._trends_timer.isActive():
             return
         self._dirty = False

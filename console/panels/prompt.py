@@ -28,7 +28,7 @@ from qasync import asyncSlot
 from console.panels import NodeView, Segment
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController, VoiceAdapter
 
 VALUE_BACKGROUND = QColor("#fff3bf")
 TAG_COLOUR = QColor("#8d6e63")
@@ -107,9 +107,10 @@ def _tag_format() -> QTextCharFormat:
 
 
 class PromptPanel(QWidget):
-    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: CallController, voice: VoiceAdapter,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._controller = controller
+        self._controller, self._voice = controller, voice
         self.view: NodeView | None = None
         self._build()
         controller.nodeEntered.connect(self._on_node_entered)
@@ -197,7 +198,7 @@ class PromptPanel(QWidget):
         return "".join(text for text, _field, _raw in self.view["say"]) if self.view else ""
 
     def _update_play(self) -> None:
-        available, reason = self._controller.voice.tts_status()
+        available, reason = self._voice.tts_status()
         self.play_button.setEnabled(available and bool(self.line))
         self.play_button.setToolTip("Speak the scripted line through text to speech" if available
                                     else f"Text to speech is unavailable: {reason}")

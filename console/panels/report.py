@@ -10,7 +10,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController
 
 SUMMARY_KEYS = {"count", "mean", "p50", "p95", "p99", "max"}
 EXPANDED_BY_DEFAULT = {("stages",), ("turn_breakdown",), ("schema_overhead_per_turn",)}

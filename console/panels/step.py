@@ -19,7 +19,7 @@ from qasync import asyncSlot
 from console.panels import IntentChoice, NodeView
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController
 
 INTENT_COLUMNS = 1
 

@@ -136,8 +136,10 @@ class TestsPanel(QWidget):
             self.stop_stepping()
         self._show_detail_if_current(item)
 
-    def set_coverage(self, text: str) -> None:
+    def set_coverage(self, text: str, detail: str = "") -> None:
+        """The coverage summary, and every state and transition missed as its tooltip."""
         self.coverage_label.setText(text)
+        self.coverage_label.setToolTip(detail)
 
     def stop_stepping(self) -> None:
         self._stepping = None
