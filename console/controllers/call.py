@@ -75,10 +75,10 @@ class CallController(QObject):
         self._replaying = False
         self._timeline: list[ev.CallEvent] = []
         self._pending: list[ev.CallEvent] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
-        self._starting: asyncio.Task | None = None
+        self._starting: asyncio.Task[Any] | None = None
         self._flush_timer = _single_shot(self, 0, self.flush)
         self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
         self.voice = voice or VoiceAdapter()
@@ -443,13 +443,13 @@ class CallController(QObject):
             logger.opt(exception=error).error(title)
         self.failed.emit(title, "\n".join(describe(error)))
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.opt(exception=task.exception()).error(f"console task {task.get_name()} failed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -50,7 +50,7 @@ class TestRunController(QObject):
         self._call = call
         self._script: TestScript | None = None  # the shown schema's test script
         self._note = ""
-        self._running: asyncio.Task | None = None
+        self._running: asyncio.Task[Any] | None = None
         self._next_step: asyncio.Event | None = None  # set by `next_test_step` while a step waits
 
     def test_cases(self) -> list[CaseKey]:

@@ -113,7 +113,7 @@ def _place_components(graph: Graph, initial: Vertex | None) -> dict[Edge, list[P
     return bends
 
 
-def _layout_component(component: object, initial: Vertex | None) -> dict[Edge, list[Point]]:
+def _layout_component(component: Graph, initial: Vertex | None) -> dict[Edge, list[Point]]:
     layout = SugiyamaLayout(component)
     layout.xspace, layout.yspace = X_SPACE, Y_SPACE
     layout.dw = layout.dh = 8.0
@@ -125,7 +125,7 @@ def _layout_component(component: object, initial: Vertex | None) -> dict[Edge, l
     return {edge: _bend_points(layout, edge) for edge in component.sE}
 
 
-def _separate(layer: list) -> None:
+def _separate(layer: list[Vertex]) -> None:
     """Push apart neighbours that the coordinate assignment left overlapping."""
     for left, right in pairwise(layer):
         minimum = left.view.xy[0] + (left.view.w + right.view.w) / 2 + X_SPACE
@@ -141,7 +141,7 @@ def _bend_points(layout: SugiyamaLayout, edge: Edge) -> list[Point]:
     return [controls[rank].view.xy for rank in range(first + 1, last)]
 
 
-def _shift_to(component: object, bends: dict[Edge, list[Point]], left: float) -> float:
+def _shift_to(component: Graph, bends: dict[Edge, list[Point]], left: float) -> float:
     """Move a component so its left edge is at `left`; returns its right edge."""
     vertices = list(component.sV)
     offset = left - min(v.view.xy[0] - v.view.w / 2 for v in vertices)
@@ -149,7 +149,8 @@ def _shift_to(component: object, bends: dict[Edge, list[Point]], left: float) ->
         v.view.xy = (v.view.xy[0] + offset, v.view.xy[1])
     for edge, points in bends.items():
         bends[edge] = [(x + offset, y) for x, y in points]
-    return max(v.view.xy[0] + v.view.w / 2 for v in vertices)
+    right: float = max(v.view.xy[0] + v.view.w / 2 for v in vertices)
+    return right
 
 
 def _route(pair: tuple[Edge, Edge], bends: dict[Edge, list[Point]], upward: bool) -> list[Point]:

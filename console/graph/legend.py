@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -85,11 +86,10 @@ class Legend(QWidget):
         painter.setBrush(QColor(255, 255, 255, 225))
         painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 5, 5)
         for row, (kind, text) in enumerate(LEGEND_STATES):
-            self._entry(painter, 6, row, text, lambda r, k=kind: _paint_node_swatch(painter, r, k))
+            self._entry(painter, 6, row, text, partial(_paint_node_swatch, painter, kind=kind))
         edges = LEGEND_EDGES + (LEGEND_COVERAGE if self.coverage else [])
         for row, (kind, text) in enumerate(edges):
-            self._entry(painter, self._column_x(), row, text,
-                        lambda r, k=kind: _paint_edge_swatch(painter, r, k))
+            self._entry(painter, self._column_x(), row, text, partial(_paint_edge_swatch, painter, kind=kind))
         painter.end()
 
     def _entry(self, painter: QPainter, x: float, row: int, text: str,

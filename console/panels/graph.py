@@ -88,7 +88,7 @@ class StateGraphPanel(QWidget):
         """Show a schema's states and (source, intent, target) edges; clears every mark and the coverage."""
         self._clear()
         names = list(dict.fromkeys([*states, *(e[0] for e in edges), *(e[2] for e in edges)]))
-        unique_edges = list(dict.fromkeys(tuple(edge) for edge in edges))
+        unique_edges = list(dict.fromkeys((source, intent, target) for source, intent, target in edges))
         loops = {name: [e for e in unique_edges if e[0] == e[2] == name] for name in names}
         label_font = font(LABEL_FONT_PX)
         node_widths = {name: text_size(name, font(NODE_FONT_PX, bold=True))[0] + 2 * NODE_PAD_X
@@ -169,8 +169,9 @@ class StateGraphPanel(QWidget):
         previous, self._current = self._current, state if state in self._nodes else None
         if self._current is not None:
             self._visited.add(self._current)
-        for name in {previous, self._current} - {None}:
-            self._restyle_node(name)
+        for name in {previous, self._current}:
+            if name is not None:
+                self._restyle_node(name)
 
     def mark_visited(self, state: str) -> None:
         if state in self._nodes:

@@ -163,7 +163,8 @@ class TestsPanel(QWidget):
                 chosen.add(tuple(key))
             else:
                 children = (item.child(i) for i in range(item.childCount()))
-                chosen.update(tuple(child.data(CASE_COLUMN, KEY_ROLE)) for child in children)
+                chosen.update(tuple(child.data(CASE_COLUMN, KEY_ROLE)) for child in children
+                              if child is not None)
         return [key for key in self._items if key in chosen]
 
     def result_of(self, schema: str, case: str) -> tuple[str, str]:
