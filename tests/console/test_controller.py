@@ -9,16 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from PySide6.QtCore import SignalInstance
 
 from console.controllers import CallController, VoiceAdapter
 from console.panels import CallSetup
-from engine.marking import marked_values, split_marked
-from engine.patients import load_patient
-from engine.precompute import DataPrecomputer
-from engine.prompts import PROMPT, REPROMPT, SAY
-from engine.schema.compiled import load_schema
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio
@@ -26,14 +20,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 MINIMAL = {"schema": str(DATA / "minimal_schema.yaml"), "patient": str(DATA / "minimal_patient.json")}
-
-
-def schema_cases() -> list[tuple[Path, Path]]:
-    cases = [(DATA / "minimal_schema.yaml", DATA / "minimal_patient.json")]
-    for schema in sorted((ROOT / "schemas").glob("*.yaml")):
-        cases += [(schema, patient) for patient in sorted((ROOT / "resources" / "patients").glob(
-            f"{schema.stem}__*.json"))[:1]]
-    return cases
 
 
 PLAIN_SCALARS = (str, int, float, bool, type(None))
@@ -72,36 +58,6 @@ class Recorder:
 
     def __getitem__(self, name: str) -> list[tuple[Any, ...]]:
         return self.seen.get(name, [])
-
-
-@pytest.mark.parametrize(("schema_path", "patient_path"), schema_cases(), ids=lambda p: p.stem)
-def test_marked_render_equals_the_call_text_and_names_each_value(schema_path: Path,
-                                                                 patient_path: Path) -> None:
-    compiled = load_schema(schema_path)
-    record = load_patient(patient_path).validated(compiled)
-    precomputed = DataPrecomputer(compiled).precompute_all(record)
-    values, raws = marked_values(compiled, precomputed, record)
-    fields_seen = set()
-    for state in compiled.schema.states:
-        for kind in (PROMPT, SAY, REPROMPT):
-            segments = split_marked(compiled.renderer.render_template(state, kind, values, {}), raws)
-            plain = compiled.renderer.render(state, kind, precomputed)
-            assert "".join(text for text, _f, _r in segments) == plain
-            fields_seen |= {field for _t, field, _r in segments if field}
-    assert fields_seen, "no value was highlighted"
-    assert {field.split("[")[0] for field in fields_seen} <= set(compiled.schema.data)
-
-
-def test_list_items_are_marked_with_their_index_and_raw_value() -> None:
-    compiled = load_schema(DATA / "minimal_schema.yaml")
-    record = load_patient(DATA / "minimal_patient.json").validated(compiled)
-    precomputed = DataPrecomputer(compiled).precompute_all(record)
-    values, raws = marked_values(compiled, precomputed, record)
-    segments = split_marked(compiled.renderer.render_template("greet", PROMPT, values, {}), raws)
-    marked = {field: (text, raw) for text, field, raw in segments if field}
-    assert marked["meds[0].name"] == ("met-FOR-min", "metformin")
-    assert marked["meds[0].dose"] == ("five hundred", "500")
-    assert marked["appt"] == ("Tuesday, December first", "2026-12-01")
 
 
 def test_a_text_call_becomes_signals_in_order(aio: Aio, controller: CallController) -> None:
