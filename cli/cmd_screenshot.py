@@ -27,7 +27,7 @@ OPENING_WAIT_S = 10.0
 PLOT_SETTLE_S = 1.5
 
 
-def add_screenshot(sub: argparse._SubParsersAction) -> None:
+def add_screenshot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("screenshot", help="render the console mid-call to a PNG (offscreen)")
     parser.add_argument("out", type=Path, help="the PNG to write")
     parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA)
@@ -48,8 +48,9 @@ def run_screenshot(args: argparse.Namespace) -> int:
 
         create_application()
         patient = args.patient or default_patient_for(load_schema(args.schema).name)
-        return qasync.run(_shoot(args.out, args.schema, patient, args.steps, (int(width), int(height)),
-                                 Path(scratch)))
+        status: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps,
+                                        (int(width), int(height)), Path(scratch)))
+        return status
 
 
 async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size: tuple[int, int],
@@ -109,5 +110,5 @@ def _moving_example(compiled: CompiledSchema, state: str) -> str | None:
     return None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_screenshot(sub)

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
-from qasync import asyncSlot
 
 from console.controllers import CallController
 from console.dialogs import Dialogs
@@ -23,6 +22,7 @@ from console.panels.setup import SetupPanel
 from console.panels.step import StepPanel
 from console.panels.tests import TestsPanel
 from console.panels.transcript import TranscriptPanel
+from console.slots import async_slot
 from engine.testing.coverage import coverage_detail
 
 APP_TITLE = "Voice console"
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._sized = False
         self._lay_out_docks()
-        self.actions = _build_menus(self)
+        self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
         self.setup.restore(schema, patient)
@@ -219,9 +219,9 @@ class MainWindow(QMainWindow):
 
     def _on_call_state(self, state: str) -> None:
         self.graph.set_force_enabled(state == "running")
-        self.actions["start"].setEnabled(not self.controller.is_live)
-        self.actions["stop"].setEnabled(self.controller.is_live)
-        self.actions["force"].setEnabled(state == "running")
+        self.menu_actions["start"].setEnabled(not self.controller.is_live)
+        self.menu_actions["stop"].setEnabled(self.controller.is_live)
+        self.menu_actions["force"].setEnabled(state == "running")
         self.status.state.setText(f"● {state}")
         self._update_title()
 
@@ -241,15 +241,15 @@ class MainWindow(QMainWindow):
     def _confirm_force(self, state: str) -> bool:
         return self.dialogs.confirm("Force transition", f"Force the call into '{state}'?")
 
-    @asyncSlot(str)
+    @async_slot(str)
     async def force(self, state: str) -> None:
         await self.controller.force(state)
 
-    @asyncSlot(object)
+    @async_slot(object)
     async def run_tests(self, cases: list[tuple[str, str]]) -> None:
         await self.controller.tests.run_tests([(schema, case) for schema, case in cases])
 
-    @asyncSlot(object)
+    @async_slot(object)
     async def step_test(self, case: tuple[str, str]) -> None:
         try:
             await self.controller.tests.step_test((case[0], case[1]))

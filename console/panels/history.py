@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
+
+from console.slots import async_slot
 
 if TYPE_CHECKING:
     from console.controllers import CallController, HistoryController
@@ -71,13 +72,15 @@ class HistoryPanel(QWidget):
             self.table.addTopLevelItem(_row(call))
         self._update_enabled()
 
+    def _items(self) -> list[QTreeWidgetItem]:
+        found = (self.table.topLevelItem(i) for i in range(self.table.topLevelItemCount()))
+        return [item for item in found if item is not None]
+
     def call_ids(self) -> list[str]:
-        return [self.table.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
-                for i in range(self.table.topLevelItemCount())]
+        return [item.data(0, Qt.ItemDataRole.UserRole) for item in self._items()]
 
     def select_call(self, call_id: str) -> None:
-        for index in range(self.table.topLevelItemCount()):
-            item = self.table.topLevelItem(index)
+        for item in self._items():
             if item.data(0, Qt.ItemDataRole.UserRole) == call_id:
                 self.table.setCurrentItem(item)
 
@@ -90,7 +93,7 @@ class HistoryPanel(QWidget):
         item = self.table.currentItem()
         return "" if item is None else str(item.data(0, Qt.ItemDataRole.UserRole))
 
-    @asyncSlot()
+    @async_slot()
     async def play_selected(self) -> None:
         call_id = self.selected_call()
         if call_id:

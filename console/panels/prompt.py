@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
-from console.panels import NodeView, Segment
+from console.panels import NodeView, SchemaInfo, Segment
+from console.slots import async_slot
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -64,7 +64,7 @@ class SegmentText(QTextBrowser):
         for part in _JINJA.split(source.strip()):
             cursor.insertText(part, code if _JINJA.fullmatch(part) else QTextCharFormat())
 
-    def highlighted(self) -> list[tuple[str, str, str]]:
+    def highlighted_values(self) -> list[tuple[str, str, str]]:
         """(text, field, tooltip) of every highlighted value, in order."""
         found = []
         block = self.document().begin()
@@ -163,7 +163,7 @@ class PromptPanel(QWidget):
     def _on_node_entered(self, _at: float, view: NodeView) -> None:
         self.show_view(view)
 
-    def _on_schema_changed(self, info: dict | None) -> None:
+    def _on_schema_changed(self, info: SchemaInfo | None) -> None:
         self.view = None
         if info:
             self.show_state(info["initial"])
@@ -203,7 +203,7 @@ class PromptPanel(QWidget):
         self.play_button.setToolTip("Speak the scripted line through text to speech" if available
                                     else f"Text to speech is unavailable: {reason}")
 
-    @asyncSlot()
+    @async_slot()
     async def play(self) -> None:
         if not self.line:
             return

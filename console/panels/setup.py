@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from console.dialogs import Dialogs
 from console.panels import CallSetup, Choice
+from console.slots import async_slot
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -291,13 +291,13 @@ class SetupPanel(QWidget):
 
     # ----- actions -------------------------------------------------------------------------
 
-    @asyncSlot()
+    @async_slot()
     async def start(self) -> None:
         if self.can_start:
             self._save()
             await self._controller.start(self.setup())
 
-    @asyncSlot()
+    @async_slot()
     async def stop(self) -> None:
         await self._controller.stop()
 

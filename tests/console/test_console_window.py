@@ -87,7 +87,7 @@ def test_a_text_call_on_each_bundled_schema(make_window: MakeWindow, aio: Aio, d
     opening = compiled.renderer.render(initial, "say", _precomputed(compiled, patient))
     assert window.prompt.say_text.toPlainText() == opening
     assert f"Bot {opening}" in transcript.text()
-    assert window.prompt.say_text.highlighted(), "the opening line shows no patient value"
+    assert window.prompt.say_text.highlighted_values(), "the opening line shows no patient value"
     assert graph.node_style(initial) == "current"
 
     example, moved_to = moving_intent(compiled, initial)
@@ -115,7 +115,7 @@ def test_a_text_call_on_each_bundled_schema(make_window: MakeWindow, aio: Aio, d
               and window.report.report.get("state_transitions") == 2)
 
     dialogs.files.append(str(tmp_path / "latency.csv"))
-    window.actions["export"].trigger()
+    window.menu_actions["export"].trigger()
     with open(tmp_path / "latency.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert rows and {row["schema"] for row in rows} == {compiled.name}
@@ -150,7 +150,7 @@ def test_the_force_dialog_moves_the_call(window: MainWindow, aio: Aio, dialogs: 
     window.setup.start()
     aio.until(lambda: window.controller.call_state == "running")
     dialogs.choices.append("callback_time")
-    window.actions["force"].trigger()
+    window.menu_actions["force"].trigger()
     aio.until(lambda: "FORCED" in window.transcript.text())  # the panels show what the events said
     assert window.controller.current_state == "callback_time"
     assert window.graph.node_style("callback_time") == "current"
@@ -173,13 +173,13 @@ def test_an_invalid_patient_lists_every_problem_and_blocks_start(window: MainWin
     for field in ("appointment_date", "clinic_phone", "visit_type"):
         assert any(field in line and line.startswith("bad_patient.json:") for line in problems)
     assert not window.setup.start_button.isEnabled()
-    window.actions["start"].trigger()
+    window.menu_actions["start"].trigger()
     assert window.controller.call_state == "ready"
 
 
 def test_a_bad_schema_file_shows_its_problems(window: MainWindow, dialogs: ScriptedDialogs) -> None:
     dialogs.files.append(str(DATA / "bad_schemas" / "initial_state_unknown.yaml"))
-    window.actions["open_schema"].trigger()
+    window.menu_actions["open_schema"].trigger()
     assert window.setup.schema_path.endswith("initial_state_unknown.yaml")
     assert window.setup.problems and not window.setup.start_button.isEnabled()
     assert window.graph.states() == []
@@ -248,8 +248,8 @@ def test_a_past_call_replays_into_the_panels(window: MainWindow, aio: Aio) -> No
 
 
 def test_errors_go_to_the_status_line_and_a_dialog(window: MainWindow, dialogs: ScriptedDialogs) -> None:
-    window.actions["force"].setEnabled(True)
-    window.actions["force"].trigger()
+    window.menu_actions["force"].setEnabled(True)
+    window.menu_actions["force"].trigger()
     assert dialogs.errors == [("Cannot force a transition", "No call is running: start one first.")]
     assert "Cannot force a transition" in window.status.message.text()
     assert "c62828" in window.status.message.styleSheet()
@@ -297,10 +297,10 @@ def test_menus_have_the_shortcuts(window: MainWindow, qtbot: Any) -> None:
     expected = {"start": "Ctrl+R", "stop": "Ctrl+.", "step": "Ctrl+L", "force": "Ctrl+F", "export": "Ctrl+E",
                 "open_schema": "Ctrl+O", "quit": "Ctrl+Q"}
     for key, shortcut in expected.items():
-        assert window.actions[key].shortcut() == QKeySequence(shortcut), key
+        assert window.menu_actions[key].shortcut() == QKeySequence(shortcut), key
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    window.actions["step"].trigger()
+    window.menu_actions["step"].trigger()
     qtbot.waitUntil(window.step.box.hasFocus)
 
 
@@ -309,9 +309,9 @@ def test_the_prompt_panel_toggles_template_and_field_tags(window: MainWindow) ->
     prompt = window.prompt
     assert prompt.view["state"] == "reminder" and not prompt.view["current"]
     assert "selected node" in prompt.title.text()
-    fields = [field for _text, field, _tip in prompt.say_text.highlighted()]
+    fields = [field for _text, field, _tip in prompt.say_text.highlighted_values()]
     assert fields[:2] == ["patient_first_name", "visit_type"]
-    tip = dict((field, tip) for _text, field, tip in prompt.say_text.highlighted())["appointment_date"]
+    tip = dict((field, tip) for _text, field, tip in prompt.say_text.highlighted_values())["appointment_date"]
     assert "raw value: 2026-12-03" in tip and "spoken: Thursday, December third" in tip
     prompt.tags_toggle.setChecked(True)
     assert "⟨patient_first_name⟩" in prompt.say_text.toPlainText()
