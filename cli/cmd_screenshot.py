@@ -19,7 +19,7 @@ from engine.paths import DEFAULT_SCHEMA, default_patient_for
 from engine.schema.compiled import CompiledSchema, load_schema
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController
     from console.panels import CallSetup
 
 STEP_PAUSE_S = 0.4
@@ -48,15 +48,15 @@ def run_screenshot(args: argparse.Namespace) -> int:
 
         create_application()
         patient = args.patient or default_patient_for(load_schema(args.schema).name)
-        code: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps, (int(width), int(height)),
-                                      Path(scratch)))
-        return code
+        status: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps,
+                                        (int(width), int(height)), Path(scratch)))
+        return status
 
 
 async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size: tuple[int, int],
                  scratch: Path) -> int:
     from console.app import build_window, file_settings
-    from console.controller import CallController
+    from console.controllers import CallController
     from console.dialogs import Dialogs
 
     controller = CallController()

@@ -22,7 +22,7 @@ import qasync
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from console.controller import CallController
+from console.controllers import CallController
 from console.dialogs import Dialogs
 from console.main_window import MainWindow
 
@@ -64,7 +64,8 @@ def run_console(schema_path: Path | str | None = None, patient_path: Path | str 
     """Open the console and run until its window closes; the exit status."""
     create_application()
     try:
-        return qasync.run(_serve(str(schema_path or ""), str(patient_path or "")))
+        status: int = qasync.run(_serve(str(schema_path or ""), str(patient_path or "")))
+        return status
     except RuntimeError as error:
         if "Event loop stopped before Future completed" in str(error):
             return 0  # quit from outside the window; aboutToQuit has already ended the call
@@ -76,7 +77,7 @@ async def _serve(schema: str, patient: str) -> int:
     window = build_window(controller, user_settings(), schema=schema, patient=patient)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
-    app = QApplication.instance()
+    app = create_application()
     app.aboutToQuit.connect(lambda: _shut_down_now(controller))
     with (_interrupts_close(window), _errors_shown_in(window),
           garbage_collected_in_gui_thread(busy=lambda: controller.is_live)):

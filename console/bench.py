@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 
 from console.app import build_window, file_settings, garbage_collected_in_gui_thread, settle_memory
-from console.controller import CallController, HistorySupport
+from console.controllers import CallController, HistorySupport
 from console.dialogs import Dialogs
 from console.main_window import MainWindow
 

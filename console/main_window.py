@@ -9,9 +9,8 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
-from qasync import asyncSlot
 
-from console.controller import CallController, coverage_detail
+from console.controllers import CallController
 from console.dialogs import Dialogs
 from console.panels import SchemaInfo
 from console.panels.graph import StateGraphPanel
@@ -23,6 +22,8 @@ from console.panels.setup import SetupPanel
 from console.panels.step import StepPanel
 from console.panels.tests import TestsPanel
 from console.panels.transcript import TranscriptPanel
+from console.slots import async_slot
+from engine.testing.coverage import coverage_detail
 
 APP_TITLE = "Voice console"
 BUSY_DELAY_MS = 200
@@ -82,21 +83,21 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.controller, self.settings = controller, settings
         self.dialogs = dialogs or Dialogs(self)
-        self.setup = SetupPanel(controller, settings, self.dialogs)
+        self.setup = SetupPanel(controller, controller.voice, settings, self.dialogs)
         self.graph = StateGraphPanel()
-        self.prompt = PromptPanel(controller)
+        self.prompt = PromptPanel(controller, controller.voice)
         self.transcript = TranscriptPanel(controller)
         self.step = StepPanel(controller)
         self.latency = LatencyPanel()
         self.report = ReportPanel(controller)
-        self.history = HistoryPanel(controller)
+        self.history = HistoryPanel(controller.history, controller)
         self.tests = TestsPanel()
         self.status = StatusLine(self)
         self.setStatusBar(self.status)
         self.docks: dict[str, QDockWidget] = {}
         self._sized = False
         self._lay_out_docks()
-        self.actions = _build_menus(self)
+        self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
         self.setup.restore(schema, patient)
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
         controller.messageShown.connect(self.status.show_message)
         controller.failed.connect(self.show_failure)
         controller.callError.connect(self._on_call_error)
+        self.setup.outputDeviceChanged.connect(controller.history.set_output_device)
         self._bind_graph()
         self._bind_latency()
         self._bind_tests()
@@ -182,24 +184,22 @@ class MainWindow(QMainWindow):
         controller.timelineReset.connect(latency.reset)
 
     def _bind_tests(self) -> None:
-        tests, controller = self.tests, self.controller
-        controller.testsChanged.connect(self._on_tests_changed)
-        controller.testRunning.connect(tests.set_running)
-        controller.testResult.connect(tests.set_result)
-        controller.coverageChanged.connect(self._on_coverage)
+        tests, runner = self.tests, self.controller.tests
+        runner.testsChanged.connect(self._on_tests_changed)
+        runner.testRunning.connect(tests.set_running)
+        runner.testResult.connect(tests.set_result)
+        runner.coverageChanged.connect(self._on_coverage)
         tests.runRequested.connect(self.run_tests)
         tests.stepRequested.connect(self.step_test)
-        tests.nextStepRequested.connect(controller.next_test_step)
-        self._on_tests_changed(controller.test_cases(), controller.tests_note)
+        tests.nextStepRequested.connect(runner.next_test_step)
+        self._on_tests_changed(runner.test_cases(), runner.note)
 
     def _on_tests_changed(self, cases: list[tuple[str, str]], note: str) -> None:
         self.tests.set_cases(cases)
         self.tests.set_coverage(note or "Coverage: not run yet")
-        self.tests.coverage_label.setToolTip("")
 
     def _on_coverage(self, text: str, unreached: set[str], untaken: set[tuple[str, str, str]]) -> None:
-        self.tests.set_coverage(text)
-        self.tests.coverage_label.setToolTip(coverage_detail(unreached, untaken))
+        self.tests.set_coverage(text, coverage_detail(unreached, untaken))
         self.graph.set_coverage(unreached, untaken)
 
     def _on_schema_changed(self, info: SchemaInfo | None) -> None:
@@ -219,9 +219,9 @@ class MainWindow(QMainWindow):
 
     def _on_call_state(self, state: str) -> None:
         self.graph.set_force_enabled(state == "running")
-        self.actions["start"].setEnabled(not self.controller.is_live)
-        self.actions["stop"].setEnabled(self.controller.is_live)
-        self.actions["force"].setEnabled(state == "running")
+        self.menu_actions["start"].setEnabled(not self.controller.is_live)
+        self.menu_actions["stop"].setEnabled(self.controller.is_live)
+        self.menu_actions["force"].setEnabled(state == "running")
         self.status.state.setText(f"● {state}")
         self._update_title()
 
@@ -241,18 +241,18 @@ class MainWindow(QMainWindow):
     def _confirm_force(self, state: str) -> bool:
         return self.dialogs.confirm("Force transition", f"Force the call into '{state}'?")
 
-    @asyncSlot(str)
+    @async_slot(str)
     async def force(self, state: str) -> None:
         await self.controller.force(state)
 
-    @asyncSlot(object)
+    @async_slot(object)
     async def run_tests(self, cases: list[tuple[str, str]]) -> None:
-        await self.controller.run_tests([tuple(case) for case in cases])
+        await self.controller.tests.run_tests([(schema, case) for schema, case in cases])
 
-    @asyncSlot(object)
+    @async_slot(object)
     async def step_test(self, case: tuple[str, str]) -> None:
         try:
-            await self.controller.step_test(tuple(case))
+            await self.controller.tests.step_test((case[0], case[1]))
         finally:
             self.tests.stop_stepping()  # the case's result (if any) has arrived; refused or stopped
 

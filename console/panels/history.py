@@ -16,19 +16,21 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
+
+from console.slots import async_slot
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController, HistoryController
 
 COLUMNS = ["Started", "Schema", "Patient", "Status", "Mode", "Call"]
 LIMIT = 200
 
 
 class HistoryPanel(QWidget):
-    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+    def __init__(self, history: HistoryController, controller: CallController,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._controller = controller
+        self._history, self._controller = history, controller
         self.table = QTreeWidget()
         self.table.setHeaderLabels(COLUMNS)
         self.table.setRootIsDecorated(False)
@@ -45,7 +47,7 @@ class HistoryPanel(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self.open_selected)
         self.play_button.clicked.connect(self.play_selected)
-        self.stop_play_button.clicked.connect(controller.stop_playback)
+        self.stop_play_button.clicked.connect(history.stop_playback)
         buttons = QHBoxLayout()
         buttons.addWidget(self.notice, 1)
         buttons.addWidget(self.refresh_button)
@@ -56,49 +58,51 @@ class HistoryPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
-        controller.historyChanged.connect(self.refresh)
+        history.historyChanged.connect(self.refresh)
+        history.playingChanged.connect(self._update_enabled)
         controller.callStateChanged.connect(self._update_enabled)
-        controller.playingChanged.connect(self._update_enabled)
         self._update_enabled()
 
     def refresh(self) -> None:
-        available, reason = self._controller.history.status()
+        available, reason = self._history.status()
         self.notice.setText("" if available else reason)
         self.table.setEnabled(available)
         self.table.clear()
-        for call in self._controller.history.calls(LIMIT):
+        for call in self._history.calls(LIMIT):
             self.table.addTopLevelItem(_row(call))
         self._update_enabled()
 
+    def _items(self) -> list[QTreeWidgetItem]:
+        found = (self.table.topLevelItem(i) for i in range(self.table.topLevelItemCount()))
+        return [item for item in found if item is not None]
+
     def call_ids(self) -> list[str]:
-        return [self.table.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
-                for i in range(self.table.topLevelItemCount())]
+        return [item.data(0, Qt.ItemDataRole.UserRole) for item in self._items()]
 
     def select_call(self, call_id: str) -> None:
-        for index in range(self.table.topLevelItemCount()):
-            item = self.table.topLevelItem(index)
+        for item in self._items():
             if item.data(0, Qt.ItemDataRole.UserRole) == call_id:
                 self.table.setCurrentItem(item)
 
     def open_selected(self) -> None:
         item = self.table.currentItem()
         if item is not None:
-            self._controller.replay(item.data(0, Qt.ItemDataRole.UserRole))
+            self._history.replay(item.data(0, Qt.ItemDataRole.UserRole))
 
     def selected_call(self) -> str:
         item = self.table.currentItem()
         return "" if item is None else str(item.data(0, Qt.ItemDataRole.UserRole))
 
-    @asyncSlot()
+    @async_slot()
     async def play_selected(self) -> None:
         call_id = self.selected_call()
         if call_id:
-            await self._controller.play_recording(call_id)
+            await self._history.play_recording(call_id)
 
     def _update_enabled(self) -> None:
-        call_id, playing = self.selected_call(), self._controller.playing
+        call_id, playing = self.selected_call(), self._history.playing
         self.open_button.setEnabled(bool(call_id) and not self._controller.is_live)
-        recording = self._controller.recording_of(call_id) if call_id else None
+        recording = self._history.recording_of(call_id) if call_id else None
         self.play_button.setEnabled(recording is not None and not playing)
         self.play_button.setToolTip(
             "Play the call's recorded audio through the chosen output device" if recording

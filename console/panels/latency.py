@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import pyqtgraph as pg
@@ -45,6 +47,7 @@ BUDGET_COLOURS = {SCHEMA_OVERHEAD: "#c62828", "transition": "#ef6c00"}
 CROSSED_COLOUR = "#ef6c00"
 OVER_BUDGET = QColor("#c62828")
 BAR_WIDTH = 0.6
+NO_TURNS: Mapping[int, float] = MappingProxyType({})
 TREND_DELAY_MS = 30  # the turn plot is redrawn this long after the stage bars
 
 
@@ -80,7 +83,7 @@ def turn_span(turns: list[int] | np.ndarray) -> tuple[float, float]:
     return first - 0.5, max(first + 9.0, math.ceil(last / 10.0) * 10.0) + 0.5
 
 
-class _PlotView(pg.GraphicsLayoutWidget):
+class _PlotView(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtgraph ships no type hints
     """A plot widget that lays its plot out again `settle_ms` after the last of a burst of resizes.
 
     Laying out a plot redraws its axes' text (tens of ms for both plots); when a neighbouring dock
@@ -146,15 +149,16 @@ class LatencyPanel(QWidget):
         samples(): the buffered samples, in arrival order.
 
     The refresh timer runs while the panel is visible; each tick redraws only if samples changed
-    since the last redraw (`redraw_count` counts redraws).
+    since the last redraw (`tick_count` counts ticks, `redraw_count` redraws).
     """
 
     def __init__(self, parent: QWidget | None = None, budgets: dict[str, float] | None = None,
                  window: int = 50, refresh_ms: int = 100) -> None:
         super().__init__(parent)
         self.budgets = dict(DEFAULT_BUDGETS if budgets is None else budgets)
-        self.window = window
+        self.window_size = window
         self.redraw_count = 0
+        self.tick_count = 0
         self._shut_down = False
         self._timer = QTimer(self)
         self._timer.setInterval(refresh_ms)
@@ -240,7 +244,7 @@ class LatencyPanel(QWidget):
     def _make_table(self) -> QTableWidget:
         table = QTableWidget(0, 4)
         table.setHorizontalHeaderLabels(["stage", "n", "p50 ms", "p95 ms"])
-        table.setToolTip(f"Rolling over each stage's last {self.window} samples (nearest rank); "
+        table.setToolTip(f"Rolling over each stage's last {self.window_size} samples (nearest rank); "
                          "schema_overhead is classify + render + transition per turn. Red: p95 over budget.")
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -282,7 +286,7 @@ class LatencyPanel(QWidget):
 
     def reset(self) -> None:
         self._samples: list[Sample] = []
-        self._windows: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=self.window))
+        self._windows: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=self.window_size))
         self._per_turn: defaultdict[str, defaultdict[int, float]] = defaultdict(lambda: defaultdict(float))
         self._trend: defaultdict[str, dict[int, float]] = defaultdict(dict)
         self._crossed_turns: set[int] = set()
@@ -319,6 +323,7 @@ class LatencyPanel(QWidget):
         The stage bars and the table are drawn now, the turn plot `TREND_DELAY_MS` later: each plot
         repaints in a pass of the event loop of its own (a repaint that moves the axes costs several ms).
         """
+        self.tick_count += 1
         if not self._dirty or self._trends_timer.isActive():
             return
         self._dirty = False
@@ -336,7 +341,7 @@ class LatencyPanel(QWidget):
         if turns is None:
             turns = self._stage_turns()
         if self._schema_only.isChecked():
-            tallest = max((sum(self._per_turn.get(stage, {}).get(turn, 0.0) for stage in SCHEMA_STAGES)
+            tallest = max((sum(self._stage_ms(stage).get(turn, 0.0) for stage in SCHEMA_STAGES)
                            for turn in self._schema_turns()), default=0.0)
             top = max(tallest, *self.budgets.values(), 1.0) * 1.2
         else:
@@ -355,25 +360,29 @@ class LatencyPanel(QWidget):
         plot.setRange(xRange=wanted[:2], yRange=wanted[2:], padding=0)
 
     def _stage_turns(self) -> list[int]:
-        return sorted({turn for stage in STACK_ORDER for turn in self._per_turn.get(stage, {})})
+        return sorted({turn for stage in STACK_ORDER for turn in self._stage_ms(stage)})
 
     def _stack_tops(self, turns: list[int]) -> np.ndarray:
         """The height of each turn's stack of every stage."""
         tops = np.zeros(len(turns))
         for stage in STACK_ORDER:
-            per_turn = self._per_turn.get(stage, {})
+            per_turn = self._stage_ms(stage)
             tops += np.array([per_turn.get(turn, 0.0) for turn in turns], dtype=float)
         return tops
 
+    def _stage_ms(self, stage: str) -> Mapping[int, float]:
+        """A stage's ms by turn (empty for a stage with no sample)."""
+        return self._per_turn.get(stage, NO_TURNS)
+
     def _schema_turns(self) -> list[int]:
-        return sorted({turn for stage in SCHEMA_STAGES for turn in self._per_turn.get(stage, {})})
+        return sorted({turn for stage in SCHEMA_STAGES for turn in self._stage_ms(stage)})
 
     def _draw_bars(self) -> None:
         turns = self._stage_turns()
         x = np.array(turns, dtype=float)
         base = np.zeros(len(turns))
         for stage in STACK_ORDER:
-            per_turn = self._per_turn.get(stage, {})
+            per_turn = self._stage_ms(stage)
             heights = np.array([per_turn.get(turn, 0.0) for turn in turns], dtype=float)
             self._bars[stage].setOpts(x=x, height=heights, y0=base.copy(), width=BAR_WIDTH)
             base += heights
@@ -427,8 +436,8 @@ class LatencyPanel(QWidget):
 
     def _window_values(self, stage: str) -> list[float]:
         if stage == SCHEMA_OVERHEAD:
-            turns = self._schema_turns()[-self.window:]
-            return [sum(self._per_turn.get(s, {}).get(t, 0.0) for s in SCHEMA_STAGES) for t in turns]
+            turns = self._schema_turns()[-self.window_size:]
+            return [sum(self._stage_ms(s).get(t, 0.0) for s in SCHEMA_STAGES) for t in turns]
         return list(self._windows.get(stage, ()))
 
     # --- read-outs (for tests and the main window)
@@ -441,7 +450,8 @@ class LatencyPanel(QWidget):
     def bar_data(self, stage: str) -> tuple[list[float], list[float], list[float]]:
         """What the stage's bars show: (turns, bottoms, heights)."""
         opts = self._bars[stage].opts
-        return tuple([float(v) for v in opts[key]] for key in ("x", "y0", "height"))
+        turns, bottoms, heights = ([float(v) for v in opts[key]] for key in ("x", "y0", "height"))
+        return turns, bottoms, heights
 
     def curve_data(self, stage: str) -> tuple[list[float], list[float]]:
         """What a trend curve ("voice_to_voice" or "turn") shows: (turns, ms)."""
@@ -452,7 +462,8 @@ class LatencyPanel(QWidget):
         """The table's text: stage -> (n, p50, p95)."""
         rows = {}
         for row in range(self.table.rowCount()):
-            cells = [self.table.item(row, column).text() for column in range(4)]
+            items = [self.table.item(row, column) for column in range(4)]
+            cells = [item.text() if item is not None else "" for item in items]
             rows[cells[0]] = (cells[1], cells[2], cells[3])
         return rows
 

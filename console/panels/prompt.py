@@ -23,12 +23,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
-from console.panels import NodeView, Segment
+from console.panels import NodeView, SchemaInfo, Segment
+from console.slots import async_slot
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController, VoiceAdapter
 
 VALUE_BACKGROUND = QColor("#fff3bf")
 TAG_COLOUR = QColor("#8d6e63")
@@ -64,7 +64,7 @@ class SegmentText(QTextBrowser):
         for part in _JINJA.split(source.strip()):
             cursor.insertText(part, code if _JINJA.fullmatch(part) else QTextCharFormat())
 
-    def highlighted(self) -> list[tuple[str, str, str]]:
+    def highlighted_values(self) -> list[tuple[str, str, str]]:
         """(text, field, tooltip) of every highlighted value, in order."""
         found = []
         block = self.document().begin()
@@ -107,9 +107,10 @@ def _tag_format() -> QTextCharFormat:
 
 
 class PromptPanel(QWidget):
-    def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: CallController, voice: VoiceAdapter,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._controller = controller
+        self._controller, self._voice = controller, voice
         self.view: NodeView | None = None
         self._build()
         controller.nodeEntered.connect(self._on_node_entered)
@@ -162,7 +163,7 @@ class PromptPanel(QWidget):
     def _on_node_entered(self, _at: float, view: NodeView) -> None:
         self.show_view(view)
 
-    def _on_schema_changed(self, info: dict | None) -> None:
+    def _on_schema_changed(self, info: SchemaInfo | None) -> None:
         self.view = None
         if info:
             self.show_state(info["initial"])
@@ -197,12 +198,12 @@ class PromptPanel(QWidget):
         return "".join(text for text, _field, _raw in self.view["say"]) if self.view else ""
 
     def _update_play(self) -> None:
-        available, reason = self._controller.voice.tts_status()
+        available, reason = self._voice.tts_status()
         self.play_button.setEnabled(available and bool(self.line))
         self.play_button.setToolTip("Speak the scripted line through text to speech" if available
                                     else f"Text to speech is unavailable: {reason}")
 
-    @asyncSlot()
+    @async_slot()
     async def play(self) -> None:
         if not self.line:
             return

@@ -10,7 +10,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController
 
 SUMMARY_KEYS = {"count", "mean", "p50", "p95", "p99", "max"}
 EXPANDED_BY_DEFAULT = {("stages",), ("turn_breakdown",), ("schema_overhead_per_turn",)}
@@ -25,7 +25,7 @@ class ReportPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(True)
-        self._expanded = set(EXPANDED_BY_DEFAULT)
+        self._expanded: set[tuple[str, ...]] = set(EXPANDED_BY_DEFAULT)
         self._stale = False  # a report came while the panel was hidden; the tree shows an older one
         self.tree.itemExpanded.connect(lambda item: self._expanded.add(_path(item)))
         self.tree.itemCollapsed.connect(lambda item: self._expanded.discard(_path(item)))
@@ -69,8 +69,9 @@ class ReportPanel(QWidget):
         parent = self.tree.invisibleRootItem()
         item = None
         for key in path:
-            item = next((parent.child(i) for i in range(parent.childCount())
-                         if parent.child(i).data(0, _KEY_ROLE) == key), None)
+            children = (parent.child(i) for i in range(parent.childCount()))
+            item = next((child for child in children
+                         if child is not None and child.data(0, _KEY_ROLE) == key), None)
             if item is None:
                 raise KeyError(path)
             parent = item
@@ -105,9 +106,10 @@ def _ordered(mapping: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def _path(item: QTreeWidgetItem) -> tuple[str, ...]:
     keys = []
-    while item is not None:
-        keys.append(str(item.data(0, _KEY_ROLE)))
-        item = item.parent()
+    node: QTreeWidgetItem | None = item
+    while node is not None:
+        keys.append(str(node.data(0, _KEY_ROLE)))
+        node = node.parent()
     return tuple(reversed(keys))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from console.dialogs import Dialogs
 from console.panels import CallSetup, Choice
+from console.slots import async_slot
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController, VoiceAdapter
 
 OPEN_FILE = "\0open"  # the item data of the "Open … file…" entries
 RESPONDERS = [("Scripted (offline)", "scripted"), ("OpenAI-compatible", "openai")]
@@ -38,10 +38,13 @@ MODES = [("Text", "text"), ("Voice", "voice")]
 
 
 class SetupPanel(QWidget):
-    def __init__(self, controller: CallController, settings: QSettings, dialogs: Dialogs,
-                 parent: QWidget | None = None) -> None:
+    outputDeviceChanged = Signal(str)  # the chosen speaker's name ("" = the default)
+
+    def __init__(self, controller: CallController, voice: VoiceAdapter, settings: QSettings,
+                 dialogs: Dialogs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._controller, self._settings, self._dialogs = controller, settings, dialogs
+        self._controller, self._voice = controller, voice
+        self._settings, self._dialogs = settings, dialogs
         self.problems: list[str] = []
         self._restoring = False
         self._build()
@@ -49,7 +52,7 @@ class SetupPanel(QWidget):
         controller.callStateChanged.connect(self._update_enabled)
         controller.callStateChanged.connect(self._update_monitor)
         controller.busyChanged.connect(self._update_enabled)
-        controller.inputLevel.connect(self.set_input_level)
+        voice.inputLevel.connect(self.set_input_level)
 
     # ----- building ----------------------------------------------------------------------------
 
@@ -71,8 +74,8 @@ class SetupPanel(QWidget):
         self.voice_label.setStyleSheet("color: #6d4c41;")
         self.input_box, self.output_box = QComboBox(), QComboBox()
         self.record_box = QCheckBox("Record audio")
-        self.record_box.setToolTip("Voice mode: save the caller's, the bot's and the mixed audio as WAV files "
-                                   "in the call's data folder (they hold the patient's voice)")
+        self.record_box.setToolTip("Voice mode: save the caller's, the bot's and the mixed audio as WAV "
+                                   "files in the call's data folder (they hold the patient's voice)")
         self.level_meter = QProgressBar()
         self.level_meter.setRange(0, 100)
         self.level_meter.setTextVisible(False)
@@ -124,8 +127,8 @@ class SetupPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
 
     def _fill_voice(self) -> None:
-        available, reason = self._controller.voice.status()
-        inputs, outputs = self._controller.voice.devices() if available else ([], [])
+        available, reason = self._voice.status()
+        inputs, outputs = self._voice.devices() if available else ([], [])
         _fill(self.input_box, inputs)
         _fill(self.output_box, outputs)
         model = self.mode_box.model()
@@ -246,6 +249,10 @@ class SetupPanel(QWidget):
                          record=self.record_box.isChecked() and self.mode_box.currentData() == "voice")
 
     @property
+    def output_device(self) -> str:
+        return str(self.output_box.currentData() or "")
+
+    @property
     def can_start(self) -> bool:
         return not self.problems and not self._controller.is_live
 
@@ -265,7 +272,7 @@ class SetupPanel(QWidget):
         """Remember every choice; a schema or patient only once one is chosen."""
         if self._restoring:
             return
-        self._controller.output_device = str(self.output_box.currentData() or "")
+        self.outputDeviceChanged.emit(self.output_device)
         for key, value in self.setup().items():
             if value or key not in ("schema", "patient"):
                 self._settings.setValue(f"setup/{key}", value)
@@ -274,9 +281,9 @@ class SetupPanel(QWidget):
     def _update_monitor(self) -> None:
         """Meter the chosen microphone while voice is available and no call holds it."""
         if self.voice_available and not self._controller.is_live:
-            self._controller.monitor_input(str(self.input_box.currentData() or ""))
+            self._voice.monitor_input(str(self.input_box.currentData() or ""))
         else:
-            self._controller.monitor_input(None)
+            self._voice.monitor_input(None)
             self.level_meter.setValue(0)
 
     def set_input_level(self, level: float) -> None:
@@ -284,13 +291,13 @@ class SetupPanel(QWidget):
 
     # ----- actions -------------------------------------------------------------------------
 
-    @asyncSlot()
+    @async_slot()
     async def start(self) -> None:
         if self.can_start:
             self._save()
             await self._controller.start(self.setup())
 
-    @asyncSlot()
+    @async_slot()
     async def stop(self) -> None:
         await self._controller.stop()
 

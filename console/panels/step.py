@@ -14,12 +14,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from console.panels import IntentChoice, NodeView
+from console.slots import async_slot
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController
 
 INTENT_COLUMNS = 1
 
@@ -109,7 +109,7 @@ class StepPanel(QWidget):
 
     # ----- sending -------------------------------------------------------------------------
 
-    @asyncSlot()
+    @async_slot()
     async def send(self) -> None:
         """Send the box's text; it comes back into the box if the turn could not be sent."""
         text = self.box.text().strip()
@@ -119,7 +119,7 @@ class StepPanel(QWidget):
         if not await self.send_text(text) and not self.box.text():
             self.box.setText(text)
 
-    @asyncSlot(str)
+    @async_slot(str)
     async def send_example(self, text: str) -> None:
         await self.send_text(text)
 

@@ -136,8 +136,10 @@ class TestsPanel(QWidget):
             self.stop_stepping()
         self._show_detail_if_current(item)
 
-    def set_coverage(self, text: str) -> None:
+    def set_coverage(self, text: str, detail: str = "") -> None:
+        """The coverage summary, and every state and transition missed as its tooltip."""
         self.coverage_label.setText(text)
+        self.coverage_label.setToolTip(detail)
 
     def stop_stepping(self) -> None:
         self._stepping = None
@@ -161,7 +163,8 @@ class TestsPanel(QWidget):
                 chosen.add(tuple(key))
             else:
                 children = (item.child(i) for i in range(item.childCount()))
-                chosen.update(tuple(child.data(CASE_COLUMN, KEY_ROLE)) for child in children)
+                chosen.update(tuple(child.data(CASE_COLUMN, KEY_ROLE)) for child in children
+                              if child is not None)
         return [key for key in self._items if key in chosen]
 
     def result_of(self, schema: str, case: str) -> tuple[str, str]:

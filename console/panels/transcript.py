@@ -12,7 +12,7 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from console.controller import CallController
+    from console.controllers import CallController
 
 MAX_BLOCKS = 5000
 COLOURS = {"caller": "#1565c0", "bot": "#2e7d32", "function": "#6a1b9a", "transition": "#455a64",

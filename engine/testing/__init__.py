@@ -7,7 +7,7 @@
 The format is described in docs/schema-tests.md. Nothing here prints.
 """
 
-from engine.testing.coverage import Coverage, coverage, edge_text
+from engine.testing.coverage import Coverage, coverage, coverage_detail, coverage_text, edge_text
 from engine.testing.junit import junit_element, write_junit
 from engine.testing.runner import (
     CaseResult,
@@ -42,6 +42,8 @@ __all__ = [
     "TestCase",
     "TestScript",
     "coverage",
+    "coverage_detail",
+    "coverage_text",
     "discover_scripts",
     "edge_text",
     "junit_element",

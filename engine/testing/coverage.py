@@ -55,5 +55,30 @@ def edge_text(edge: Edge) -> str:
     return f"{source} --{intent}--> {target}"
 
 
+def coverage_text(covered: Coverage, cases: int, names_shown: int = 6) -> str:
+    """A short coverage summary: states visited and transitions taken, and the first states missed
+    (the graph's overlay marks every one)."""
+    runs = f"{cases} case{'s' if cases != 1 else ''}"
+    states = f"states {len(covered.visited)}/{len(covered.states)} ({covered.state_percent:.0f}%)"
+    edges = f"transitions {len(covered.taken)}/{len(covered.edges)} ({covered.edge_percent:.0f}%)"
+    lines = [f"Coverage of the last run ({runs}): {states}, {edges}"]
+    unreached, untaken = covered.unreached_states, covered.untaken_edges
+    if unreached:
+        more = len(unreached) - names_shown
+        rest = f" and {more} more" if more > 0 else ""
+        lines.append("Not reached: " + ", ".join(unreached[:names_shown]) + rest)
+    if untaken:
+        lines.append(f"Not taken: {len(untaken)} transition{'s' if len(untaken) != 1 else ''} "
+                     "(dashed red on the graph)")
+    return "\n".join(lines)
+
+
+def coverage_detail(unreached: Iterable[str], untaken: Iterable[Edge]) -> str:
+    """Every state missed and transition not taken, one a line (for a tooltip)."""
+    lines = [*(f"not reached: {state}" for state in sorted(unreached)),
+             *(f"not taken: {edge_text(edge)}" for edge in sorted(untaken))]
+    return "\n".join(lines) or "Every state reached and every transition taken."
+
+
 def _percent(part: int, whole: int) -> float:
     return 100.0 if whole == 0 else 100.0 * part / whole

@@ -43,7 +43,7 @@ from PySide6.QtCore import QEvent, QSettings, QStandardPaths
 from PySide6.QtWidgets import QApplication
 
 from console.app import build_window, file_settings
-from console.controller import CallController
+from console.controllers import CallController
 from console.dialogs import Dialogs
 from console.main_window import MainWindow
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from console.controller import CallController, VoiceSupport
+from console.controllers import CallController, VoiceAdapter
 from tests.voice.helpers import PATIENT, SCHEMA, heard
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def caller_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {text: synthesize_caller_wav(text, folder / caller_wav_name(text)) for text, _ in CALLER_TURNS}
 
 
-class SessionKeepingVoice(VoiceSupport):
+class SessionKeepingVoice(VoiceAdapter):
     """The console's voice support, keeping each call's VoiceSession so the test can see the bot speak."""
 
     def __init__(self) -> None:
@@ -92,10 +92,10 @@ def test_a_spoken_call_moves_the_graph_and_fills_the_transcript_and_latency(
     for number, (said, state) in enumerate(CALLER_TURNS, start=1):
         spoken_lines = len(session.timeline.bot_started)
         player = virtual_audio.play_to_microphone(caller_wavs[said])
-        aio.until(lambda: player.poll() is not None, timeout=20)
+        aio.until(lambda player=player: player.poll() is not None, timeout=20)
         assert player.returncode == 0, player.stderr.read()
-        aio.until(lambda: bot_silent(session, spoken_lines + 1), timeout=30)  # the bot has answered
-        aio.until(lambda: controller.current_state == state, timeout=10)
+        aio.until(lambda lines=spoken_lines: bot_silent(session, lines + 1), timeout=30)  # answered
+        aio.until(lambda state=state: controller.current_state == state, timeout=10)
         assert window.graph.node_style(state) == "current", (state, window.graph.node_style(state))
         callers = transcript_lines(window, "Caller")
         assert len(callers) == number and heard(said, callers[-1]), (said, callers)

@@ -9,7 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 
-from console.panels.graph import StateGraphPanel, feedback_edges, layout_graph
+from console.graph.layout import feedback_edges, layout_graph
+from console.panels.graph import StateGraphPanel
 
 STATES = ["greeting", "verify", "menu", "refill", "confirm_refill", "schedule", "pick_time", "goodbye",
           "transfer", "voicemail"]

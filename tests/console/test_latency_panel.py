@@ -32,7 +32,8 @@ def test_nearest_rank_percentile() -> None:
 
 def test_stages_stack_per_turn(panel: LatencyPanel, qtbot) -> None:
     before = panel.redraw_count
-    samples = [(1, "classify", 1.0), (1, "render", 0.5), (1, "stt", 200.0), (1, "llm", 600.0), (1, "tts", 150.0),
+    samples = [(1, "classify", 1.0), (1, "render", 0.5), (1, "stt", 200.0), (1, "llm", 600.0),
+               (1, "tts", 150.0),
                (2, "classify", 2.0), (2, "classify", 1.0), (2, "transition", 3.0), (2, "llm", 400.0)]
     for turn, stage, ms in samples:
         panel.add_sample(turn, stage, ms)
@@ -107,8 +108,8 @@ def test_samples_are_only_drawn_on_timer_ticks(panel: LatencyPanel, qtbot) -> No
 def test_idle_ticks_do_not_redraw(panel: LatencyPanel, qtbot) -> None:
     panel.add_sample(1, "llm", 500.0)
     _wait_for_redraw(qtbot, panel, 0)
-    drawn = panel.redraw_count
-    qtbot.wait(350)
+    drawn, ticks = panel.redraw_count, panel.tick_count
+    qtbot.waitUntil(lambda: panel.tick_count >= ticks + 3)
     assert panel.redraw_count == drawn
 
 

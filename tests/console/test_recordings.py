@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from console.controller import CallController, VoiceSupport
+from console.controllers import CallController, VoiceAdapter
 from console.main_window import MainWindow
 from engine.errors import AudioDeviceError
 from tests.voice.helpers import write_tone_wav
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MakeWindow = Callable[..., MainWindow]
 
 
-class NoSpeaker(VoiceSupport):
+class NoSpeaker(VoiceAdapter):
     """A voice engine that finds no audio device, as on a machine without a sound card."""
 
     def devices(self) -> tuple[list[Any], list[Any]]:
@@ -59,7 +59,8 @@ def test_record_audio_is_offered_only_in_voice_mode(make_window: MakeWindow) -> 
     assert setup.setup()["record"] is False
 
 
-def test_record_audio_is_enabled_in_voice_mode_and_persists(make_window: MakeWindow, settings: QSettings) -> None:
+def test_record_audio_is_enabled_in_voice_mode_and_persists(make_window: MakeWindow,
+                                                             settings: QSettings) -> None:
     first = make_window()
     setup = first.setup
     if not setup.voice_available:  # no microphone: let the window believe in one, for the widgets only
@@ -85,7 +86,7 @@ def test_the_voice_config_records_into_the_data_folder(aio: Aio, monkeypatch: py
             configs.append(config)
             raise AudioDeviceError("no microphone in this test")
 
-    class Available(VoiceSupport):
+    class Available(VoiceAdapter):
         def status(self) -> tuple[bool, str]:
             return True, ""
 
@@ -100,7 +101,8 @@ def test_the_voice_config_records_into_the_data_folder(aio: Aio, monkeypatch: py
     finally:
         aio.run(controller.shutdown())
     data = Path(os.environ["VOICE_CONSOLE_DATA_DIR"])
-    assert [(c.record, c.recordings_root) for c in configs] == [(True, data / "calls"), (False, data / "calls")]
+    assert [(c.record, c.recordings_root) for c in configs] == [(True, data / "calls"),
+                                                                (False, data / "calls")]
 
 
 def test_play_is_enabled_only_for_a_call_with_a_recording(make_window: MakeWindow, aio: Aio,
@@ -110,8 +112,8 @@ def test_play_is_enabled_only_for_a_call_with_a_recording(make_window: MakeWindo
     write_tone_wav(recording_path(older))
     history = window.history
     history.refresh()
-    assert window.controller.recording_of(older) == str(recording_path(older))
-    assert window.controller.recording_of(newer) is None
+    assert window.controller.history.recording_of(older) == str(recording_path(older))
+    assert window.controller.history.recording_of(newer) is None
     history.select_call(older)
     assert history.play_button.isEnabled()
     history.select_call(newer)
@@ -130,7 +132,7 @@ def test_play_is_enabled_only_for_a_call_with_a_recording(make_window: MakeWindo
 def test_playing_a_call_without_a_recording_fails_clearly(controller: CallController, aio: Aio) -> None:
     errors: list[tuple[str, str]] = []
     controller.failed.connect(lambda title, message: errors.append((title, message)))
-    assert not aio.run(controller.play_recording("no-such-call"))
+    assert not aio.run(controller.history.play_recording("no-such-call"))
     assert errors == [("Cannot play the recording", "The call no-such-call has no recorded audio.")]
 
 
@@ -148,9 +150,9 @@ def test_a_recording_plays_through_the_speaker(virtual_audio: Any, make_window: 
     assert history.play_button.isEnabled(), history.play_button.toolTip()
     speaker = virtual_audio.record_speaker()
     history.play_button.click()
-    aio.until(lambda: window.controller.playing, timeout=5)
+    aio.until(lambda: window.controller.history.playing, timeout=5)
     assert history.stop_play_button.isEnabled() and not history.play_button.isEnabled()
-    aio.until(lambda: not window.controller.playing, timeout=30)
+    aio.until(lambda: not window.controller.history.playing, timeout=30)
     speaker.terminate()
     audio, _ = speaker.communicate(timeout=10)
     samples = struct.unpack(f"<{len(audio) // 2}h", audio[: len(audio) // 2 * 2])
@@ -169,8 +171,8 @@ def test_stop_ends_the_playback(virtual_audio: Any, make_window: MakeWindow, aio
     history.refresh()
     history.select_call(call_id)
     history.play_button.click()
-    aio.until(lambda: window.controller.playing, timeout=5)
+    aio.until(lambda: window.controller.history.playing, timeout=5)
     history.stop_play_button.click()
-    aio.until(lambda: not window.controller.playing, timeout=5)
+    aio.until(lambda: not window.controller.history.playing, timeout=5)
     assert not dialogs.errors, dialogs.errors
     assert history.play_button.isEnabled() and not history.stop_play_button.isEnabled()

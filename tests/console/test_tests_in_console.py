@@ -73,11 +73,11 @@ def test_stepping_a_case_plays_one_turn_per_next(window: MainWindow, aio: Aio, q
                                                  dialogs: ScriptedDialogs) -> None:
     controller, graph, tests = window.controller, window.graph, window.tests
     ready: list[tuple[int, int, str]] = []
-    controller.testStepReady.connect(lambda number, total, step: ready.append((number, total, step)))
+    controller.tests.testStepReady.connect(lambda number, total, step: ready.append((number, total, step)))
     tests.select([(SCHEMA, STEPPED)])
     assert tests.step_button.isEnabled()
     qtbot.mouseClick(tests.step_button, Qt.MouseButton.LeftButton)
-    aio.until(lambda: len(ready) == 1 and controller.waiting_for_step)
+    aio.until(lambda: len(ready) == 1 and controller.tests.waiting_for_step)
     assert ready[0][:2] == (1, 3) and tests.next_button.isEnabled()
     assert tests.result_of(SCHEMA, STEPPED)[0] == "stepping…"
     aio.until(lambda: graph.node_style("greeting") == "current" and " Bot " in window.transcript.text())
@@ -89,9 +89,9 @@ def test_stepping_a_case_plays_one_turn_per_next(window: MainWindow, aio: Aio, q
     for number, (said, state) in enumerate(expected, 1):
         qtbot.mouseClick(tests.next_button, Qt.MouseButton.LeftButton)
         if number < len(expected):
-            aio.until(lambda n=number: len(ready) == n + 1 and controller.waiting_for_step)
-            qtbot.wait(100)  # nothing more happens until the next click
-            assert controller.waiting_for_step and len(ready) == number + 1
+            aio.until(lambda n=number: len(ready) == n + 1 and controller.tests.waiting_for_step)
+            # the runner waits on the step gate, which only the next click opens
+            assert controller.tests.waiting_for_step and len(ready) == number + 1
         else:
             aio.until(lambda: not controller.is_testing)
         assert f"Caller {said}" in window.transcript.text()
@@ -111,7 +111,7 @@ def test_tests_and_live_calls_exclude_each_other(window: MainWindow, aio: Aio,
     controller = window.controller
     window.setup.start()
     aio.until(lambda: controller.call_state == "running")
-    assert not aio.run(controller.run_tests(bundled_cases()[:1]))
+    assert not aio.run(controller.tests.run_tests(bundled_cases()[:1]))
     assert dialogs.errors[-1] == ("Cannot run test cases", "A call is running: stop it first.")
     window.tests.select([(SCHEMA, STEPPED)])
     window.tests.step_button.click()
@@ -123,7 +123,7 @@ def test_tests_and_live_calls_exclude_each_other(window: MainWindow, aio: Aio,
 
     window.tests.select([(SCHEMA, STEPPED)])
     window.tests.step_button.click()
-    aio.until(lambda: controller.waiting_for_step)
+    aio.until(lambda: controller.tests.waiting_for_step)
     assert not aio.run(controller.start(window.setup.setup()))
     assert dialogs.errors[-1][0] == "Cannot start a call"
     assert "Test cases are running" in dialogs.errors[-1][1]
