@@ -27,6 +27,7 @@ from console.controllers.state import LIVE_STATES, CallState, allowed
 from console.controllers.tests import TestRunController
 from console.controllers.voice import VoiceAdapter
 from console.panels import CallSetup, Choice, NodeView
+from engine import driving
 from engine import events as ev
 from engine.calls import create_call
 from engine.describe import describe
@@ -39,7 +40,6 @@ from engine.responders.factory import ResponderConfig
 from engine.schema.compiled import CompiledSchema, load_schema
 
 REPORT_INTERVAL_MS = 500
-END_WAIT_S = 5.0
 BENIGN_ERROR_SOURCES = {"input", "force"}  # an operator's typo, reported where it was made
 
 
@@ -173,7 +173,7 @@ class CallController(QObject):
             async with self.working("Starting the call…"):
                 call = await self._new_call(setup)
                 self.begin_call(call)
-                await call.start()
+                await driving.start_call(call)
         except asyncio.CancelledError:  # Stop while starting (e.g. while voice models load)
             await self._abandon_start()
             return False
@@ -249,7 +249,7 @@ class CallController(QObject):
             return False
         async with self._step_lock:
             try:
-                await call.step(text, source="typed")
+                await driving.take_turn(call, text, source="typed")
             except Exception as error:
                 self.report_failure("The caller turn failed", error)
                 return False
@@ -263,7 +263,7 @@ class CallController(QObject):
         if call is None:
             return False
         try:
-            await call.force(state)
+            await driving.force(call, state)
         except Exception as error:
             self.report_failure("The transition could not be forced", error)
             return False
@@ -407,7 +407,7 @@ class CallController(QObject):
         self._emit_report()
         self.recordedCallEnded.emit(event.call_id)
         if self._call is not None:
-            self._spawn(self._call.wait_until_ended(END_WAIT_S), f"reap-{event.call_id}")
+            self._spawn(self._call.wait_until_ended(driving.END_WAIT_S), f"reap-{event.call_id}")
 
     def _emit_report(self) -> None:
         if self._call is not None:
@@ -457,7 +457,7 @@ class CallController(QObject):
     async def _drain_tasks(self) -> None:
         if not self._tasks:
             return
-        _done, pending = await asyncio.wait(set(self._tasks), timeout=END_WAIT_S)
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=driving.END_WAIT_S)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
