@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import tempfile
 import threading
 import time
@@ -23,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from bench.pulseaudio import VirtualAudioServer, using_server
 from engine import events as ev
+from engine.errors import AudioDeviceError
 from engine.latency import percentile, summary
 from engine.voice import models
-from engine.voice.config import VoiceConfig
-from engine.voice.devices import VirtualAudioServer, using_server
-from engine.voice.session import SAMPLE_RATE, VoiceSession
+from engine.voice.config import SAMPLE_RATE, VoiceConfig
+from engine.voice.session import VoiceSession
 from engine.voice.tts_cache import AudioCacheStore
 
 # A rehearsal schema whose every caller turn is short and whose bot lines are short, so that
@@ -104,8 +106,9 @@ def caller_wav_name(text: str) -> str:
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     import soxr
 
-    floats = soxr.resample(samples.astype(np.float32) / 32768, rate_in, rate_out)
-    return np.clip(floats * 32768, -32768, 32767).astype(np.int16)
+    floats: np.ndarray = soxr.resample(samples.astype(np.float32) / 32768, rate_in, rate_out)
+    clipped: np.ndarray = np.clip(floats * 32768, -32768, 32767)
+    return clipped.astype(np.int16)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
@@ -144,15 +147,18 @@ class SpeakerRecorder:
 
     def __init__(self, server: VirtualAudioServer) -> None:
         self._process = server.record_speaker()
+        stdout = self._process.stdout
+        if not isinstance(stdout, io.BufferedReader):
+            raise AudioDeviceError("parecord gave no buffered output pipe")
+        self._stdout = stdout
         self._chunks: list[tuple[float, bytes]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        stream = self._process.stdout
         while True:
-            data = stream.read1(3200) if hasattr(stream, "read1") else stream.read(3200)
+            data = self._stdout.read1(3200)
             if not data:
                 return
             with self._lock:
@@ -189,7 +195,7 @@ class SpeakerRecorder:
         self._process.terminate()
         self._process.wait(timeout=5)
         self._thread.join(timeout=5)
-        self._process.stdout.close()
+        self._stdout.close()
 
 
 def speech_segments(samples: np.ndarray, threshold: float = 500.0, min_gap_s: float = 0.35,
@@ -203,7 +209,7 @@ def speech_segments(samples: np.ndarray, threshold: float = 500.0, min_gap_s: fl
     loud = np.sqrt((frames ** 2).mean(axis=1)) > threshold
     segments: list[tuple[int, int]] = []
     for index in np.flatnonzero(loud):
-        start, end = index * window, (index + 1) * window
+        start, end = int(index) * window, (int(index) + 1) * window
         if segments and start - segments[-1][1] <= min_gap_s * SAMPLE_RATE:
             segments[-1] = (segments[-1][0], end)
         else:
@@ -224,9 +230,9 @@ class SpokenCall:
     wav_dir: Path
     spoken: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each caller turn
 
-    async def wait_bot_silent(self, timeout: float = 30.0, settle_s: float = 0.3) -> None:
+    async def wait_bot_silent(self, limit_s: float = 30.0, settle_s: float = 0.3) -> None:
         """Wait until the bot has started and finished speaking its current line."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline and not self.call.ended:
             line = self.session.timeline
             speaking = len(line.bot_started) > len(line.bot_stopped)
@@ -234,7 +240,7 @@ class SpokenCall:
                 return
             await asyncio.sleep(0.05)
 
-    async def say(self, text: str, wait_for_bot: bool = True, timeout: float = 30.0) -> None:
+    async def say(self, text: str, wait_for_bot: bool = True, limit_s: float = 30.0) -> None:
         """Speak one caller turn into the microphone; then wait for the bot's answer to be spoken."""
         wav = synthesize_caller_wav(text, self.wav_dir / caller_wav_name(text))
         answered = len(self.session.timeline.bot_started)
@@ -243,10 +249,10 @@ class SpokenCall:
         await asyncio.get_running_loop().run_in_executor(None, player.wait)
         self.spoken.append((started, time.monotonic()))
         if wait_for_bot:
-            await self._wait_for_answer(answered, timeout)
+            await self._wait_for_answer(answered, limit_s)
 
-    async def _wait_for_answer(self, answered: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def _wait_for_answer(self, answered: int, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline and not self.call.ended:
             if len(self.session.timeline.bot_started) > answered:
                 await self.wait_bot_silent(deadline - time.monotonic())
@@ -310,16 +316,16 @@ async def _first_line(server: VirtualAudioServer, schema: Path, patient: Path, w
                       precache: bool) -> dict[str, Any]:
     config = VoiceConfig(precache=precache)
     spoken = await start_spoken_call(server, schema, patient, wav_dir, config, cache_store=AudioCacheStore())
-    await spoken.wait_bot_silent(timeout=20)
+    await spoken.wait_bot_silent(limit_s=20)
     await spoken.call.stop()
-    return {**spoken.session.first_line_ms(), "cache": spoken.session.cache_stats.report()}
+    return {**spoken.session.first_line_ms(), "cache": spoken.session.report()["cache"]}
 
 
 async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path, wav_dir: Path,
                         turns: int) -> dict[str, Any]:
     spoken = await start_spoken_call(server, schema, patient, wav_dir, VoiceConfig(),
                                      cache_store=AudioCacheStore())
-    await spoken.wait_bot_silent(timeout=20)
+    await spoken.wait_bot_silent(limit_s=20)
     for index in range(turns):
         await spoken.say(CALLER_LINES[index % len(CALLER_LINES)])
     await spoken.call.stop()
@@ -333,7 +339,7 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
         "breakdown_ms": _breakdown(session),
         "stages_ms": _stages(call),
         "transcripts": [e.text for e in call.events.history if isinstance(e, ev.UserTurn)],
-        "cache": session.cache_stats.report(),
+        "cache": session.report()["cache"],
     }
 
 

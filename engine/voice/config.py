@@ -11,7 +11,8 @@ pipecat-ai. STT and TTS are chosen by a short spec:
           "piper:VOICE.onnx"   another Piper voice (its .onnx.json beside it)
           "openai[:VOICE]"     OpenAI speech (OPENAI_API_KEY)
 
-Any other Pipecat service can be plugged in with `stt_factory` / `tts_factory`.
+Any other Pipecat service can be plugged in with `stt_factory` / `tts_factory`; a factory's TTS
+has the scripted-line cache when it is built from `tts_cache.with_line_cache(ServiceClass)`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import VoiceConfigError
+
+if TYPE_CHECKING:
+    from pipecat.services.stt_service import STTService
+    from pipecat.services.tts_service import TTSService
+
+SAMPLE_RATE = 16000  # microphone, speaker, synthesis and recordings
 
 STT_KINDS = ("whisper", "openai")
 TTS_KINDS = ("piper", "openai")
@@ -77,8 +84,9 @@ class VoiceConfig:
     tts: str = "piper"
     turn: TurnTuning = field(default_factory=TurnTuning)
     precache: bool = True  # synthesise the schema's static lines at call start
-    stt_factory: Callable[[], Any] | None = None  # any Pipecat STTService, instead of `stt`
-    tts_factory: Callable[[], Any] | None = None  # any Pipecat TTSService, instead of `tts`
+    stt_factory: Callable[[], STTService] | None = None  # any Pipecat STTService, instead of `stt`
+    # any Pipecat TTSService, instead of `tts`; with the line cache if built by `with_line_cache(Class)`
+    tts_factory: Callable[[], TTSService] | None = None
     device_loss_secs: float = 2.0  # microphone delivering nothing this long = device lost
 
     def stt_spec(self) -> ServiceSpec:

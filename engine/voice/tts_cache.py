@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loguru import logger
 from pipecat.frames.frames import (
@@ -32,8 +32,17 @@ from pipecat.frames.frames import (
     UserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TextAggregationMode, TTSService
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
+
+from engine.voice.pipecat_private import opens_audio_context, text_aggregation_mode
+
+# The mixin is always combined with a TTSService subclass; mypy checks it as one.
+if TYPE_CHECKING:
+    _MixinBase = TTSService
+else:
+    _MixinBase = object
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 # Set inside precache synthesis only: the service's own metric calls made there must not
@@ -126,7 +135,7 @@ class CacheStats:
         }
 
 
-class LineCacheMixin:
+class LineCacheMixin(_MixinBase):
     """Mixed in before a TTSService subclass; see the module docstring."""
 
     _cache_service_name = "tts"
@@ -144,11 +153,11 @@ class LineCacheMixin:
         self._cache_enabled = enabled
         self.cache_stats = CacheStats()
         self._synthesis_lock = asyncio.Lock()
-        self._in_progress: dict[tuple[str, str], asyncio.Future] = {}
+        self._in_progress: dict[tuple[str, str], asyncio.Future[CachedAudio | None]] = {}
         self._precache_gate = asyncio.Event()
         self._precache_gate.set()
-        self._precache_task: asyncio.Task | None = None
-        self._reopen_task: asyncio.Task | None = None
+        self._precache_task: asyncio.Task[None] | None = None
+        self._reopen_task: asyncio.Task[None] | None = None
 
     # ----- lifecycle ----------------------------------------------------------------------
 
@@ -176,8 +185,8 @@ class LineCacheMixin:
         self._precache_task = self._reopen_task = None
 
     def _cache_usable(self) -> bool:
-        return (self._cache_enabled and self._push_start_frame
-                and self._text_aggregation_mode == TextAggregationMode.SENTENCE)
+        return (self._cache_enabled and opens_audio_context(self)
+                and text_aggregation_mode(self) == TextAggregationMode.SENTENCE)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         if isinstance(frame, UserStartedSpeakingFrame):
@@ -205,8 +214,8 @@ class LineCacheMixin:
         """Each line cut into the sentences this service will be asked to speak, in order, once."""
         sentences: dict[str, None] = {}
         for line in lines:
-            aggregator = SimpleTextAggregator(aggregation_type=self._text_aggregation_mode,
-                                              language=self.text_aggregation_language)
+            aggregator = SimpleTextAggregator(  # type: ignore[no-untyped-call]  # unannotated in Pipecat
+                aggregation_type=text_aggregation_mode(self), language=self.text_aggregation_language)
             pieces = [piece.text async for piece in aggregator.aggregate(line)]
             rest = await aggregator.flush()
             pieces += [rest.text] if rest else []
@@ -225,7 +234,7 @@ class LineCacheMixin:
                 logger.debug(f"{self}: could not precache [{sentence}]: {error}")
 
     async def _synthesize_into_cache(self, key: tuple[str, str], sentence: str) -> None:
-        done: asyncio.Future = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[CachedAudio | None] = asyncio.get_running_loop().create_future()
         self._in_progress[key] = done
         try:
             async with self._synthesis_lock:
@@ -268,7 +277,7 @@ class LineCacheMixin:
     # ----- speaking -------------------------------------------------------------------------
 
     def _cache_key(self, sentence: str) -> tuple[str, str]:
-        settings = self._settings
+        settings = cast(TTSSettings, self.settings)
         voice = f"{self._cache_service_name}:{settings.model}:{settings.voice}:{self.sample_rate}"
         return voice, normalize(sentence)
 

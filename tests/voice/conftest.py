@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.voice.devices import VirtualAudioServer
+from bench.pulseaudio import VirtualAudioServer
 from tests.voice.helpers import private_pulseaudio
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.voice.devices import VirtualAudioServer
+    from bench.pulseaudio import VirtualAudioServer
 
 import asyncio
 import re
@@ -22,8 +22,9 @@ SCHEMA = DATA / "rehearsal.yaml"
 PATIENT = DATA / "rehearsal_patient.json"
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Callable[[], bool], limit_s: float, step: float = 0.05) -> bool:
+    """Whether `predicate()` became true within `limit_s`, checked every `step` seconds."""
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if predicate():
             return True
@@ -45,8 +46,8 @@ def heard(expected: str, transcript: str, threshold: float = 80.0) -> bool:
 def private_pulseaudio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualAudioServer]:
     """A private PulseAudio server with a virtual microphone and speaker, this process's PyAudio
     pointed at it; the test is skipped, with the reason, only if PulseAudio cannot start here."""
+    from bench.pulseaudio import VirtualAudioServer, using_server
     from engine.errors import AudioDeviceError
-    from engine.voice.devices import VirtualAudioServer, using_server
 
     server = VirtualAudioServer(tmp_path_factory.mktemp("pulse"))
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.pulseaudio import VirtualAudioServer
 from engine.voice.bench import bench_voice
-from engine.voice.devices import VirtualAudioServer
 
 pytestmark = pytest.mark.voice
 

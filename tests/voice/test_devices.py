@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.pulseaudio import VirtualAudioServer
 from cli.main import main
 from engine import events as ev
 from engine.calls import create_call
 from engine.errors import AudioDeviceError, EngineError
 from engine.lifecycle import CallStatus
 from engine.voice import VoiceConfig, VoiceSession, list_devices, resolve_device
-from engine.voice.devices import AudioDevice, VirtualAudioServer
+from engine.voice.devices import AudioDevice
 from tests.voice.helpers import PATIENT, SCHEMA
 
 pytestmark = pytest.mark.voice

@@ -19,8 +19,8 @@ from pipecat.tests.utils import run_test
 
 from engine.voice import models
 from engine.voice.bench import caller_wav_name, read_wav, synthesize_caller_wav
-from engine.voice.config import VoiceConfig
-from engine.voice.session import SAMPLE_RATE, build_stt
+from engine.voice.config import SAMPLE_RATE, VoiceConfig
+from engine.voice.stt import SharedModelWhisperSTT, build_stt
 from tests.voice.helpers import heard
 
 pytestmark = pytest.mark.voice
@@ -46,14 +46,16 @@ def speech(text: str, folder: Path) -> np.ndarray:
 async def transcribe_turn(parts: list[np.ndarray]) -> tuple[list[str], list[int]]:
     """Run one spoken turn through the STT service; its transcripts, and each Whisper call's length."""
     stt = build_stt(VoiceConfig())
+    assert isinstance(stt, SharedModelWhisperSTT)
     lengths: list[int] = []
-    model_transcribe = stt._model.transcribe
+    model = stt.model
+    model_transcribe = model.transcribe
 
     def counting(audio: Any, **options: Any) -> Any:
         lengths.append(len(audio))
         return model_transcribe(audio, **options)
 
-    stt._model.transcribe = counting
+    model.transcribe = counting
     frames = [VADUserStartedSpeakingFrame(start_secs=0.2),
               *(frame for part in parts for frame in audio_frames(part)),
               VADUserStoppedSpeakingFrame(stop_secs=0.2)]

@@ -10,8 +10,9 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnaly
 from engine.nodes import node_factory_for
 from engine.schema.compiled import load_schema
 from engine.voice import TurnTuning, VoiceConfig
-from engine.voice.session import TypedTextTurnStopStrategy, build_user_params, scripted_lines
+from engine.voice.session import scripted_lines
 from engine.voice.tts_cache import AudioCacheStore, CachedAudio, normalize
+from engine.voice.turns import TypedTextTurnStopStrategy, build_user_params
 from tests.voice.helpers import PATIENT, SCHEMA
 
 pytestmark = pytest.mark.voice

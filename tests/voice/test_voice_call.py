@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import wave
 from pathlib import Path
 
 import pytest
 
+from bench.pulseaudio import VirtualAudioServer
 from engine import events as ev
 from engine.lifecycle import CallStatus
 from engine.voice.bench import (
@@ -20,9 +20,7 @@ from engine.voice.bench import (
     transcribe,
     wav_seconds,
 )
-from engine.voice.config import VoiceConfig
-from engine.voice.devices import VirtualAudioServer
-from engine.voice.session import SAMPLE_RATE
+from engine.voice.config import SAMPLE_RATE, VoiceConfig
 from tests.voice.helpers import PATIENT, SCHEMA, heard, wait_until
 
 pytestmark = pytest.mark.voice
@@ -40,6 +38,11 @@ def utterances(speaker: SpeakerRecorder, timeline) -> list[str]:
     spans = zip(timeline.bot_started, timeline.bot_stopped, strict=True)
     return [transcribe(samples[speaker.sample_at(start - 0.1):speaker.sample_at(stop)])
             for start, stop in spans]
+
+
+def played_seconds_since(speaker: SpeakerRecorder, moment: float) -> float:
+    """How much audio the speaker has played since `moment` (time.monotonic())."""
+    return (len(speaker.samples()) - speaker.sample_at(moment)) / SAMPLE_RATE
 
 
 def user_turns(call) -> list[tuple[str, str]]:
@@ -114,7 +117,9 @@ async def test_caller_barging_in_stops_the_bot_and_the_flow_goes_on(virtual_audi
     try:
         synthesize_caller_wav("Yes, it is.", caller_wav_dir / caller_wav_name("Yes, it is."))
         assert await wait_until(lambda: bool(session.timeline.bot_started), 15)
-        await asyncio.sleep(1.0)  # one second into the greeting
+        greeting_at = session.timeline.bot_started[0]
+        # one second into the greeting, as the speaker plays it
+        assert await wait_until(lambda: played_seconds_since(speaker, greeting_at) >= 1.0, 15)
         await spoken.say("Yes, it is.")  # then waits for the bot's next line to be spoken
         barge_in_at = spoken.spoken[-1][0]
     finally:
@@ -152,7 +157,7 @@ def _full_greeting_seconds(wav_dir: Path) -> float:
 
 async def test_a_device_lost_mid_call_ends_it_with_the_reason(tmp_path: Path, caller_wav_dir: Path,
                                                               virtual_audio: VirtualAudioServer) -> None:
-    from engine.voice.devices import using_server
+    from bench.pulseaudio import using_server
 
     with VirtualAudioServer(tmp_path / "pulse") as doomed, using_server(doomed):
         spoken = await start_spoken_call(doomed, SCHEMA, PATIENT, caller_wav_dir, VoiceConfig(record=True))

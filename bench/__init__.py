@@ -1,0 +1,1 @@
+"""Benchmarks and the virtual-audio harness they and the tests share (not product code)."""
