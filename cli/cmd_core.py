@@ -58,7 +58,7 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from engine.bench import run_benchmarks
+    from bench.core import run_benchmarks
 
     sections = []
     if not args.no_voice:
@@ -69,13 +69,13 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _voice_bench(turns: int) -> dict[str, Any]:
-    from engine.voice.bench import bench_voice
+    from bench.voice import bench_voice
 
     return bench_voice(turns=turns)
 
 
 def _gui_bench(seconds: float) -> dict[str, Any]:
-    from console.bench import run_event_loop_bench
+    from bench.console_lag import run_event_loop_bench
 
     return run_event_loop_bench(seconds)
 

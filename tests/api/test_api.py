@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.api import caller, lost_events
 from cli.cmd_serve import is_loopback
 from engine.api import create_app, serving
-from engine.api_bench import caller, lost_events
 from engine.patients import JsonFolderPatientStore
 from engine.responders.factory import ResponderConfig
 from tests.fakes.openai_server import FakeOpenAI, http_error

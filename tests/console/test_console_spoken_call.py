@@ -35,7 +35,7 @@ CALLER_TURNS = [("Who is calling?", "greet"), ("Yes, it is.", "confirm"), ("I ne
 
 @pytest.fixture(scope="module")
 def caller_wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from engine.voice.bench import caller_wav_name, synthesize_caller_wav
+    from bench.voice import caller_wav_name, synthesize_caller_wav
 
     folder = tmp_path_factory.mktemp("caller-wavs")
     return {text: synthesize_caller_wav(text, folder / caller_wav_name(text)) for text, _ in CALLER_TURNS}

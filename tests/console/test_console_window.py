@@ -20,8 +20,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QKeySequence
 
+from bench.console_lag import bench_event_loop_lag
 from console.app import _shut_down_now
-from console.bench import bench_event_loop_lag
 from console.controllers import CallController, VoiceAdapter
 from console.main_window import MainWindow
 from console.panels.setup import OPEN_FILE

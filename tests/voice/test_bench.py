@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.pulseaudio import VirtualAudioServer
-from engine.voice.bench import bench_voice
+from bench.voice import bench_voice
 
 pytestmark = pytest.mark.voice
 

@@ -17,8 +17,8 @@ from pipecat.frames.frames import (
 from pipecat.pipeline.worker import PipelineParams
 from pipecat.tests.utils import run_test
 
+from bench.voice import caller_wav_name, read_wav, synthesize_caller_wav
 from engine.voice import models
-from engine.voice.bench import caller_wav_name, read_wav, synthesize_caller_wav
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
 from engine.voice.stt import SharedModelWhisperSTT, build_stt
 from tests.voice.helpers import heard

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.pulseaudio import VirtualAudioServer
-from engine import events as ev
-from engine.lifecycle import CallStatus
-from engine.voice.bench import (
+from bench.voice import (
     SpeakerRecorder,
     caller_wav_name,
     read_wav,
@@ -20,6 +18,8 @@ from engine.voice.bench import (
     transcribe,
     wav_seconds,
 )
+from engine import events as ev
+from engine.lifecycle import CallStatus
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
 from tests.voice.helpers import PATIENT, SCHEMA, heard, wait_until
 

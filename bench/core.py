@@ -264,7 +264,7 @@ async def collect(quick: bool) -> dict[str, Any]:
 
 
 async def bench_api(n_calls: int) -> dict[str, Any]:
-    from engine.api_bench import bench_api_concurrency
+    from bench.api import bench_api_concurrency
 
     return await bench_api_concurrency(n_calls)
 
