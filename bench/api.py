@@ -88,10 +88,12 @@ def lost_events(events: list[dict[str, Any]], report: dict[str, Any], bot_lines_
     pairs = [(report["state_transitions"], kinds["transition"]), (report["turns"], kinds["user_turn"]),
              (bot_lines_seen, kinds["bot_turn"])]
     pairs += [(reported.get(stage, 0), stages[stage]) for stage in set(stages) | set(reported)]
-    return gaps + sum(abs(a - b) for a, b in pairs)
+    mismatches: int = sum(abs(a - b) for a, b in pairs)
+    return gaps + mismatches
 
 
 async def _ok(request: Any) -> dict[str, Any]:
     response = await request
     response.raise_for_status()
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body

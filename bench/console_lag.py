@@ -152,4 +152,5 @@ def run_event_loop_bench(duration_s: float = 5.0, schema: str = "", patient: str
     from console.app import create_application
 
     create_application()
-    return qasync.run(bench_event_loop_lag(duration_s, schema, patient))
+    figures: dict[str, Any] = qasync.run(bench_event_loop_lag(duration_s, schema, patient))
+    return figures

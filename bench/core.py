@@ -11,8 +11,9 @@ import gc
 import json
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from engine.latency import percentile
@@ -102,24 +103,29 @@ def bench_render(compiled: CompiledSchema, precomputed: Precomputed, repeat: int
     renderer = compiled.renderer
     for state in compiled.schema.states:
         figures.samples.setdefault("render", []).extend(
-            time_call(lambda s=state: renderer.render_state_prompt(s, precomputed), repeat))
+            time_call(partial(renderer.render_state_prompt, state, precomputed), repeat))
         template = renderer.template(state, PROMPT).template
         context = {**precomputed.values, "slots": {}}
-        figures.samples.setdefault("render_jinja", []).extend(time_call(lambda t=template: t.render(context), repeat))
-        text = renderer.render_state_prompt(state, precomputed)
-        fmt, used = format_baseline(text, precomputed.values)
+        jinja = time_call(partial(template.render, context), repeat)
+        figures.samples.setdefault("render_jinja", []).extend(jinja)
+        text = renderer.render(state, PROMPT, precomputed)
+        fmt, used = format_baseline(text, dict(precomputed.values))
         assert fmt.format(**used) == text
-        figures.samples.setdefault("render_str_format", []).extend(time_call(lambda f=fmt: f.format(**used), repeat))
+        figures.samples.setdefault("render_str_format", []).extend(
+            time_call(partial(fmt.format, **used), repeat))
 
 
 # ----- transitions on a real FlowManager --------------------------------------------------------
 
-async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], repeat: int, figures: Figures) -> None:
+async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], repeat: int,
+                            figures: Figures) -> None:
     from engine.calls import call_for_record
 
     call = call_for_record(compiled, record, "bench")
     await call.start()
     session, conversation, flow_manager = call.session, call.conversation, call.flow_manager
+    if flow_manager is None:
+        raise RuntimeError("the bench call has no FlowManager after start()")
     steps = _walk(compiled)
     try:
         for index in range(repeat):
@@ -129,7 +135,10 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
                 await settle()
             started = time.perf_counter()
             decided = conversation.classify(text)
-            _, node = session.take_transition(source, compiled.transition_of(source, decided.intent), {})
+            transition = compiled.transition_of(source, decided.intent or intent)
+            _, node = session.take_transition(source, transition, {})
+            if node is None:
+                raise RuntimeError(f"transition {source} -> {intent} gave no node")
             await flow_manager.set_node_from_config(node)
             figures.add("transition", time.perf_counter() - started)
             await settle()
@@ -243,7 +252,8 @@ async def collect(quick: bool) -> dict[str, Any]:
     results.update(
         precompute_p50_ms=figures.p("precompute", 50, MS), precompute_p99_ms=figures.p("precompute", 99, MS),
         render_p50_us=figures.p("render", 50, US), render_p99_us=figures.p("render", 99, US),
-        render_jinja_p50_us=figures.p("render_jinja", 50, US), render_jinja_p99_us=figures.p("render_jinja", 99, US),
+        render_jinja_p50_us=figures.p("render_jinja", 50, US),
+        render_jinja_p99_us=figures.p("render_jinja", 99, US),
         render_str_format_p50_us=figures.p("render_str_format", 50, US),
         render_str_format_p99_us=figures.p("render_str_format", 99, US),
         transition_p50_ms=figures.p("transition", 50, MS), transition_p99_ms=figures.p("transition", 99, MS),
@@ -253,9 +263,11 @@ async def collect(quick: bool) -> dict[str, Any]:
         schema_overhead_per_turn_p50_ms=figures.p("overhead", 50, MS),
         schema_overhead_per_turn_p99_ms=figures.p("overhead", 99, MS),
     )
-    results["transition_vs_bare_p99_ratio"] = round(results["transition_p99_ms"] / results["set_node_bare_p99_ms"], 2)
+    ratio = results["transition_p99_ms"] / results["set_node_bare_p99_ms"]
+    results["transition_vs_bare_p99_ratio"] = round(ratio, 2)
     states = bench_call_states(load_schema(bundled_schemas()[0]), 10_000)
-    results.update(call_states_10k_create_ms=states["create_ms"], call_states_10k_memory_mb=states["memory_mb"],
+    results.update(call_states_10k_create_ms=states["create_ms"],
+                   call_states_10k_memory_mb=states["memory_mb"],
                    call_state_bytes=states["bytes_per_state"])
     results["samples"] = {name: len(values) for name, values in figures.samples.items()}
     results["api"] = await bench_api(50 if quick else 200)
@@ -283,13 +295,15 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
     print(f"voice-console bench — schemas: {', '.join(results['schemas'])}")
     print(f"{'measure':42} {'p50':>10} {'p99':>10}")
     for label, key, unit, _ in rows:
-        print(f"{label:42} {results[key + '_p50_' + unit]:>8} {unit} {results[key + '_p99_' + unit]:>8} {unit}")
+        p50, p99 = results[f"{key}_p50_{unit}"], results[f"{key}_p99_{unit}"]
+        print(f"{label:42} {p50:>8} {unit} {p99:>8} {unit}")
     print(f"{'10,000 call states':42} {results['call_states_10k_create_ms']:>8} ms "
           f"{results['call_states_10k_memory_mb']:>8} MB ({results['call_state_bytes']} B each)")
     api = results.get("api")
     if api:
         print(f"{'API: ' + str(api['calls']) + ' concurrent text calls':42} {api['turns_per_s']:>8} turns/s, "
-              f"turn p50 {api['turn_p50_ms']} ms, p99 {api['turn_p99_ms']} ms, lost events {api['lost_events']}")
+              f"turn p50 {api['turn_p50_ms']} ms, p99 {api['turn_p99_ms']} ms, "
+              f"lost events {api['lost_events']}")
     print_sections(results)
     print("targets:")
     for key, ok in verdicts.items():
@@ -300,7 +314,7 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
 Section = tuple[str, Callable[[], dict[str, Any]]]
 
 
-def run_benchmarks(json_output: bool = False, quick: bool = False, sections: list[Section] = ()) -> int:
+def run_benchmarks(json_output: bool = False, quick: bool = False, sections: Sequence[Section] = ()) -> int:
     """The engine's figures, then each extra section's (voice, console); a section that cannot run
     here is reported as skipped with its reason."""
     results = asyncio.run(collect(quick))
@@ -337,7 +351,8 @@ def print_sections(results: dict[str, Any]) -> None:
         if "skipped" in gui:
             print(f"console event-loop lag: skipped ({gui['skipped']})")
         else:
-            print(f"{'console event-loop lag (call + live plots)':42} {gui['p50_ms']:>8} ms {gui['p99_ms']:>8} ms"
+            print(f"{'console event-loop lag (call + live plots)':42} {gui['p50_ms']:>8} ms "
+                  f"{gui['p99_ms']:>8} ms"
                   f"  (p95 {gui['p95_ms']} ms, max {gui['max_ms']} ms, {gui['samples']} ticks)")
 
 

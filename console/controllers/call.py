@@ -33,6 +33,7 @@ from engine.calls import create_call
 from engine.describe import describe
 from engine.errors import EngineError
 from engine.export import write_latency_csv
+from engine.lifecycle import CallStatus
 from engine.paths import DEFAULT_SCHEMA, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
@@ -402,7 +403,7 @@ class CallController(QObject):
             self._report_timer.stop()
             self._emit_report()
             return
-        self.change_state(CallState.FAILED if event.status == CallState.FAILED else CallState.ENDED)
+        self.change_state(CallState.FAILED if event.status is CallStatus.FAILED else CallState.ENDED)
         self._report_timer.stop()
         self._emit_report()
         self.recordedCallEnded.emit(event.call_id)

@@ -214,7 +214,7 @@ class LineCacheMixin(_MixinBase):
         """Each line cut into the sentences this service will be asked to speak, in order, once."""
         sentences: dict[str, None] = {}
         for line in lines:
-            aggregator = SimpleTextAggregator(  # type: ignore[no-untyped-call]  # unannotated in Pipecat
+            aggregator = SimpleTextAggregator(
                 aggregation_type=text_aggregation_mode(self), language=self.text_aggregation_language)
             pieces = [piece.text async for piece in aggregator.aggregate(line)]
             rest = await aggregator.flush()

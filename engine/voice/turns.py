@@ -35,7 +35,7 @@ class TypedTextMarker(FrameProcessor):
 
 
 # The ignore: BaseUserTurnStopStrategy's __init_subclass__ is unannotated in Pipecat.
-class TypedTextTurnStopStrategy(BaseUserTurnStopStrategy):  # type: ignore[no-untyped-call]
+class TypedTextTurnStopStrategy(BaseUserTurnStopStrategy):
     """Ends a typed caller turn as soon as its text arrives; spoken turns are left to VAD and smart-turn."""
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:

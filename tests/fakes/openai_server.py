@@ -162,9 +162,7 @@ class FakeOpenAI:
 
     async def _delay(self, seconds: float) -> None:
         """Sleep, but end early when the server stops (so shutdown need not cancel a request)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self._stopping.is_set():
-            await asyncio.sleep(min(0.01, seconds))
+        await asyncio.to_thread(self._stopping.wait, seconds)
 
     def _respond(self, reply: Reply, body: dict[str, Any]) -> Response:
         if reply.kind == "status":
