@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from cli.options import bounded_int
 from engine import driving
 from engine import events as ev
 from engine.errors import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from engine.pipeline import HealthcareAIPipeline
     from engine.store import CallRecord, CallStore
 
+MAX_LIST_LIMIT = 100_000
 BENIGN_ERROR_SOURCES = {"input", "force"}  # a typo by the operator, not a failure of the call
 
 
@@ -129,9 +131,11 @@ def schema_and_patient(schema_arg: Path, patient_arg: Path | None) -> tuple[Path
 
 def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:
     """Caller turns, one a line; blank lines and '#' comments skipped; '!force STATE' forces."""
+    from engine.files import RECORD_MAX_BYTES, InputFileError, read_bounded_bytes
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
+        lines = read_bounded_bytes(path, RECORD_MAX_BYTES).decode("utf-8").splitlines()
+    except (InputFileError, UnicodeDecodeError) as error:
         raise TurnScriptError([Problem(str(path), 0, 0, "", f"cannot read the turns: {error}")]) from error
     actions: list[Action] = []
     problems: list[Problem] = []
@@ -372,7 +376,7 @@ def add_calls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("calls", help="the call history: list, report, export")
     actions = parser.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the latest calls")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=bounded_int(1, MAX_LIST_LIMIT), default=50)
     report = actions.add_parser("report", help="a call's performance report as JSON")
     report.add_argument("id")
     report.add_argument("--include-phi", action="store_true", help="include the patient id")

@@ -7,6 +7,8 @@ import ipaddress
 import sys
 from pathlib import Path
 
+from cli.options import bounded_int
+
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 
 
@@ -14,7 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="serve the HTTP API for starting and driving calls")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to bind (default {DEFAULT_HOST}; others expose patient data)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=bounded_int(0, 65535), default=DEFAULT_PORT,
+                        help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted",
                         help="who answers the caller (default scripted, offline)")
     parser.add_argument("--llm-url", help="base URL of an OpenAI-compatible server (openai responder)")

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import cli
 from engine.errors import EngineError, ProblemsError
 from engine.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+RAISE_UNEXPECTED = "VOICE_CONSOLE_RAISE_UNEXPECTED"  # set by the tests: an unplanned error fails them
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -49,6 +52,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if os.environ.get(RAISE_UNEXPECTED):
+            raise
+        print(unexpected_error_line(error, getattr(args, "data_dir", None)), file=sys.stderr)
+        return EXIT_FAILED
+
+
+def unexpected_error_line(error: Exception, data_dir_arg: Path | str | None) -> str:
+    """One line for a failure nobody planned for; the traceback goes to a private log file."""
+    from engine.logs import write_crash_log
+    from engine.paths import data_dir
+
+    try:
+        folder = data_dir(data_dir_arg)
+    except EngineError:
+        folder = None
+    try:
+        where = f"the details are in {write_crash_log(error, folder)}"
+    except OSError:
+        where = "no log file could be written"
+    return f"error: an unexpected {type(error).__name__} stopped the command ({where})"
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ from typing import Any
 import yaml
 
 from engine.errors import Problem
+from engine.files import SCHEMA_MAX_BYTES, InputFileError, read_bounded_bytes
 
+MAX_DEPTH = 64  # nesting of mappings and lists; far beyond any schema, far below Python's recursion limit
 PathKey = tuple[str | int, ...]
 
 
@@ -70,8 +72,19 @@ class _StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.alias_marks: list[yaml.Mark] = []
+        self.depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in PyYAML's stubs
+                raise _TooDeepError(_python_mark(event.start_mark))
+            return self._compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event: yaml.Event = self.get_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
             start, end = _python_mark(event.start_mark), _python_mark(event.end_mark)
@@ -96,6 +109,12 @@ for _tag, _pattern, _first in (
     _StrictLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 
+class _TooDeepError(Exception):
+    def __init__(self, mark: yaml.Mark | None) -> None:
+        self.mark = mark
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+
+
 class YamlLoadError(Exception):
     """Raised with located problems when a document cannot be parsed."""
 
@@ -104,24 +123,32 @@ class YamlLoadError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def load_yaml(path: Path | str, display_name: str | None = None) -> tuple[Any, Positions]:
-    """Parse a YAML (or JSON) file into plain values and their positions."""
+def load_yaml(path: Path | str, display_name: str | None = None,
+              max_bytes: int = SCHEMA_MAX_BYTES) -> tuple[Any, Positions]:
+    """Parse a YAML (or JSON) regular file of at most `max_bytes` into plain values and their positions."""
     name = display_name or str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = read_bounded_bytes(path, max_bytes)
+        text = data.decode("utf-8")
+    except InputFileError as error:
+        raise YamlLoadError([Problem(name, 0, 0, "", str(error))]) from error
     except UnicodeDecodeError as error:
         line = error.object[: error.start].count(b"\n") + 1
         raise YamlLoadError([Problem(name, line, 1, "", f"not UTF-8 text ({error.reason})")]) from error
-    except OSError as error:
-        raise YamlLoadError([Problem(name, 0, 0, "", f"cannot read file: {error.strerror}")]) from error
     return load_yaml_text(text, name)
 
 
 def load_yaml_text(text: str, name: str) -> tuple[Any, Positions]:
     positions = Positions(name, lines=text.splitlines())
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as error:
+        raise YamlLoadError([_control_character_problem(name, text, error)]) from error
+    except _TooDeepError as error:
+        line, column = (error.mark.line + 1, error.mark.column + 1) if error.mark else (1, 1)
+        raise YamlLoadError([Problem(name, line, column, "", str(error))]) from error
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -130,7 +157,8 @@ def load_yaml_text(text: str, name: str) -> tuple[Any, Positions]:
     except yaml.YAMLError as error:
         raise YamlLoadError([Problem(name, 1, 1, "", f"YAML syntax: {error}")]) from error
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return None, positions
     value = _construct(node, (), positions)
@@ -138,6 +166,15 @@ def load_yaml_text(text: str, name: str) -> tuple[Any, Positions]:
     if positions.load_problems:
         raise YamlLoadError(positions.load_problems)
     return value, positions
+
+
+def _control_character_problem(name: str, text: str, error: yaml.reader.ReaderError) -> Problem:
+    before = text[: error.position]
+    line = before.count("\n") + 1
+    column = error.position - (before.rfind("\n") + 1) + 1
+    code = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or " ")
+    return Problem(name, line, column, "", f"control character U+{code:04X} is not allowed "
+                                           "(write it as an escape in a double-quoted string)")
 
 
 def _python_mark(mark: object) -> yaml.Mark | None:
@@ -167,9 +204,14 @@ def _construct(node: yaml.Node, path: PathKey, positions: Positions) -> Any:
     if node.tag not in _SCALAR_TAGS:
         positions.load_problems.append(positions.problem(path, f"unsupported YAML tag {node.tag}"))
         return None
+    if node.tag == "tag:yaml.org,2002:int" and len(node.value) > MAX_INT_DIGITS:
+        message = f"integer literal too long ({len(node.value):,} digits; at most {MAX_INT_DIGITS})"
+        positions.load_problems.append(positions.problem(path, message))
+        return None
     return _scalar(node)
 
 
+MAX_INT_DIGITS = 100
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
