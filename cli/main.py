@@ -19,6 +19,7 @@ from engine.errors import EngineError, ProblemsError
 from engine.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_PROBLEMS_SHOWN = 50
 RAISE_UNEXPECTED = "VOICE_CONSOLE_RAISE_UNEXPECTED"  # set by the tests: an unplanned error fails them
 
 Command = Callable[[argparse.Namespace], int]
@@ -44,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
         return code
     except ProblemsError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        for line in problem_lines(error):
+            print(line, file=sys.stderr)
         return EXIT_FAILED
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -57,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(unexpected_error_line(error, getattr(args, "data_dir", None)), file=sys.stderr)
         return EXIT_FAILED
+
+
+def problem_lines(error: ProblemsError) -> list[str]:
+    """One line a problem, the first MAX_PROBLEMS_SHOWN of them, then how many more."""
+    lines = [str(problem) for problem in error.problems[:MAX_PROBLEMS_SHOWN]]
+    if (more := len(error.problems) - MAX_PROBLEMS_SHOWN) > 0:
+        lines.append(f"... and {more:,} more problems")
+    return lines
 
 
 def unexpected_error_line(error: Exception, data_dir_arg: Path | str | None) -> str:

@@ -43,6 +43,7 @@ from engine.responders.factory import ResponderConfig
 SCHEMA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 MAX_ENDED_CALLS = 1000
 MAX_LIVE_CALLS = 100
+MAX_PROBLEMS_SHOWN = 50
 IDLE_TIMEOUT_S = 600.0
 
 
@@ -268,8 +269,9 @@ def event_json(event: ev.CallEvent) -> dict[str, Any]:
 
 
 def problems_json(error: ProblemsError) -> list[dict[str, Any]]:
+    """The first MAX_PROBLEMS_SHOWN problems (the detail line counts them all)."""
     return [{"file": Path(p.file).name, "line": p.line, "column": p.column, "field": p.field,
-             "message": p.message} for p in error.problems]
+             "message": p.message} for p in error.problems[:MAX_PROBLEMS_SHOWN]]
 
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
