@@ -9,34 +9,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from cli.options import bounded_int
 from engine import driving
 from engine import events as ev
 from engine.errors import (
     CallLifecycleError,
-    CallNotFoundError,
     EngineError,
     Problem,
     TurnScriptError,
     UnknownStateError,
 )
+from engine.logs import printable
 from engine.paths import SCHEMAS_DIR, default_patient_for
 
 if TYPE_CHECKING:
     from engine.pipeline import HealthcareAIPipeline
-    from engine.store import CallRecord, CallStore
+    from engine.store import CallStore
 
-MAX_LIST_LIMIT = 100_000
 BENIGN_ERROR_SOURCES = {"input", "force"}  # a typo by the operator, not a failure of the call
 
 
@@ -109,6 +105,11 @@ async def _run_call(args: argparse.Namespace) -> int:
         finally:
             await driving.finish(call, end_reason)
         _warn_unapplied(forces, taken)
+        if (journal := store.kept_journal(call.session_id)) is not None:
+            print(f"error: the call history {store.path} lost call {call.session_id} (deleted or damaged "
+                  f"during the call); its events are kept in {journal}: run `voice-console calls recover`",
+                  file=sys.stderr)
+            return 1
         _write_outputs(store, call, args)
         _print_summary(store, call)
     return _exit_code(call)
@@ -338,9 +339,10 @@ def transcript_line(event: ev.CallEvent) -> str | None:
 
 
 def out(line: str) -> None:
-    """Print to stdout; once stdout is closed (`| head`), drop the rest quietly: the call goes on."""
+    """Print to stdout, control characters escaped; once stdout is closed (`| head`), drop the rest
+    quietly: the call goes on."""
     try:
-        print(line, flush=True)
+        print(printable(line), flush=True)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
@@ -369,86 +371,6 @@ def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:
     out(f"recorded as call {call.session_id} in {store.path}")
 
 
-# ----- `calls` --------------------------------------------------------------------------------
-
-
-def add_calls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("calls", help="the call history: list, report, export")
-    actions = parser.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="the latest calls")
-    listing.add_argument("--limit", type=bounded_int(1, MAX_LIST_LIMIT), default=50)
-    report = actions.add_parser("report", help="a call's performance report as JSON")
-    report.add_argument("id")
-    report.add_argument("--include-phi", action="store_true", help="include the patient id")
-    export = actions.add_parser("export", help="a call's latency samples as CSV")
-    export.add_argument("id")
-    export.add_argument("--csv", type=Path, required=True, metavar="OUT")
-    export.add_argument("--include-phi", action="store_true",
-                        help="add the patient id and the words said in each turn")
-    for action, run in ((listing, run_list), (report, run_report), (export, run_export)):
-        add_data_dir(action)
-        action.set_defaults(run=run)
-
-
-def run_list(args: argparse.Namespace) -> int:
-    from engine.store import CallStore
-
-    path = history_path(args)
-    calls = []
-    if path.exists():
-        with CallStore(path) as store:
-            calls = store.list_calls(args.limit)
-    if not calls:
-        out(f"no calls recorded in {path}")
-        return 0
-    out(f"{'ID':<14}{'STARTED':<21}{'SECONDS':>9}  {'STATUS':<9}{'SCHEMA':<26}{'PATIENT':<24}REASON")
-    for record in calls:
-        out(_list_line(record))
-    return 0
-
-
-def _list_line(record: CallRecord) -> str:
-    started = datetime.fromtimestamp(record.started_at).strftime("%Y-%m-%d %H:%M:%S")
-    seconds = f"{record.ended_at - record.started_at:.1f}" if record.ended_at else "-"
-    return (f"{record.id:<14}{started:<21}{seconds:>9}  {record.status:<9}{record.schema:<26}"
-            f"{record.patient_id:<24}{record.end_reason}")
-
-
-def run_report(args: argparse.Namespace) -> int:
-    with open_existing_history(args) as store:
-        report = store.report(args.id, include_phi=args.include_phi)
-    out(json.dumps(report, indent=2, ensure_ascii=False))
-    return 0
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from engine.export import write_latency_csv
-
-    with open_existing_history(args) as store:
-        record = store.get_call(args.id)
-        events = store.events(args.id)
-    rows = write_latency_csv(args.csv, events, schema=record.schema, include_phi=args.include_phi)
-    out(f"wrote {rows} latency rows of call {args.id} to {args.csv}")
-    return 0
-
-
-def history_path(args: argparse.Namespace) -> Path:
-    from engine.paths import data_dir
-    from engine.store import DB_NAME
-
-    return data_dir(args.data_dir) / DB_NAME
-
-
-def open_existing_history(args: argparse.Namespace) -> CallStore:
-    """Reading a call must not create an empty history (e.g. in a mistyped --data-dir)."""
-    from engine.store import CallStore
-
-    path = history_path(args)
-    if not path.exists():
-        raise CallNotFoundError(f"no call '{args.id}' in {path}")
-    return CallStore(path)
-
-
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="call-history folder (default: $VOICE_CONSOLE_DATA_DIR or the user data dir)")
@@ -456,4 +378,3 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_call(sub)
-    add_calls(sub)

@@ -59,6 +59,12 @@ class Redactor:
 
 
 REDACTOR = Redactor()
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (ESC, BEL, C1, ...) shown as escapes: safe to print to a terminal."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def patient_strings(*sources: Any) -> list[str]:
