@@ -61,8 +61,10 @@ def add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted")
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL (openai responder)")
     parser.add_argument("--llm-model", help="model name (openai responder)")
-    parser.add_argument("--report", type=Path, metavar="OUT.json", help="write the performance report")
-    parser.add_argument("--csv", type=Path, metavar="OUT.csv", help="write the latency samples")
+    parser.add_argument("--report", type=Path, metavar="OUT.json",
+                        help="write the performance report (- for stdout)")
+    parser.add_argument("--csv", type=Path, metavar="OUT.csv",
+                        help="write the latency samples (- for stdout)")
     parser.add_argument("--include-phi", action="store_true",
                         help="let --report and --csv include patient values and the words said")
     parser.add_argument("--force-at", type=parse_force_at, action="append", default=[], metavar="N:STATE",
@@ -347,17 +349,25 @@ def out(line: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def note(written: Path, line: str) -> None:
+    """Say what was written: on stdout, unless the file itself went to stdout (`-`)."""
+    if str(written) == "-":
+        print(printable(line), file=sys.stderr)
+    else:
+        out(line)
+
+
 def _write_outputs(store: CallStore, call: HealthcareAIPipeline, args: argparse.Namespace) -> None:
     from engine.export import write_json, write_latency_csv
 
     if args.report:
         write_json(args.report, store.report(call.session_id, include_phi=args.include_phi),
                    private=args.include_phi)
-        out(f"report: {args.report}")
+        note(args.report, f"report: {args.report}")
     if args.csv:
         rows = write_latency_csv(args.csv, call.events.history, schema=call.schema_name,
                                  include_phi=args.include_phi)
-        out(f"latency csv: {args.csv} ({rows} rows)")
+        note(args.csv, f"latency csv: {args.csv} ({rows} rows)")
 
 
 def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.cmd_calls import add_data_dir, out
+from cli.cmd_calls import add_data_dir, note, out
 from cli.options import bounded_int
 from engine.errors import CallNotFoundError
 
@@ -29,7 +29,7 @@ def add_calls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--include-phi", action="store_true", help="include the patient id")
     export = actions.add_parser("export", help="a call's latency samples as CSV")
     export.add_argument("id")
-    export.add_argument("--csv", type=Path, required=True, metavar="OUT")
+    export.add_argument("--csv", type=Path, required=True, metavar="OUT", help="CSV file, or - for stdout")
     export.add_argument("--include-phi", action="store_true",
                         help="add the patient id and the words said in each turn")
     verify = actions.add_parser("verify", help="check the call history for damage")
@@ -80,7 +80,7 @@ def run_export(args: argparse.Namespace) -> int:
         record = store.get_call(args.id)
         events = store.events(args.id)
     rows = write_latency_csv(args.csv, events, schema=record.schema, include_phi=args.include_phi)
-    out(f"wrote {rows} latency rows of call {args.id} to {args.csv}")
+    note(args.csv, f"wrote {rows} latency rows of call {args.id} to {args.csv}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -19,6 +20,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 CORPUS = DATA / "hostile"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "manifest.yaml").read_text(encoding="utf-8"))
 MEMORY_LIMIT = 300 * 1024 * 1024
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _fill(text: str, tmp: Path) -> str:
@@ -85,6 +87,7 @@ def test_hostile_input_gets_a_clear_message_in_bounded_time_and_memory(case: dic
                                                                         tmp_path: Path) -> None:
     code, output, seconds, peak_kb = run_case(case, tmp_path)
     assert "Traceback" not in output, output
+    assert not RAW_CONTROL.search(output), "a raw control character reached the terminal"
     assert _fill(case["message"], tmp_path) in output, output
     assert code == case["exit"], output
     assert seconds < case.get("seconds", 2)
