@@ -26,7 +26,7 @@ from engine.errors import (
     TurnScriptError,
     UnknownStateError,
 )
-from engine.logs import printable
+from engine.logs import REDACTOR, printable, redactor_for, safe_line
 from engine.paths import SCHEMAS_DIR, default_patient_for
 
 if TYPE_CHECKING:
@@ -293,7 +293,8 @@ def _exit_code(call: HealthcareAIPipeline) -> int:
     if call.status is CallStatus.FAILED:
         errors.insert(0, call.end_reason)
     if errors:
-        print(f"error: call {call.session_id} failed: {errors[0]}", file=sys.stderr)
+        redactor = redactor_for(call.session_id, call.patient_data, call.precomputed.values)
+        print(safe_line(f"error: call {call.session_id} failed: {errors[0]}", redactor), file=sys.stderr)
         return 1
     return 0
 
@@ -334,9 +335,9 @@ def transcript_line(event: ev.CallEvent) -> str | None:
         case ev.Transition():
             return f"-> transition {event.source} -> {event.target} on {event.intent} ({event.ms:.1f} ms)"
         case ev.CallError():
-            return f"!! error ({event.source}): {event.message}"
+            return f"!! error ({event.source}): {REDACTOR.scrub(event.message)}"
         case ev.CallEnded():
-            return f"== call {event.status}: {event.reason}"
+            return f"== call {event.status}: {REDACTOR.scrub(event.reason)}"
     return None
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cli
 from engine.errors import EngineError, ProblemsError
-from engine.logs import configure_logging
+from engine.logs import configure_logging, safe_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_PROBLEMS_SHOWN = 50
@@ -46,10 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ProblemsError as error:
         for line in problem_lines(error):
-            print(line, file=sys.stderr)
+            print(safe_line(line), file=sys.stderr)
         return EXIT_FAILED
     except EngineError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(safe_line(f"error: {error}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

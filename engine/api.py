@@ -36,6 +36,7 @@ from engine.errors import (
     SchemaError,
     UnknownStateError,
 )
+from engine.logs import redactor_for, safe_line
 from engine.patients import PatientFile, PatientStore
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
@@ -252,9 +253,12 @@ def _require_live(call: HealthcareAIPipeline) -> None:
 
 def reply(call: HealthcareAIPipeline, happened: list[ev.CallEvent]) -> dict[str, Any]:
     """Where the call is, what the bot said, and what went wrong meanwhile."""
+    errors = [e.message for e in happened if isinstance(e, ev.CallError)]
+    if errors:
+        redactor = redactor_for(call.session_id, call.patient_data, call.precomputed.values)
+        errors = [safe_line(message, redactor) for message in errors]
     return {"state": call.conversation.current, "status": call.status.value,
-            "bot": [e.text for e in happened if isinstance(e, ev.BotTurn)],
-            "errors": [e.message for e in happened if isinstance(e, ev.CallError)]}
+            "bot": [e.text for e in happened if isinstance(e, ev.BotTurn)], "errors": errors}
 
 
 def summary(call: HealthcareAIPipeline) -> dict[str, Any]:
@@ -292,7 +296,7 @@ async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
 def _add_error_handlers(app: FastAPI) -> None:
     def handle(status: int, detail: Callable[[Exception], str], with_problems: bool = False) -> ErrorHandler:
         async def handler(_request: Request, error: Exception) -> JSONResponse:
-            body: dict[str, Any] = {"detail": detail(error)}
+            body: dict[str, Any] = {"detail": safe_line(detail(error))}
             if with_problems and isinstance(error, ProblemsError):
                 body["errors"] = problems_json(error)
             return JSONResponse(body, status_code=status)

@@ -80,6 +80,18 @@ def patient_strings(*sources: Any) -> list[str]:
     return found
 
 
+def redactor_for(call_id: str, *sources: Any) -> Redactor:
+    """A redactor of one call's patient values (which stays after the call, unlike REDACTOR's)."""
+    redactor = Redactor()
+    redactor.register(call_id, patient_strings(*sources))
+    return redactor
+
+
+def safe_line(text: str, redactor: Redactor = REDACTOR) -> str:
+    """The one treatment of every line the CLI and the API print: redacted, control characters escaped."""
+    return printable(redactor.scrub(text))
+
+
 def configure_logging(level: str = "WARNING") -> None:
     """One stderr sink, redacted, without variable values in tracebacks."""
     logger.remove()

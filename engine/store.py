@@ -35,7 +35,7 @@ from engine.events import (
 )
 from engine.journal import JOURNAL_DIR, CallJournal, event_from_fields
 from engine.latency import LatencyTracker
-from engine.logs import Redactor, patient_strings
+from engine.logs import Redactor, redactor_for
 from engine.paths import data_dir
 
 if TYPE_CHECKING:
@@ -440,6 +440,4 @@ def make_private(path: Path) -> None:
 
 
 def _redactor_for(call: HealthcareAIPipeline) -> Redactor:
-    redactor = Redactor()
-    redactor.register(call.session_id, patient_strings(call.patient_data, call.precomputed.values))
-    return redactor
+    return redactor_for(call.session_id, call.patient_data, call.precomputed.values)
