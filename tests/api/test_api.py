@@ -284,3 +284,15 @@ async def test_idle_calls_are_ended(patients_dir: Path) -> None:
         summary = (await client.get(f"/calls/{session}")).json()
         assert summary["status"] == "ended"
         assert call.end_reason == "no request for 0.2 s"
+
+
+def test_serving_beyond_loopback_needs_a_private_generated_token(tmp_path: Path) -> None:
+    from cli.cmd_serve import TOKEN_FILE, api_limits
+
+    loopback = api_limits("127.0.0.1", None, tmp_path)
+    assert loopback.token is None and not (tmp_path / TOKEN_FILE).exists()
+    exposed = api_limits("192.0.2.7", None, tmp_path)
+    assert exposed.token and "192.0.2.7" in exposed.allowed_hosts and "localhost" in exposed.allowed_hosts
+    assert (tmp_path / TOKEN_FILE).stat().st_mode & 0o777 == 0o600
+    assert api_limits("192.0.2.7", None, tmp_path).token == exposed.token  # kept, not remade
+    assert api_limits("192.0.2.7", "mine", tmp_path).token == "mine"

@@ -101,3 +101,13 @@ def test_calls_list_shows_patient_ids_only_with_include_phi(tmp_path: Path) -> N
     with_phi = cli("calls", "list", "--include-phi", "--data-dir", str(tmp_path)).stdout
     assert "PATIENT" not in plain and " ann " not in plain
     assert "PATIENT" in with_phi and " ann " in with_phi
+
+
+def test_export_to_stdout_with_a_dash(tmp_path: Path) -> None:
+    assert cli("call", str(SCHEMA), "--patient", str(PATIENT), "--data-dir", str(tmp_path),
+               stdin="yes that is fine\n").returncode == 0
+    call_id = cli("calls", "list", "--data-dir", str(tmp_path)).stdout.splitlines()[1].split()[0]
+    exported = cli("calls", "export", call_id, "--csv", "-", "--data-dir", str(tmp_path))
+    assert exported.returncode == 0
+    assert exported.stdout.startswith("call_id,schema,turn,state,stage,ms,")
+    assert f"latency rows of call {call_id} to -" in exported.stderr
