@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,17 +21,17 @@ from engine import driving
 from engine import events as ev
 from engine.errors import (
     CallLifecycleError,
-    CallNotFoundError,
     EngineError,
     Problem,
     TurnScriptError,
     UnknownStateError,
 )
+from engine.logs import REDACTOR, printable, redactor_for, safe_line
 from engine.paths import SCHEMAS_DIR, default_patient_for
 
 if TYPE_CHECKING:
     from engine.pipeline import HealthcareAIPipeline
-    from engine.store import CallRecord, CallStore
+    from engine.store import CallStore
 
 BENIGN_ERROR_SOURCES = {"input", "force"}  # a typo by the operator, not a failure of the call
 
@@ -63,8 +61,10 @@ def add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted")
     parser.add_argument("--llm-url", help="OpenAI-compatible base URL (openai responder)")
     parser.add_argument("--llm-model", help="model name (openai responder)")
-    parser.add_argument("--report", type=Path, metavar="OUT.json", help="write the performance report")
-    parser.add_argument("--csv", type=Path, metavar="OUT.csv", help="write the latency samples")
+    parser.add_argument("--report", type=Path, metavar="OUT.json",
+                        help="write the performance report (- for stdout)")
+    parser.add_argument("--csv", type=Path, metavar="OUT.csv",
+                        help="write the latency samples (- for stdout)")
     parser.add_argument("--include-phi", action="store_true",
                         help="let --report and --csv include patient values and the words said")
     parser.add_argument("--force-at", type=parse_force_at, action="append", default=[], metavar="N:STATE",
@@ -107,6 +107,11 @@ async def _run_call(args: argparse.Namespace) -> int:
         finally:
             await driving.finish(call, end_reason)
         _warn_unapplied(forces, taken)
+        if (journal := store.kept_journal(call.session_id)) is not None:
+            print(f"error: the call history {store.path} lost call {call.session_id} (deleted or damaged "
+                  f"during the call); its events are kept in {journal}: run `voice-console calls recover`",
+                  file=sys.stderr)
+            return 1
         _write_outputs(store, call, args)
         _print_summary(store, call)
     return _exit_code(call)
@@ -129,9 +134,11 @@ def schema_and_patient(schema_arg: Path, patient_arg: Path | None) -> tuple[Path
 
 def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:
     """Caller turns, one a line; blank lines and '#' comments skipped; '!force STATE' forces."""
+    from engine.files import RECORD_MAX_BYTES, InputFileError, read_bounded_bytes
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
+        lines = read_bounded_bytes(path, RECORD_MAX_BYTES).decode("utf-8").splitlines()
+    except (InputFileError, UnicodeDecodeError) as error:
         raise TurnScriptError([Problem(str(path), 0, 0, "", f"cannot read the turns: {error}")]) from error
     actions: list[Action] = []
     problems: list[Problem] = []
@@ -286,7 +293,8 @@ def _exit_code(call: HealthcareAIPipeline) -> int:
     if call.status is CallStatus.FAILED:
         errors.insert(0, call.end_reason)
     if errors:
-        print(f"error: call {call.session_id} failed: {errors[0]}", file=sys.stderr)
+        redactor = redactor_for(call.session_id, call.patient_data, call.precomputed.values)
+        print(safe_line(f"error: call {call.session_id} failed: {errors[0]}", redactor), file=sys.stderr)
         return 1
     return 0
 
@@ -327,18 +335,27 @@ def transcript_line(event: ev.CallEvent) -> str | None:
         case ev.Transition():
             return f"-> transition {event.source} -> {event.target} on {event.intent} ({event.ms:.1f} ms)"
         case ev.CallError():
-            return f"!! error ({event.source}): {event.message}"
+            return f"!! error ({event.source}): {REDACTOR.scrub(event.message)}"
         case ev.CallEnded():
-            return f"== call {event.status}: {event.reason}"
+            return f"== call {event.status}: {REDACTOR.scrub(event.reason)}"
     return None
 
 
 def out(line: str) -> None:
-    """Print to stdout; once stdout is closed (`| head`), drop the rest quietly: the call goes on."""
+    """Print to stdout, control characters escaped; once stdout is closed (`| head`), drop the rest
+    quietly: the call goes on."""
     try:
-        print(line, flush=True)
+        print(printable(line), flush=True)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def note(written: Path, line: str) -> None:
+    """Say what was written: on stdout, unless the file itself went to stdout (`-`)."""
+    if str(written) == "-":
+        print(printable(line), file=sys.stderr)
+    else:
+        out(line)
 
 
 def _write_outputs(store: CallStore, call: HealthcareAIPipeline, args: argparse.Namespace) -> None:
@@ -347,11 +364,11 @@ def _write_outputs(store: CallStore, call: HealthcareAIPipeline, args: argparse.
     if args.report:
         write_json(args.report, store.report(call.session_id, include_phi=args.include_phi),
                    private=args.include_phi)
-        out(f"report: {args.report}")
+        note(args.report, f"report: {args.report}")
     if args.csv:
         rows = write_latency_csv(args.csv, call.events.history, schema=call.schema_name,
                                  include_phi=args.include_phi)
-        out(f"latency csv: {args.csv} ({rows} rows)")
+        note(args.csv, f"latency csv: {args.csv} ({rows} rows)")
 
 
 def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:
@@ -365,86 +382,6 @@ def _print_summary(store: CallStore, call: HealthcareAIPipeline) -> None:
     out(f"recorded as call {call.session_id} in {store.path}")
 
 
-# ----- `calls` --------------------------------------------------------------------------------
-
-
-def add_calls(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("calls", help="the call history: list, report, export")
-    actions = parser.add_subparsers(dest="calls_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="the latest calls")
-    listing.add_argument("--limit", type=int, default=50)
-    report = actions.add_parser("report", help="a call's performance report as JSON")
-    report.add_argument("id")
-    report.add_argument("--include-phi", action="store_true", help="include the patient id")
-    export = actions.add_parser("export", help="a call's latency samples as CSV")
-    export.add_argument("id")
-    export.add_argument("--csv", type=Path, required=True, metavar="OUT")
-    export.add_argument("--include-phi", action="store_true",
-                        help="add the patient id and the words said in each turn")
-    for action, run in ((listing, run_list), (report, run_report), (export, run_export)):
-        add_data_dir(action)
-        action.set_defaults(run=run)
-
-
-def run_list(args: argparse.Namespace) -> int:
-    from engine.store import CallStore
-
-    path = history_path(args)
-    calls = []
-    if path.exists():
-        with CallStore(path) as store:
-            calls = store.list_calls(args.limit)
-    if not calls:
-        out(f"no calls recorded in {path}")
-        return 0
-    out(f"{'ID':<14}{'STARTED':<21}{'SECONDS':>9}  {'STATUS':<9}{'SCHEMA':<26}{'PATIENT':<24}REASON")
-    for record in calls:
-        out(_list_line(record))
-    return 0
-
-
-def _list_line(record: CallRecord) -> str:
-    started = datetime.fromtimestamp(record.started_at).strftime("%Y-%m-%d %H:%M:%S")
-    seconds = f"{record.ended_at - record.started_at:.1f}" if record.ended_at else "-"
-    return (f"{record.id:<14}{started:<21}{seconds:>9}  {record.status:<9}{record.schema:<26}"
-            f"{record.patient_id:<24}{record.end_reason}")
-
-
-def run_report(args: argparse.Namespace) -> int:
-    with open_existing_history(args) as store:
-        report = store.report(args.id, include_phi=args.include_phi)
-    out(json.dumps(report, indent=2, ensure_ascii=False))
-    return 0
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from engine.export import write_latency_csv
-
-    with open_existing_history(args) as store:
-        record = store.get_call(args.id)
-        events = store.events(args.id)
-    rows = write_latency_csv(args.csv, events, schema=record.schema, include_phi=args.include_phi)
-    out(f"wrote {rows} latency rows of call {args.id} to {args.csv}")
-    return 0
-
-
-def history_path(args: argparse.Namespace) -> Path:
-    from engine.paths import data_dir
-    from engine.store import DB_NAME
-
-    return data_dir(args.data_dir) / DB_NAME
-
-
-def open_existing_history(args: argparse.Namespace) -> CallStore:
-    """Reading a call must not create an empty history (e.g. in a mistyped --data-dir)."""
-    from engine.store import CallStore
-
-    path = history_path(args)
-    if not path.exists():
-        raise CallNotFoundError(f"no call '{args.id}' in {path}")
-    return CallStore(path)
-
-
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="call-history folder (default: $VOICE_CONSOLE_DATA_DIR or the user data dir)")
@@ -452,4 +389,3 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_call(sub)
-    add_calls(sub)

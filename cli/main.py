@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import cli
 from engine.errors import EngineError, ProblemsError
-from engine.logs import configure_logging
+from engine.logs import configure_logging, safe_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_PROBLEMS_SHOWN = 50
+RAISE_UNEXPECTED = "VOICE_CONSOLE_RAISE_UNEXPECTED"  # set by the tests: an unplanned error fails them
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -41,14 +45,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
         return code
     except ProblemsError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
+        for line in problem_lines(error):
+            print(safe_line(line), file=sys.stderr)
         return EXIT_FAILED
     except EngineError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(safe_line(f"error: {error}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if os.environ.get(RAISE_UNEXPECTED):
+            raise
+        print(unexpected_error_line(error, getattr(args, "data_dir", None)), file=sys.stderr)
+        return EXIT_FAILED
+
+
+def problem_lines(error: ProblemsError) -> list[str]:
+    """One line a problem, the first MAX_PROBLEMS_SHOWN of them, then how many more."""
+    lines = [str(problem) for problem in error.problems[:MAX_PROBLEMS_SHOWN]]
+    if (more := len(error.problems) - MAX_PROBLEMS_SHOWN) > 0:
+        lines.append(f"... and {more:,} more problems")
+    return lines
+
+
+def unexpected_error_line(error: Exception, data_dir_arg: Path | str | None) -> str:
+    """One line for a failure nobody planned for; the traceback goes to a private log file."""
+    from engine.logs import write_crash_log
+    from engine.paths import data_dir
+
+    try:
+        folder = data_dir(data_dir_arg)
+    except EngineError:
+        folder = None
+    try:
+        where = f"the details are in {write_crash_log(error, folder)}"
+    except OSError:
+        where = "no log file could be written"
+    return f"error: an unexpected {type(error).__name__} stopped the command ({where})"
 
 
 if __name__ == "__main__":

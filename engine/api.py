@@ -11,18 +11,22 @@ import asyncio
 import contextlib
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine import driving
 from engine import events as ev
+from engine.api_guard import LOOPBACK_HOSTS, MAX_BODY_BYTES, RequestGuard
 from engine.calls import create_call
 from engine.errors import (
     CallLifecycleError,
@@ -32,12 +36,16 @@ from engine.errors import (
     SchemaError,
     UnknownStateError,
 )
+from engine.logs import redactor_for, safe_line
 from engine.patients import PatientFile, PatientStore
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 
 SCHEMA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 MAX_ENDED_CALLS = 1000
+MAX_LIVE_CALLS = 100
+MAX_PROBLEMS_SHOWN = 50
+IDLE_TIMEOUT_S = 600.0
 
 
 class CallRecorder(Protocol):
@@ -66,15 +74,18 @@ class CallRegistry:
         self.max_ended = max_ended
         self._calls: dict[str, HealthcareAIPipeline] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._last_used: dict[str, float] = {}
 
     def add(self, call: HealthcareAIPipeline) -> None:
         self._calls[call.session_id] = call
+        self._last_used[call.session_id] = time.monotonic()
         self._drop_old_ended()
 
     def get(self, session_id: str) -> HealthcareAIPipeline:
         call = self._calls.get(session_id)
         if call is None:
             raise HTTPException(404, f"no call '{session_id}'")
+        self._last_used[session_id] = time.monotonic()
         return call
 
     def lock(self, session_id: str) -> asyncio.Lock:
@@ -87,6 +98,15 @@ class CallRegistry:
     def live(self) -> list[HealthcareAIPipeline]:
         return [call for call in self._calls.values() if not call.ended]
 
+    async def end_idle_calls(self, timeout_s: float) -> None:
+        """Forever: end each live call that no request has touched for `timeout_s`."""
+        while True:
+            await asyncio.sleep(timeout_s / 4)  # a polling period, not synchronisation
+            now = time.monotonic()
+            idle = [c for c in self.live() if now - self._last_used.get(c.session_id, now) > timeout_s]
+            await asyncio.gather(*(c.stop(f"no request for {timeout_s:g} s") for c in idle),
+                                 return_exceptions=True)
+
     async def stop_all(self, reason: str) -> None:
         await asyncio.gather(*(call.stop(reason) for call in self.live()), return_exceptions=True)
 
@@ -95,29 +115,51 @@ class CallRegistry:
         for session_id in ended[:max(0, len(ended) - self.max_ended)]:
             del self._calls[session_id]
             self._locks.pop(session_id, None)
+            self._last_used.pop(session_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """Who may call the API and how much it takes on."""
+
+    allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
+    token: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_live_calls: int = MAX_LIVE_CALLS
+    idle_timeout_s: float = IDLE_TIMEOUT_S
 
 
 def create_app(*, patients: PatientStore, schemas_dir: Path, store: CallRecorder | None = None,
-               responder: ResponderConfig | None = None) -> FastAPI:
+               responder: ResponderConfig | None = None, limits: ApiLimits | None = None) -> FastAPI:
+    limits = limits or ApiLimits()
     registry = CallRegistry()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await registry.stop_all("the server is shutting down")
+        reaper = asyncio.create_task(registry.end_idle_calls(limits.idle_timeout_s), name="api-idle-calls")
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
+            await registry.stop_all("the server is shutting down")
 
     app = FastAPI(title="voice-console", lifespan=lifespan)
     app.state.calls = registry
+    app.add_middleware(RequestGuard, allowed_hosts=limits.allowed_hosts, token=limits.token,
+                       max_body=limits.max_body_bytes)
     _add_error_handlers(app)
-    _add_start_route(app, registry, patients, schemas_dir, store, responder)
+    _add_start_route(app, registry, patients, schemas_dir, store, responder, limits.max_live_calls)
     _add_call_routes(app, registry)
     return app
 
 
 def _add_start_route(app: FastAPI, registry: CallRegistry, patients: PatientStore, schemas_dir: Path,
-                     store: CallRecorder | None, responder: ResponderConfig | None) -> None:
+                     store: CallRecorder | None, responder: ResponderConfig | None, max_live: int) -> None:
     @app.post("/start-call")
     async def start_call(body: StartCallRequest) -> dict[str, Any]:
+        if len(registry.live()) >= max_live:
+            raise HTTPException(429, f"{max_live} calls are live already; end one first")
         schema_path = resolve_schema(schemas_dir, body.schema_name)
         patient = await _patient(patients, body.patient_id, body.schema_name)
         call = create_call(schema_path, patient, responder=responder)
@@ -211,9 +253,12 @@ def _require_live(call: HealthcareAIPipeline) -> None:
 
 def reply(call: HealthcareAIPipeline, happened: list[ev.CallEvent]) -> dict[str, Any]:
     """Where the call is, what the bot said, and what went wrong meanwhile."""
+    errors = [e.message for e in happened if isinstance(e, ev.CallError)]
+    if errors:
+        redactor = redactor_for(call.session_id, call.patient_data, call.precomputed.values)
+        errors = [safe_line(message, redactor) for message in errors]
     return {"state": call.conversation.current, "status": call.status.value,
-            "bot": [e.text for e in happened if isinstance(e, ev.BotTurn)],
-            "errors": [e.message for e in happened if isinstance(e, ev.CallError)]}
+            "bot": [e.text for e in happened if isinstance(e, ev.BotTurn)], "errors": errors}
 
 
 def summary(call: HealthcareAIPipeline) -> dict[str, Any]:
@@ -228,8 +273,9 @@ def event_json(event: ev.CallEvent) -> dict[str, Any]:
 
 
 def problems_json(error: ProblemsError) -> list[dict[str, Any]]:
+    """The first MAX_PROBLEMS_SHOWN problems (the detail line counts them all)."""
     return [{"file": Path(p.file).name, "line": p.line, "column": p.column, "field": p.field,
-             "message": p.message} for p in error.problems]
+             "message": p.message} for p in error.problems[:MAX_PROBLEMS_SHOWN]]
 
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
@@ -239,15 +285,24 @@ def _problem_count(error: Exception) -> int:
     return len(error.problems) if isinstance(error, ProblemsError) else 0
 
 
+async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:
+    """422 naming each bad field, without echoing what was sent."""
+    found = error.errors() if isinstance(error, RequestValidationError) else []
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in found[:20]]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     def handle(status: int, detail: Callable[[Exception], str], with_problems: bool = False) -> ErrorHandler:
         async def handler(_request: Request, error: Exception) -> JSONResponse:
-            body: dict[str, Any] = {"detail": detail(error)}
+            body: dict[str, Any] = {"detail": safe_line(detail(error))}
             if with_problems and isinstance(error, ProblemsError):
                 body["errors"] = problems_json(error)
             return JSONResponse(body, status_code=status)
         return handler
 
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(PatientDataError, handle(
         400, lambda e: f"the patient data breaks the schema's data contract ({_problem_count(e)} problems)",
         with_problems=True))

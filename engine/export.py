@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
+import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -19,6 +21,7 @@ from typing import IO, Any
 from engine.clock import iso_utc
 from engine.errors import ExportError
 from engine.events import BotTurn, CallEvent, CallStarted, Latency, UserTurn
+from engine.files import file_kind
 
 LATENCY_COLUMNS = ("call_id", "schema", "turn", "state", "stage", "ms", "forced", "crossed_transition",
                    "timestamp")
@@ -69,9 +72,21 @@ def write_json(path: Path | str, data: Any, *, private: bool = False) -> None:
         handle.write("\n")
 
 
+STDOUT = "-"
+
+
 @contextmanager
 def _atomic_file(path: Path, *, private: bool) -> Iterator[IO[str]]:
-    """A text file that appears at `path` complete, or not at all. Private files are mode 0600."""
+    """A text file that appears at `path` complete, or not at all. Private files are mode 0600.
+
+    `-` is standard output. Only a regular file or a new path is replaced: a device, FIFO or
+    folder at `path` is refused (as root, renaming over /dev/full would replace the device).
+    """
+    if str(path) == STDOUT:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    _refuse_special(path)
     try:
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
@@ -90,6 +105,18 @@ def _atomic_file(path: Path, *, private: bool) -> Iterator[IO[str]]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _refuse_special(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
+    if not stat.S_ISREG(mode):
+        raise ExportError(f"cannot write {path}: it is {file_kind(mode)}, not a regular file "
+                          "(give a file path, or - for standard output)")
 
 
 def _words_per_turn(events: list[CallEvent]) -> dict[tuple[str, int], tuple[str, str]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.errors import PatientDataError
+from engine.files import RECORD_MAX_BYTES
 from engine.paths import PATIENTS_DIR
 from engine.schema.compiled import CompiledSchema
 from engine.schema.yaml_loader import Positions, YamlLoadError, load_yaml
@@ -32,7 +33,7 @@ class PatientFile:
 def load_patient(path: Path | str) -> PatientFile:
     path = Path(path)
     try:
-        raw, positions = load_yaml(path)
+        raw, positions = load_yaml(path, max_bytes=RECORD_MAX_BYTES)
     except YamlLoadError as error:
         raise PatientDataError(error.problems) from error
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):

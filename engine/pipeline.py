@@ -44,6 +44,7 @@ from engine.observer import CallObserver
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, SAY, PromptRenderer
 from engine.responders.factory import ResponderConfig, build_responder
+from engine.sandbox import TemplateLimitError
 from engine.state import ConversationState
 from engine.turns import typed_turn_strategies
 
@@ -393,10 +394,18 @@ class HealthcareAIPipeline:
             self._emit(ev.Transition, source=source, target=target, intent=intent, ms=ms, forced=forced)
             self._emit(ev.Latency, stage=Stage.TRANSITION, ms=ms, forced=forced)
         self._emit(ev.Latency, stage=Stage.RENDER, ms=render_ms, forced=forced)
-        self._emit(ev.NodeEntered, prompt=self.renderer.render(target, PROMPT, self.precomputed,
-                                                               self.conversation.slots),
-                   say=self.renderer.render(target, SAY, self.precomputed, self.conversation.slots),
-                   render_ms=render_ms, fields_used=self.fields_used(target))
+        self._emit(ev.NodeEntered, prompt=self._render_or_report(target, PROMPT),
+                   say=self._render_or_report(target, SAY), render_ms=render_ms,
+                   fields_used=self.fields_used(target))
+
+    def _render_or_report(self, state: str, kind: str) -> str:
+        """The rendered text; a template past the sandbox's bounds is an error event (and no text)."""
+        try:
+            return self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
+        except TemplateLimitError as error:
+            self._emit(ev.CallError, message=f"the {kind} of state '{state}' cannot be rendered: {error}",
+                       source="template", fatal=False)
+            return ""
 
     def on_bot_text_started(self) -> None:
         if self._turn_started_at is None:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.sandbox import BoundedEnvironment, bounded_render, bounded_stream, bounded_text
 from engine.schema.model import Schema
 
 _SEPARATOR = "\x1e"  # ASCII record separator; never in a schema's text
@@ -23,7 +24,8 @@ PROMPT, SAY, REPROMPT = "prompt", "say", "reprompt"
 
 
 def make_environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    """The sandbox every schema template compiles in; its work is bounded (engine/sandbox.py)."""
+    return BoundedEnvironment(
         undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
     )
 
@@ -87,7 +89,8 @@ class PromptRenderer:
                         slots: Mapping[str, Any] | None = None) -> str:
         """Render with Jinja, bypassing the precomputed text."""
         compiled = self._templates[(state, kind)]
-        return compiled.template.render({**values, "slots": slots or {}}).strip()
+        with bounded_render():
+            return bounded_text(compiled.template.generate({**values, "slots": slots or {}})).strip()
 
     def render(self, state: str, kind: str, precomputed: RenderValues,
                slots: Mapping[str, Any] | None = None) -> str:
@@ -110,13 +113,14 @@ class PromptRenderer:
         if text is not None:
             yield text
             return
-        compiled = self._templates[(state, PROMPT)]
-        yield from compiled.template.generate({**precomputed.values, "slots": slots or {}})
+        context = {**precomputed.values, "slots": slots or {}}
+        yield from bounded_stream(lambda: self._templates[(state, PROMPT)].template.generate(context))
 
     def render_static(self, values: Mapping[str, Any]) -> dict[tuple[str, str], str]:
         """Render every template that depends only on the record."""
         context = {**values, "slots": {}}
         if self._static_bundle is None:
-            return {key: self._templates[key].template.render(context).strip() for key in self._static_keys}
-        pieces = self._static_bundle.render(context).split(_SEPARATOR)
+            return {key: self.render_template(*key, values) for key in self._static_keys}
+        with bounded_render():
+            pieces = bounded_text(self._static_bundle.generate(context)).split(_SEPARATOR)
         return {key: piece.strip() for key, piece in zip(self._static_keys, pieces, strict=True)}

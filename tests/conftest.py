@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("VOICE_CONSOLE_RAISE_UNEXPECTED", "1")  # an unplanned error in the CLI fails the test
 
 # Pipecat warns about its own internals when its modules are first imported. Import them
 # here with those warnings silenced; every warning raised later, by our code, is an error.

@@ -25,6 +25,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"\d{2}:\d{2}(?::\d{2})?")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
 _SUGGESTION_CUTOFF = 75
+DEFAULT_MAX_TEXT = 2_000  # characters of a text field without its own `max_length`
+DEFAULT_MAX_RECORDS = 200  # records of a list field without its own `max_length`
 _ABSENT = object()
 _Parsed = TypeVar("_Parsed")
 
@@ -84,6 +86,9 @@ def _check_field(field: DataField, value: object, path: PathKey, collector: _Col
         if field.required:
             collector.add(path, "required field is " + ("missing" if value is _ABSENT else "empty"))
         return None
+    if (too_long := _too_long(field, value)) is not None:
+        collector.add(path, too_long)
+        return None
     if field.type is FieldType.LIST:
         return _check_list(field, value, path, collector)
     try:
@@ -91,6 +96,17 @@ def _check_field(field: DataField, value: object, path: PathKey, collector: _Col
     except _Invalid as invalid:
         collector.add(path, str(invalid))
         return None
+
+
+def _too_long(field: DataField, value: object) -> str | None:
+    """A text or list past the field's `max_length` (or the default cap)."""
+    if isinstance(value, str):
+        limit = field.max_length or DEFAULT_MAX_TEXT
+        return f"text longer than {limit:,} characters (max_length)" if len(value) > limit else None
+    if isinstance(value, list) and field.type is FieldType.LIST:
+        limit = field.max_length or DEFAULT_MAX_RECORDS
+        return f"more than {limit:,} records (max_length)" if len(value) > limit else None
+    return None
 
 
 def _is_blank(value: object) -> bool:

@@ -46,24 +46,15 @@ def build_responder(config: ResponderConfig, session: CallSession) -> LLMService
 
 
 def _openai_responder(config: ResponderConfig) -> LLMService[Any]:
-    from openai import AsyncOpenAI
     from pipecat.services.openai.llm import OpenAILLMService
 
-    class BoundedOpenAILLMService(OpenAILLMService):
-        """OpenAI's client waits 600 s and retries twice by default; a call cannot."""
-
-        def create_client(self, *args: Any, **kwargs: Any) -> AsyncOpenAI:
-            client: AsyncOpenAI = super().create_client(*args, **kwargs)  # type: ignore[no-untyped-call]  # Pipecat's is untyped
-            return client.with_options(timeout=config.timeout_s, max_retries=0)
-
-        async def cleanup(self) -> None:
-            await super().cleanup()  # type: ignore[no-untyped-call]  # Pipecat's cleanup is untyped
-            await self._client.close()  # Pipecat leaves the HTTP connections open
+    from engine.responders.bounded_openai import BoundedOpenAILLMService
 
     if not config.base_url and config.api_key == "not-needed":
         raise ResponderError("the openai responder needs a base URL (--llm-url or VOICE_CONSOLE_LLM_URL) "
                              "or an API key (OPENAI_API_KEY)")
     return BoundedOpenAILLMService(
+        timeout_s=config.timeout_s,
         api_key=config.api_key,
         base_url=config.base_url,
         settings=OpenAILLMService.Settings(model=config.model),

@@ -39,6 +39,7 @@ class DataField(Strict):
     fields: dict[str, DataField] | None = None
     pronounce: StrictBool = False  # pass the spoken form through the lexicon
     say_year: StrictBool = False  # a date spoken with its year and no weekday (dates of birth)
+    max_length: int | None = Field(default=None, ge=1, le=100_000)  # characters, or a list's records
 
     @model_validator(mode="after")
     def _check_type_options(self) -> DataField:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from engine.errors import PatientDataError, Problem, SchemaError, TestScriptError
+from engine.files import RECORD_MAX_BYTES
 from engine.paths import PATIENTS_DIR, PROJECT_ROOT, SCHEMAS_DIR
 from engine.patients import load_patient
 from engine.schema.check import did_you_mean
@@ -219,7 +220,7 @@ class _Loader:
 
     def load(self, schema_override: Path | str | CompiledSchema | None) -> TestScript:
         try:
-            raw, self.positions = load_yaml(self.path)
+            raw, self.positions = load_yaml(self.path, max_bytes=RECORD_MAX_BYTES)
         except YamlLoadError as error:
             raise TestScriptError(error.problems) from error
         if not isinstance(raw, dict):

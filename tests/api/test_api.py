@@ -14,7 +14,7 @@ import pytest
 
 from bench.api import caller, lost_events
 from cli.cmd_serve import is_loopback
-from engine.api import create_app, serving
+from engine.api import ApiLimits, create_app, serving
 from engine.patients import JsonFolderPatientStore
 from engine.responders.factory import ResponderConfig
 from tests.fakes.openai_server import FakeOpenAI, http_error
@@ -221,3 +221,78 @@ def test_lost_events_notices_a_missing_event() -> None:
     events = [{"kind": "user_turn", "seq": 1}, {"kind": "latency", "stage": "turn", "seq": 3}]
     report = {"state_transitions": 0, "turns": 1, "stages": {"turn": {"count": 2}}}
     assert lost_events(events, report, bot_lines_seen=0) == 2  # seq 2 is missing; one turn sample too few
+
+
+# ----- hostile requests -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, status, detail", [
+    (b'{"patient_id": NaN, "schema": "minimal_schema"}', 400, "NaN is not a JSON number"),
+    (b'{"patient_id": "ann", "schema": Infinity}', 400, "Infinity is not a JSON number"),
+    (b'{"a": ' * 40 + b'1' + b'}' * 40, 400, "nested deeper than 16 levels"),
+    (b'[' * 100_000 + b']' * 100_000, 413, "larger than"),
+    (b'{"patient_id": ' + b'9' * 5000 + b'}', 400, "longer than 100 digits"),
+])
+async def test_hostile_bodies_get_json_refusals(api: httpx.AsyncClient, body: bytes, status: int,
+                                                detail: str) -> None:
+    response = await api.post("/start-call", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+    assert len(response.content) < 200
+
+
+async def test_a_rejected_body_is_never_echoed(api: httpx.AsyncClient) -> None:
+    secret = "Ann Example 555-0100"
+    response = await api.post("/start-call", json={"patient_id": ["x"], "schema": secret})
+    assert response.status_code == 422
+    assert secret not in response.text and response.json()["detail"][0]["loc"] == ["body", "patient_id"]
+
+
+async def test_other_host_names_are_refused(api: httpx.AsyncClient) -> None:
+    rebinding = await api.get("/health", headers={"host": "attacker.example:8765"})
+    assert rebinding.status_code == 421
+    assert (await api.get("/health", headers={"host": "localhost:8765"})).status_code == 200
+
+
+async def test_a_token_is_required_when_set(patients_dir: Path) -> None:
+    limits = ApiLimits(token="s3cret")
+    app = create_app(patients=JsonFolderPatientStore(patients_dir), schemas_dir=DATA, limits=limits)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        assert (await client.get("/health")).status_code == 401
+        assert (await client.get("/health", headers={"authorization": "Bearer wrong"})).status_code == 401
+        assert (await client.get("/health", headers={"authorization": "Bearer s3cret"})).status_code == 200
+
+
+async def test_live_calls_are_capped_with_429(patients_dir: Path) -> None:
+    app = create_app(patients=JsonFolderPatientStore(patients_dir), schemas_dir=DATA,
+                     limits=ApiLimits(max_live_calls=2))
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        first, _second = await start(client), await start(client)
+        refused = await client.post("/start-call", json={"patient_id": "ann", "schema": "minimal_schema"})
+        assert refused.status_code == 429
+        assert refused.json() == {"detail": "2 calls are live already; end one first"}
+        await client.delete(f"/calls/{first['session_id']}")
+        await start(client)
+
+
+async def test_idle_calls_are_ended(patients_dir: Path) -> None:
+    app = create_app(patients=JsonFolderPatientStore(patients_dir), schemas_dir=DATA,
+                     limits=ApiLimits(idle_timeout_s=0.2))
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        session = (await start(client))["session_id"]
+        call = app.state.calls.get(session)
+        await asyncio.wait_for(call.wait_until_ended(), timeout=5)
+        summary = (await client.get(f"/calls/{session}")).json()
+        assert summary["status"] == "ended"
+        assert call.end_reason == "no request for 0.2 s"
+
+
+def test_serving_beyond_loopback_needs_a_private_generated_token(tmp_path: Path) -> None:
+    from cli.cmd_serve import TOKEN_FILE, api_limits
+
+    loopback = api_limits("127.0.0.1", None, tmp_path)
+    assert loopback.token is None and not (tmp_path / TOKEN_FILE).exists()
+    exposed = api_limits("192.0.2.7", None, tmp_path)
+    assert exposed.token and "192.0.2.7" in exposed.allowed_hosts and "localhost" in exposed.allowed_hosts
+    assert (tmp_path / TOKEN_FILE).stat().st_mode & 0o777 == 0o600
+    assert api_limits("192.0.2.7", None, tmp_path).token == exposed.token  # kept, not remade
+    assert api_limits("192.0.2.7", "mine", tmp_path).token == "mine"

@@ -247,3 +247,20 @@ def test_missing_field_points_at_its_record(tmp_path: Path) -> None:
         validate_data(contract, value["data"], positions=positions)
     [problem] = caught.value.problems
     assert (problem.line, problem.column, problem.field) == (5, 7, "data.medications[0].unit")
+
+
+def test_text_and_list_lengths_are_capped_per_field_or_by_default() -> None:
+    contract = {
+        "note": DataField(type=FieldType.STRING, max_length=5),
+        "name": DataField(type=FieldType.NAME),
+        "meds": DataField(type=FieldType.LIST, max_length=2,
+                          fields={"name": DataField(type=FieldType.STRING)}),
+    }
+    assert validate_data(contract, {"note": "short", "name": "A" * 2000, "meds": [{"name": "a"}] * 2})
+    with pytest.raises(PatientDataError) as caught:
+        validate_data(contract, {"note": "longer", "name": "A" * 2001, "meds": [{"name": "a"}] * 3})
+    assert sorted((p.field, p.message) for p in caught.value.problems) == [
+        ("data.meds", "more than 2 records (max_length)"),
+        ("data.name", "text longer than 2,000 characters (max_length)"),
+        ("data.note", "text longer than 5 characters (max_length)"),
+    ]

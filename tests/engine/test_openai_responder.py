@@ -12,8 +12,9 @@ from engine import events as ev
 from engine.calls import create_call
 from engine.lifecycle import CallStatus
 from engine.pipeline import HealthcareAIPipeline
+from engine.responders.bounded_openai import MAX_FUNCTION_CALLS_PER_TURN
 from engine.responders.factory import ResponderConfig
-from tests.fakes.openai_server import FakeOpenAI, Reply, garbage, http_error, slow, speak
+from tests.fakes.openai_server import FakeOpenAI, Reply, call_tool, garbage, http_error, slow, speak
 
 Calls = list[HealthcareAIPipeline]
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -206,3 +207,27 @@ async def test_a_request_slower_than_the_client_timeout_is_a_call_error(
     errors = [e.message for e in call.events.history[mark:] if isinstance(e, ev.CallError)]
     assert errors == ["Error during completion: Request timed out."]
     await assert_still_usable(call, fake)
+
+
+async def test_a_call_to_a_function_not_in_the_node_is_an_error_event(fake: FakeOpenAI, calls: Calls) -> None:
+    call = await started(openai_config(fake), calls)
+    mark = len(call.events.history)
+    fake.script(call_tool("cancel_everything"))
+    await call.step("hmm")
+    error = await until(call, lambda e: isinstance(e, ev.CallError), after=mark)
+    assert error.message == "the model called 'cancel_everything', which is not a function of this node"
+    assert call.status is CallStatus.RUNNING and call.conversation.current == "greet"
+
+
+async def test_a_model_that_keeps_calling_functions_is_stopped_with_an_error_event(
+        fake: FakeOpenAI, calls: Calls) -> None:
+    call = await started(openai_config(fake), calls)
+    requests_before, mark = len(fake.requests), len(call.events.history)
+    fake.script(*[call_tool("cancel_everything")] * (MAX_FUNCTION_CALLS_PER_TURN + 20))
+    await call.step("hmm")
+    stopped = await until(call, lambda e: isinstance(e, ev.CallError) and "without speaking" in e.message,
+                          after=mark)
+    assert stopped.message == (f"the model called functions more than {MAX_FUNCTION_CALLS_PER_TURN} times "
+                               "without speaking; the last calls were not run")
+    assert len(fake.requests) - requests_before == MAX_FUNCTION_CALLS_PER_TURN + 1
+    assert call.status is CallStatus.RUNNING

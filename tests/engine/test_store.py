@@ -200,3 +200,8 @@ def test_kill_9_loses_no_emitted_event(tmp_path: Path) -> None:
     with closing(sqlite3.connect(db_path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT status FROM calls").fetchone()[0] == "running"
+    with CallStore(db_path) as store:
+        [record] = store.list_calls()
+        assert record.status == "interrupted"  # its process is gone
+        assert store.get_call(record.id).status == "interrupted"
+        assert store.verify() == []
