@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import time
 import weakref
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pipecat.flows import (
+    ActionConfig,
     ContextStrategy,
     ContextStrategyConfig,
     FlowArgs,
@@ -30,6 +31,7 @@ from engine.functions import from_text, invoke
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
 from engine.schema.compiled import ATTEMPTS, CompiledEntry, CompiledSchema
+from engine.schema.model import Action
 from engine.state import ConversationState
 
 SESSION_KEY = "voice_console_session"
@@ -73,19 +75,21 @@ class NodeFactory:
             "respond_immediately": spec.respond_immediately,
         }
         if renderer.has(state, ROLE):
-            node["role_message"] = _escape_flows_placeholders(renderer.render(state, ROLE, precomputed, slots))
+            own_role = renderer.render(state, ROLE, precomputed, slots)
+            node["role_message"] = _escape_flows_placeholders(own_role)
         elif with_role:
             node["role_message"] = _escape_flows_placeholders(precomputed.role)
         if spec.pre_actions:
-            node["pre_actions"] = [a.model_dump(exclude_none=True) for a in spec.pre_actions]
+            node["pre_actions"] = [_action(a) for a in spec.pre_actions]
         if spec.post_actions:
-            node["post_actions"] = [a.model_dump(exclude_none=True) for a in spec.post_actions]
+            node["post_actions"] = [_action(a) for a in spec.post_actions]
         if spec.context_strategy is not None:
             node["context_strategy"] = ContextStrategyConfig(strategy=ContextStrategy(spec.context_strategy))
         return node
 
     def _function(self, entry: CompiledEntry) -> FlowsFunctionSchema:
-        async def handler(args: FlowArgs, flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
+        async def handler(args: FlowArgs,
+                          flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
             return session_of(flow_manager).call_function(entry.node, entry, args)
 
         return FlowsFunctionSchema(name=entry.tool, description=entry.description,
@@ -182,7 +186,9 @@ class CallSession:
         started = time.perf_counter()
         state = self.conversation.current
         target, label = self._attempted(state, state, {}, "")
-        return None if target == state else self._move(state, target, label, False, started)
+        if target is None or target == state:
+            return None
+        return self._move(state, target, label, False, started)
 
     def force(self, target: str) -> NodeConfig:
         """Move anywhere (raises UnknownStateError) and return that node."""
@@ -209,7 +215,8 @@ class CallSession:
     def _decisions(self, state: str) -> list[Hop]:
         """The moves through decision nodes from `state` on, each decided by the record."""
         hops: list[Hop] = []
-        while (decide := self.compiled.node(state).decide) is not None and len(hops) < len(self.compiled.schema.nodes):
+        limit = len(self.compiled.schema.nodes)  # decisions that loop still stop
+        while (decide := self.compiled.node(state).decide) is not None and len(hops) < limit:
             target = decide.target_for(self.precomputed.record.get(decide.field))
             if target is None:
                 break
@@ -236,6 +243,11 @@ class CallSession:
         """A call issued in a node the conversation has already left (e.g. after a force)."""
         return {"status": "ignored", "function": name,
                 "reason": f"issued in '{state}', but the call is now in '{self.conversation.current}'"}
+
+
+def _action(action: Action) -> ActionConfig:
+    """A schema action as Pipecat's ActionConfig (the same keys)."""
+    return cast(ActionConfig, action.model_dump(exclude_none=True))
 
 
 def _typed(entry: CompiledEntry, rendered: dict[str, str]) -> dict[str, Any]:

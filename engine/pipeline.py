@@ -371,7 +371,8 @@ class HealthcareAIPipeline:
 
     def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
                       started_at: float, render_ms: float) -> None:
-        self._pending_transitions.append(PendingTransition(source, target, intent, forced, started_at, render_ms))
+        pending = PendingTransition(source, target, intent, forced, started_at, render_ms)
+        self._pending_transitions.append(pending)
 
     def on_classified(self, ms: float) -> None:
         self._emit(ev.Latency, stage=Stage.CLASSIFY, ms=ms)
@@ -383,7 +384,7 @@ class HealthcareAIPipeline:
         if not self._pending_transitions:
             return
         pending, self._pending_transitions = self._pending_transitions, []
-        for source, target, intent, forced, started_at, render_ms in pending:
+        for source, target, intent, forced, started_at, _ in pending:
             ms = (time.perf_counter() - started_at) * 1000
             if source:
                 self._turn_crossed_transition = True

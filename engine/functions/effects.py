@@ -126,7 +126,7 @@ def matches(said: Any, expected: Any, kind: FieldType | None) -> bool:
     if kind is FieldType.NAME:
         return spoken.match_name(text, str(expected))
     if kind in (FieldType.INTEGER, FieldType.NUMBER):
-        return spoken.parse_number(text) == expected
+        return bool(spoken.parse_number(text) == expected)
     return " ".join(text.split()).casefold() == " ".join(str(expected).split()).casefold()
 
 

@@ -45,25 +45,24 @@ class ScriptedResponder(LLMService):
         if not isinstance(frame, LLMContextFrame):
             await self.push_frame(frame, direction)
             return
+        caller_text = self._new_caller_turn(frame.context)
+        intent = self._classify(caller_text) if caller_text is not None else None
+        if caller_text is not None and intent is None and await self._out_of_attempts():
+            return  # the move to `attempts.then` is the answer: that node speaks next
         await self.push_frame(LLMFullResponseStartFrame())
         await self.start_processing_metrics()
         await self.start_ttfb_metrics()
         try:
-            await self._respond(frame.context)
+            await self._respond(frame.context, caller_text, intent)
         finally:
             await self.stop_processing_metrics()
             await self.push_frame(LLMFullResponseEndFrame())
 
-    async def _respond(self, context: LLMContext) -> None:
-        caller_text = self._new_caller_turn(context)
-        if caller_text is not None:
-            intent = self._classify(caller_text)
-            if intent is not None:
-                await self.stop_ttfb_metrics()
-                await self.run_function_calls([self._function_call(intent, caller_text, context)])
-                return
-            if await self._out_of_attempts():
-                return
+    async def _respond(self, context: LLMContext, caller_text: str | None, intent: str | None) -> None:
+        if caller_text is not None and intent is not None:
+            await self.stop_ttfb_metrics()
+            await self.run_function_calls([self._function_call(intent, caller_text, context)])
+            return
         await self._speak(REPROMPT if self._has_spoken_here() else SAY)
 
     async def _out_of_attempts(self) -> bool:
@@ -72,7 +71,6 @@ class ScriptedResponder(LLMService):
         flow_manager = self._session.flow_manager
         if node is None or flow_manager is None:
             return False
-        await self.stop_ttfb_metrics()
         await flow_manager.set_node_from_config(node)
         return True
 

@@ -114,7 +114,8 @@ def check_declarations(schema: Schema, positions: Positions) -> list[Problem]:
     return problems
 
 
-def _check_verify(schema: Schema, function: FunctionDecl, base: PathKey, positions: Positions) -> list[Problem]:
+def _check_verify(schema: Schema, function: FunctionDecl, base: PathKey,
+                  positions: Positions) -> list[Problem]:
     verify = function.verify
     assert verify is not None
     parameter = function.parameters.get(verify.parameter)
@@ -183,7 +184,8 @@ def _check_entry(schema: Schema, entry: FunctionEntry, path: PathKey, positions:
             hint = did_you_mean(entry.name, sorted(functions))
             problems.append(positions.problem((*path, "name"), f"unknown function '{entry.name}'{hint}"))
     elif entry.description is None and entry.intent is None:
-        problems.append(positions.problem(path, "a transition-only entry needs a 'description' or an 'intent'"))
+        message = "a transition-only entry needs a 'description' or an 'intent'"
+        problems.append(positions.problem(path, message))
     if isinstance(entry.transition_to, str):
         problems += _check_target(schema, entry.transition_to, (*path, "transition_to"), positions)
     elif isinstance(entry.transition_to, Branch) and (function is not None or entry.only_transitions):
@@ -350,8 +352,8 @@ def check_graph(schema: Schema, positions: Positions) -> list[Problem]:
                                                                "an ending node (post_actions: "
                                                                "end_conversation)"))
     if not any(schema.nodes[name].ending for name in reachable):
-        problems.append(positions.problem(("initial_node",), "no ending node (post_actions: end_conversation) "
-                                                             f"is reachable from '{schema.initial_node}'"))
+        message = f"no ending node (post_actions: end_conversation) is reachable from '{schema.initial_node}'"
+        problems.append(positions.problem(("initial_node",), message))
     return problems
 
 

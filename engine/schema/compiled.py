@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from engine.data import spoken
 from engine.data.contract import validate_data
 from engine.data.lexicon import Lexicon
 from engine.data.precompute import speakable_values
@@ -30,6 +31,7 @@ from engine.schema.model import (
     Message,
     Node,
     Parameter,
+    ParamType,
     Schema,
     Verify,
     is_template,
@@ -93,7 +95,8 @@ class CompiledSchema:
         intent = self.schema.intents.get(entry.intent or "")
         description = entry.description or (function.description if function else "")
         if intent is not None:
-            description = f"{entry.description or intent.description} Call this when the caller's answer means that."
+            meaning = entry.description or intent.description
+            description = f"{meaning} Call this when the caller's answer means that."
         parameters = function.parameters if function else {}
         return CompiledEntry(
             node=node, tool=entry.tool, intent=entry.intent, name=None if function is None else entry.name,
@@ -188,7 +191,14 @@ def compile_schema(path: Path) -> CompiledSchema:
         positions=positions,
     )
     _check_examples_render(compiled)
+    if _parses_dates(compiled):
+        spoken.warm_up()  # dateparser's one-off set-up, at load rather than on the first spoken date
     return compiled
+
+
+def _parses_dates(compiled: CompiledSchema) -> bool:
+    used = (e.function for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.function)
+    return any(p.type is ParamType.DATE for function in used for p in function.parameters.values())
 
 
 def _validate_model(raw: Any, positions: Positions) -> Schema:
