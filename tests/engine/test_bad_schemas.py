@@ -141,7 +141,7 @@ def test_the_minimal_schema_the_bad_ones_copy_is_valid() -> None:
     result = subprocess.run([*voice_console(), "validate", str(DATA / "minimal_schema.yaml")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("OK: 3 states, 2 transitions, 3 variables")
+    assert result.stdout.startswith("OK: 3 nodes, 2 transitions, 3 variables")
     assert result.stderr == ""
 
 
