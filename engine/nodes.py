@@ -71,7 +71,7 @@ class NodeFactory:
         node: NodeConfig = {
             "name": state,
             "task_messages": [{"role": role, "content": _escape_flows_placeholders(prompt)}],
-            "functions": list(self._functions[state]),
+            "functions": self._functions[state],  # shared by every entry: built once
             "respond_immediately": spec.respond_immediately,
         }
         if renderer.has(state, ROLE):

@@ -302,7 +302,8 @@ def _example_problems(compiled: CompiledSchema) -> list[Problem]:
 def _template_path(compiled: CompiledSchema, state: str, kind: str) -> PathKey:
     node = compiled.schema.nodes[state]
     if kind == "prompt":
-        return ("nodes", state, "task_messages")
+        one = len(node.task_messages) == 1
+        return ("nodes", state, "task_messages", 0, "content") if one else ("nodes", state, "task_messages")
     if kind == "role":
         return ("nodes", state, "role_message")
     if kind.startswith("args."):

@@ -102,10 +102,12 @@ class Parameter(Strict):
 
     @model_validator(mode="after")
     def _check_type_options(self) -> Parameter:
-        if (self.type is ParamType.ENUM) != (self.values is not None):
-            raise ValueError("an enum parameter, and only one, takes 'values'")
+        if self.type is ParamType.ENUM and not self.values:
+            raise ValueError("an enum parameter needs 'values'")
+        if self.type is not ParamType.ENUM and self.values is not None:
+            raise ValueError("only an enum parameter takes 'values'")
         if (self.type is ParamType.ITEM) != (self.of is not None):
-            raise ValueError("an item parameter, and only one, takes 'of' (a list data field)")
+            raise ValueError("an item parameter, and only one, takes 'of' (the list data field it names)")
         return self
 
 
@@ -257,7 +259,6 @@ class Schema(Strict):
     role_message: str = Field(min_length=1)
     data: dict[str, DataField] = Field(min_length=1)
     pronunciations: dict[str, str] = {}
-    handlers: str | None = None
     functions: dict[str, FunctionDecl] = {}
     intents: dict[str, Intent] = Field(min_length=1)
     initial_node: str

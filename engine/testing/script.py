@@ -368,7 +368,7 @@ class _Loader:
     def _step(self, spec: _StepSpec, where: PathKey, compiled: CompiledSchema) -> Step:
         states = list(compiled.schema.nodes)
         if spec.force is not None:
-            self._check_name(spec.force, states, (*where, "force"), "node")
+            self._check_name(spec.force, states, (*where, "force"), "state")
         expect = Expectation()
         if spec.expect is not None:
             expect = self._expectation(spec.expect, (*where, "expect"), compiled)
@@ -379,7 +379,7 @@ class _Loader:
     def _expectation(self, spec: _ExpectSpec, where: PathKey, compiled: CompiledSchema) -> Expectation:
         schema = compiled.schema
         if spec.state is not None:
-            self._check_name(spec.state, list(schema.nodes), (*where, "state"), "node")
+            self._check_name(spec.state, list(schema.nodes), (*where, "state"), "state")
         if spec.intent is not None:
             self._check_name(spec.intent, list(schema.intents), (*where, "intent"), "intent")
         if spec.function is not None:
