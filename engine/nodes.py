@@ -55,8 +55,8 @@ class NodeFactory:
 
     def __init__(self, compiled: CompiledSchema) -> None:
         self.compiled = compiled
-        self._functions = {name: [self._function(e) for e in compiled.entries_of(name)]
-                           for name in compiled.schema.nodes}
+        self._functions: dict[str, list[FlowsFunctionSchema | FlowsDirectFunction]] = {
+            name: [self._function(e) for e in compiled.entries_of(name)] for name in compiled.schema.nodes}
 
     def functions_of(self, state: str) -> list[FlowsFunctionSchema | FlowsDirectFunction]:
         return list(self._functions[state])

@@ -43,7 +43,8 @@ MUTATIONS = {
                              "{intent: confirm, name: confirm_appointment, transition_to: reschedule_time}"),
     "medication_adherence": ("name: report_side_effect, transition_to: refills,",
                              "name: report_side_effect, transition_to: nurse_escalation,"),
-    "post_discharge_followup": ("{intent: confirms_warning_sign, name: report_red_flag, transition_to: emergency}",
+    "post_discharge_followup": ("{intent: confirms_warning_sign, name: report_red_flag, "
+                                "transition_to: emergency}",
                                 "{intent: confirms_warning_sign, name: report_red_flag, "
                                 "transition_to: medications_check}"),
 }
