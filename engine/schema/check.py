@@ -17,6 +17,7 @@ from engine.errors import Problem
 from engine.functions.effects import accepts
 from engine.schema.model import (
     Branch,
+    DataField,
     FieldType,
     FunctionDecl,
     FunctionEntry,
@@ -166,8 +167,7 @@ def _check_node_links(schema: Schema, name: str, node: Node, positions: Position
             message = f"a decision branches on a data field; '{node.decide.field}' is not one{hint}"
             problems.append(positions.problem((*base, "decide", "field"), message))
         else:
-            problems += _check_branch(schema, node.decide, _field_values(field.type, field.values),
-                                      (*base, "decide"), positions)
+            problems += _check_branch(schema, node.decide, _data_values(field), (*base, "decide"), positions)
     return problems
 
 
@@ -208,8 +208,7 @@ def _check_result_branch(schema: Schema, entry: FunctionEntry, function: Functio
     base = (*path, "transition_to")
     values: list[str] | None
     if branch.field in schema.data:
-        data_field = schema.data[branch.field]
-        values = _field_values(data_field.type, data_field.values)
+        values = _data_values(schema.data[branch.field])
     elif function is not None and branch.field in _result_fields(function):
         values = _result_values(function, branch.field)
     else:
@@ -233,6 +232,11 @@ def _result_values(function: FunctionDecl, field: str) -> list[str] | None:
     if parameter is None or parameter.type not in (ParamType.ENUM, ParamType.BOOLEAN):
         return None
     return list(parameter.values or []) if parameter.type is ParamType.ENUM else ["true", "false"]
+
+
+def _data_values(field: DataField) -> list[str] | None:
+    """The values a branch on a data field must cover; an optional field may be missing: None."""
+    return _field_values(field.type, field.values) if field.required else None
 
 
 def _field_values(kind: FieldType, values: list[str] | None) -> list[str] | None:
