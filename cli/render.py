@@ -30,8 +30,11 @@ def render_schema(schema_path: Path, patient_path: Path | None, states: list[str
             continue
         marker = " (start)" if name == compiled.schema.initial_node else " (end)" if node.ending else ""
         render = compiled.renderer.render
-        lines += [f"## {name}{marker}", "prompt:", _indent(render(name, PROMPT, precomputed)),
-                  "say:", _indent(render(name, SAY, precomputed))]
+        if node.decide is not None:
+            lines += [f"## {name} (decides on {node.decide.field}){marker}"]
+        else:
+            lines += [f"## {name}{marker}", "prompt:", _indent(render(name, PROMPT, precomputed)),
+                      "say:", _indent(render(name, SAY, precomputed))]
         lines += [f"  -> {label}: {target}" for source, label, target in compiled.edges() if source == name]
         lines.append("")
     return "\n".join(lines)

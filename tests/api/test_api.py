@@ -221,3 +221,21 @@ def test_lost_events_notices_a_missing_event() -> None:
     events = [{"kind": "user_turn", "seq": 1}, {"kind": "latency", "stage": "turn", "seq": 3}]
     report = {"state_transitions": 0, "turns": 1, "stages": {"turn": {"count": 2}}}
     assert lost_events(events, report, bot_lines_seen=0) == 2  # seq 2 is missing; one turn sample too few
+
+
+async def test_a_wrong_date_of_birth_does_not_verify_over_the_api(tmp_path: Path, recorder: Recorder) -> None:
+    from engine.paths import PATIENTS_DIR, SCHEMAS_DIR
+
+    shutil.copy(PATIENTS_DIR / "lab_results_callback__linda_park.json", tmp_path / "linda.json")
+    app = create_app(patients=JsonFolderPatientStore(tmp_path), schemas_dir=SCHEMAS_DIR, store=recorder)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as api:
+        started = await api.post("/start-call", json={"patient_id": "linda_park",
+                                                       "schema": "lab_results_callback"})
+        assert started.status_code == 200, started.text
+        session = started.json()["session_id"]
+        await api.post(f"/calls/{session}/turn", json={"text": "Yes, this is she."})
+        wrong = (await api.post(f"/calls/{session}/turn", json={"text": "January first, 1990."})).json()
+        assert wrong["state"] == "verify_identity" and "potassium" not in " ".join(wrong["bot"])
+        right = (await api.post(f"/calls/{session}/turn", json={"text": "March twelfth, 1948."})).json()
+        assert right["state"] == "deliver_critical" and "potassium level" in " ".join(right["bot"])
+        await api.delete(f"/calls/{session}")
