@@ -357,7 +357,7 @@ def transcript_line(event: ev.CallEvent) -> str | None:
             return f"-> forced {event.source} -> {event.target}"
         case ev.Transition():
             return f"-> {event.source} -> {event.target} on {event.intent}"
-        case ev.FunctionCalled() if "function" in event.result:  # a declared function, not a transition-only entry
+        case ev.FunctionCalled() if "function" in event.result:  # a declared function, not a bare transition
             return f"   {_function_text(event.name, event.arguments)}"
         case ev.CallError():
             return f"!! error ({event.source}): {event.message}"
