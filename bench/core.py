@@ -20,7 +20,8 @@ from engine.latency import percentile
 from engine.paths import PATIENTS_DIR, bundled_schemas
 from engine.precompute import DataPrecomputer, Precomputed
 from engine.prompts import PROMPT
-from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.compiled import CompiledEntry, CompiledSchema, load_schema
+from engine.schema.model import Branch
 
 US = 1e6
 MS = 1e3
@@ -101,7 +102,7 @@ def format_baseline(text: str, values: dict[str, Any]) -> tuple[str, dict[str, s
 
 def bench_render(compiled: CompiledSchema, precomputed: Precomputed, repeat: int, figures: Figures) -> None:
     renderer = compiled.renderer
-    for state in compiled.schema.states:
+    for state in compiled.schema.nodes:
         figures.samples.setdefault("render", []).extend(
             time_call(partial(renderer.render_state_prompt, state, precomputed), repeat))
         template = renderer.template(state, PROMPT).template
@@ -126,23 +127,25 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
     session, conversation, flow_manager = call.session, call.conversation, call.flow_manager
     if flow_manager is None:
         raise RuntimeError("the bench call has no FlowManager after start()")
-    steps = _walk(compiled)
+    steps = _walk(compiled, call.precomputed.values)
     try:
         for index in range(repeat):
             source, intent, text = steps[index % len(steps)]
             if conversation.current != source:
                 await flow_manager.set_node_from_config(session.force(source))
                 await settle()
+            conversation.attempts.clear()
             started = time.perf_counter()
             decided = conversation.classify(text)
-            transition = compiled.transition_of(source, decided.intent or intent)
-            _, node = session.take_transition(source, transition, {})
+            entry = compiled.entry(source, decided.intent or intent)
+            arguments = spoken_arguments(entry, text, session.precomputed.record)
+            _, node = session.call_function(source, entry, arguments)
             if node is None:
                 raise RuntimeError(f"transition {source} -> {intent} gave no node")
             await flow_manager.set_node_from_config(node)
             figures.add("transition", time.perf_counter() - started)
             await settle()
-            precomposed = session.node(compiled.target_of(source, intent))
+            precomposed = session.node(conversation.current)
             started = time.perf_counter()
             await flow_manager.set_node_from_config(precomposed)
             figures.add("set_node_bare", time.perf_counter() - started)
@@ -151,18 +154,54 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
         await call.stop()
 
 
+def spoken_arguments(entry: CompiledEntry, text: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The entry's unbound parameters parsed from `text`, as the scripted responder fills them."""
+    from engine.functions import from_speech
+
+    parameters = entry.function.parameters if entry.function else {}
+    found = {name: from_speech(p, text, record) for name, p in parameters.items() if name in entry.properties}
+    return {name: value for name, value in found.items() if value is not None}
+
+
 async def settle() -> None:
     """Let the pipeline process what the last node queued, so no iteration measures a backlog."""
     await asyncio.sleep(0.002)
 
 
-def _walk(compiled: CompiledSchema) -> list[tuple[str, str, str]]:
-    """Every transition into a non-ending state, with the first example of its intent."""
-    states = compiled.schema.states
-    return [(source, intent, compiled.schema.intents[intent].examples[0])
-            for source, intent, target in compiled.edges() if not states[target].end
-            and compiled.classifier.classify(compiled.schema.intents[intent].examples[0],
-                                             compiled.intents_of(source)).intent == intent]
+def _walk(compiled: CompiledSchema, values: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every intent whose function leads only to nodes that do not end the call, with a caller turn:
+    the intent's first example, or for a verify function the record's value as spoken (a date of birth),
+    so the bench takes branches on results, verifies spoken dates and passes through decision nodes."""
+    steps = []
+    for source in compiled.schema.nodes:
+        for entry in compiled.entries_of(source):
+            if entry.intent is None or not entry.targets():
+                continue
+            text = compiled.schema.intents[entry.intent].examples[0]
+            verify = entry.function.verify if entry.function else None
+            if verify is not None:
+                text = str(values[verify.against])
+            if compiled.classifier.classify(text, compiled.intents_of(source)).intent != entry.intent:
+                continue
+            if not any(_ends(compiled, t, values) for t in _reached(compiled, entry, values)):
+                steps.append((source, entry.intent, text))
+    return steps
+
+
+def _reached(compiled: CompiledSchema, entry: CompiledEntry, values: dict[str, Any]) -> list[str]:
+    """Where a successful call of the entry leads: a verify branch on `verified: true`, else every target."""
+    branch = entry.transition_to
+    if isinstance(branch, Branch) and branch.field == "verified":
+        return [branch.target_for(True) or entry.node]
+    return entry.targets()
+
+
+def _ends(compiled: CompiledSchema, node: str, values: dict[str, Any]) -> bool:
+    """Whether entering `node` ends the call, following decision nodes (any case may be taken)."""
+    decide = compiled.node(node).decide
+    if decide is None:
+        return compiled.is_ending(node)
+    return any(_ends(compiled, t, values) for t in decide.targets() if t != node)
 
 
 # ----- call states ----------------------------------------------------------------------------
@@ -196,7 +235,7 @@ async def bench_text_turns(compiled: CompiledSchema, calls: int) -> dict[str, li
     record = richest_patient(compiled)[1]
     turns: list[float] = []
     overhead: list[float] = []
-    steps = _walk(compiled)
+    steps = _walk(compiled, DataPrecomputer(compiled).precompute_all(record).values)
     for _ in range(calls):
         call = call_for_record(compiled, record, "bench")
         await call.start()

@@ -39,10 +39,10 @@ BENCH_SCHEMA = """\
 name: voice_bench
 version: "1"
 description: Short spoken turns for the voice benchmark.
-role: You call {{ first_name }} to check in.
+role_message: You call {{ first_name }} to check in.
 data:
   first_name: {type: name, example: Ann}
-initial_state: check
+initial_node: check
 intents:
   fine:
     description: The caller is doing fine.
@@ -52,25 +52,28 @@ intents:
     description: The caller wants to end the call.
     examples: [goodbye, that is all]
     keywords: [goodbye, bye]
-states:
+nodes:
   check:
-    prompt: Ask {{ first_name }} how they feel.
+    task_messages:
+      - content: Ask {{ first_name }} how they feel.
     say: Hi {{ first_name }}, how are you feeling today?
     reprompt: Sorry, how are you feeling?
-    transitions:
-      - {intent: fine, to: again}
-      - {intent: stop, to: done}
+    functions:
+      - {intent: fine, transition_to: again}
+      - {intent: stop, transition_to: done}
   again:
-    prompt: Ask again.
+    task_messages:
+      - content: Ask again.
     say: Glad to hear it. Anything else?
     reprompt: Anything else today?
-    transitions:
-      - {intent: fine, to: check}
-      - {intent: stop, to: done}
+    functions:
+      - {intent: fine, transition_to: check}
+      - {intent: stop, transition_to: done}
   done:
-    prompt: Say goodbye.
+    task_messages:
+      - content: Say goodbye.
     say: Thanks, goodbye!
-    end: true
+    post_actions: [{type: end_conversation}]
 """
 BENCH_PATIENT = '{"schema": "voice_bench", "id": "ann", "data": {"first_name": "Ann"}}'
 # No commas: a pause mid-sentence longer than the VAD's stop time can end a turn early.

@@ -92,7 +92,7 @@ async def _run_call(args: argparse.Namespace) -> int:
     schema, patient = schema_and_patient(args.schema, args.patient)
     responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
     call = create_call(schema, patient, responder=responder)
-    states = call.conversation.schema.states
+    states = call.conversation.schema.nodes
     script = read_turn_script(args.script, states) if args.script else None
     forces = forces_by_turn(args.force_at, states)
     with CallStore.open_default(args.data_dir) as store:

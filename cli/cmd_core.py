@@ -24,7 +24,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     compiled = load_schema(args.schema)
     schema = compiled.schema
-    print(f"OK: {len(schema.states)} states, {len(compiled.edges())} transitions, "
+    print(f"OK: {len(schema.nodes)} nodes, {len(compiled.edges())} transitions, "
           f"{len(schema.data)} variables")
     for path in args.patient:
         load_patient(path).validated(compiled)

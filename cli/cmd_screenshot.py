@@ -84,7 +84,7 @@ async def _play(controller: CallController, setup: CallSetup, compiled: Compiled
     if not await controller.start(setup):
         raise EngineError("the call could not start (see the messages above)")
     await asyncio.wait_for(spoken.wait(), OPENING_WAIT_S)  # let the bot open, as an operator would
-    visited = [compiled.schema.initial_state]
+    visited = [compiled.schema.initial_node]
     for _ in range(steps):
         example = _moving_example(compiled, controller.current_state)
         if example is None:
@@ -92,8 +92,8 @@ async def _play(controller: CallController, setup: CallSetup, compiled: Compiled
         await controller.step(example)
         visited.append(controller.current_state)
         await asyncio.sleep(STEP_PAUSE_S)
-    target = next((name for name, state in compiled.schema.states.items()
-                   if name not in visited and not state.end), None)
+    target = next((name for name, node in compiled.schema.nodes.items()
+                   if name not in visited and not node.ending and node.decide is None), None)
     if target is not None and controller.call_state == "running":
         await controller.force(target)
 
@@ -103,9 +103,9 @@ def _moving_example(compiled: CompiledSchema, state: str) -> str | None:
     intents = compiled.intents_of(state)
     for intent in intents:
         example = compiled.schema.intents[intent].examples[0]
-        target = compiled.target_of(state, intent)
+        targets = compiled.targets_of(state, intent)
         recognised = compiled.classifier.classify(example, intents).intent == intent
-        if recognised and not compiled.schema.states[target].end:
+        if recognised and targets and not any(compiled.is_ending(t) for t in targets):
             return example
     return None
 

@@ -20,19 +20,22 @@ def render_schema(schema_path: Path, patient_path: Path | None, states: list[str
         raise EngineError(f"no patient given and none bundled for schema '{compiled.name}'")
     record = load_patient(patient_path).validated(compiled)
     precomputed = DataPrecomputer(compiled).precompute_all(record)
-    unknown = [s for s in states if s not in compiled.schema.states]
+    unknown = [s for s in states if s not in compiled.schema.nodes]
     if unknown:
-        raise EngineError(f"unknown state(s): {', '.join(unknown)}")
+        raise EngineError(f"unknown node(s): {', '.join(unknown)}")
     lines = [f"# {compiled.name} {compiled.schema.version} for {patient_path.name} "
              f"(precompute {precomputed.elapsed_ms:.3f} ms)", "", "## role", precomputed.role, ""]
-    for name, state in compiled.schema.states.items():
+    for name, node in compiled.schema.nodes.items():
         if states and name not in states:
             continue
-        marker = " (start)" if name == compiled.schema.initial_state else " (end)" if state.end else ""
+        marker = " (start)" if name == compiled.schema.initial_node else " (end)" if node.ending else ""
         render = compiled.renderer.render
-        lines += [f"## {name}{marker}", "prompt:", _indent(render(name, PROMPT, precomputed)),
-                  "say:", _indent(render(name, SAY, precomputed))]
-        lines += [f"  -> {t.intent}: {t.to}" + (f" [{t.call}]" if t.call else "") for t in state.transitions]
+        if node.decide is not None:
+            lines += [f"## {name} (decides on {node.decide.field}){marker}"]
+        else:
+            lines += [f"## {name}{marker}", "prompt:", _indent(render(name, PROMPT, precomputed)),
+                      "say:", _indent(render(name, SAY, precomputed))]
+        lines += [f"  -> {label}: {target}" for source, label, target in compiled.edges() if source == name]
         lines.append("")
     return "\n".join(lines)
 

@@ -54,6 +54,6 @@ def call_for_record(
     session_id = session_id or new_session_id()
     state = StateManagerFactory(compiled).create_state(session_id)
     return HealthcareAIPipeline(
-        record, session_id, state, precomputed, compiled.renderer, compiled.registry,
+        record, session_id, state, precomputed, compiled.renderer,
         responder=responder, events=events, patient_id=patient_id, voice=voice,
     )

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from engine import events as ev
-from engine.schema.model import State
+from engine.schema.model import Node
 from engine.state import ConversationState
 
 START_TIMEOUT_S = 10.0  # the pipeline itself starting
@@ -46,7 +46,7 @@ class DrivenCall(Protocol):
     async def wait_until_ended(self, wait_s: float | None = None) -> bool: ...
 
 
-def settles(states: Mapping[str, State], event: ev.CallEvent) -> bool:
+def settles(states: Mapping[str, Node], event: ev.CallEvent) -> bool:
     """Whether `event` means the call now waits for the caller."""
     if isinstance(event, (ev.BotTurn, ev.CallError, ev.CallEnded)):
         return True
@@ -71,7 +71,7 @@ async def wait_until(events: ev.EventStream, done: EventTest, wait_s: float | No
 
 async def wait_until_settled(call: DrivenCall, wait_s: float = TURN_TIMEOUT_S, *, since: int = 0) -> bool:
     """Until the call waits for the caller, counting events from position `since`."""
-    states = call.conversation.schema.states
+    states = call.conversation.schema.nodes
     return await wait_until(call.events, lambda event: settles(states, event), wait_s, since=since)
 
 

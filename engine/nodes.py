@@ -1,10 +1,10 @@
-"""Pipecat Flows nodes from schema states.
+"""Pipecat Flows nodes from schema nodes, and what happens when their functions are called.
 
-`NodeFactory` builds every state's function schemas once per schema. Their
-handlers find the call they belong to in `flow_manager.state[SESSION_KEY]`, so
-calls share them. A transition compiles to a tool named after its intent; the
-LLM (or the scripted responder) calls it, the handler records the call and
-returns the next node, and FlowManager moves.
+`NodeFactory` builds every node's function schemas once per schema. Their handlers find
+the call they belong to in `flow_manager.state[SESSION_KEY]`, so calls share them. The
+LLM (or the scripted responder) calls a function; its handler runs the declared effect,
+picks the next node (a name, or a branch on the result or the record), counts failed
+attempts, passes through decision nodes, and returns the node FlowManager moves to.
 """
 
 from __future__ import annotations
@@ -12,19 +12,31 @@ from __future__ import annotations
 import re
 import time
 import weakref
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from pipecat.flows import FlowArgs, FlowManager, FlowsDirectFunction, FlowsFunctionSchema, NodeConfig
+from pipecat.flows import (
+    ActionConfig,
+    ContextStrategy,
+    ContextStrategyConfig,
+    FlowArgs,
+    FlowManager,
+    FlowsDirectFunction,
+    FlowsFunctionSchema,
+    NodeConfig,
+)
+from pipecat.flows.config import case_key
 from pipecat.frames.frames import EndFrame
 
+from engine.functions import from_text, invoke
 from engine.precompute import Precomputed
-from engine.prompts import PROMPT
-from engine.schema.compiled import CompiledSchema
-from engine.schema.model import Transition
+from engine.prompts import PROMPT, ROLE, args_key
+from engine.schema.compiled import ATTEMPTS, CompiledEntry, CompiledSchema
+from engine.schema.model import Action
 from engine.state import ConversationState
 
 SESSION_KEY = "voice_console_session"
 _FLOWS_PLACEHOLDER = re.compile(r"(?<!\\)(\{\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*\}\})")
+Hop = tuple[str, str, str | None]  # (source, target, label)
 
 
 class CallListener(Protocol):
@@ -43,61 +55,45 @@ class NodeFactory:
 
     def __init__(self, compiled: CompiledSchema) -> None:
         self.compiled = compiled
-        self._functions = {name: self._state_functions(name) for name in compiled.schema.states}
+        self._functions: dict[str, list[FlowsFunctionSchema | FlowsDirectFunction]] = {
+            name: [self._function(e) for e in compiled.entries_of(name)] for name in compiled.schema.nodes}
 
     def functions_of(self, state: str) -> list[FlowsFunctionSchema | FlowsDirectFunction]:
-        return self._functions[state]
+        return list(self._functions[state])
 
     def build_node(self, state: str, precomputed: Precomputed, slots: dict[str, Any] | None = None,
                    *, with_role: bool = False) -> NodeConfig:
-        """The Pipecat node for `state`, with its rendered task prompt."""
-        spec = self.compiled.schema.states[state]
-        prompt = self.compiled.renderer.render(state, PROMPT, precomputed, slots)
+        """The Pipecat node for `state`, with its rendered task messages."""
+        spec = self.compiled.node(state)
+        renderer = self.compiled.renderer
+        prompt = renderer.render(state, PROMPT, precomputed, slots)
+        role = spec.task_messages[0].role if spec.task_messages else "developer"
         node: NodeConfig = {
             "name": state,
-            "task_messages": [{"role": "developer", "content": _escape_flows_placeholders(prompt)}],
-            "functions": self._functions[state],
+            "task_messages": [{"role": role, "content": _escape_flows_placeholders(prompt)}],
+            "functions": self._functions[state],  # shared by every entry: built once
             "respond_immediately": spec.respond_immediately,
         }
-        if with_role:
+        if renderer.has(state, ROLE):
+            own_role = renderer.render(state, ROLE, precomputed, slots)
+            node["role_message"] = _escape_flows_placeholders(own_role)
+        elif with_role:
             node["role_message"] = _escape_flows_placeholders(precomputed.role)
-        if spec.end:
-            node["post_actions"] = [{"type": "end_conversation"}]
+        if spec.pre_actions:
+            node["pre_actions"] = [_action(a) for a in spec.pre_actions]
+        if spec.post_actions:
+            node["post_actions"] = [_action(a) for a in spec.post_actions]
+        if spec.context_strategy is not None:
+            node["context_strategy"] = ContextStrategyConfig(strategy=ContextStrategy(spec.context_strategy))
         return node
 
-    def _state_functions(self, state: str) -> list[FlowsFunctionSchema | FlowsDirectFunction]:
-        spec = self.compiled.schema.states[state]
-        node_functions: list[FlowsFunctionSchema | FlowsDirectFunction]
-        node_functions = [self._node_function(state, name) for name in spec.functions]
-        return node_functions + [self._transition_function(state, t) for t in spec.transitions]
-
-    def _node_function(self, state: str, name: str) -> FlowsFunctionSchema:
-        function = self.compiled.registry[name]
-
-        async def handler(args: FlowArgs, flow_manager: FlowManager) -> tuple[dict[str, Any], None]:
-            return session_of(flow_manager).call_node_function(state, name, args), None
-
-        return FlowsFunctionSchema(name=name, description=function.description,
-                                   properties=function.properties, required=[], handler=handler)
-
-    def _transition_function(self, state: str, transition: Transition) -> FlowsFunctionSchema:
-        intent = self.compiled.schema.intents[transition.intent]
-        properties: dict[str, Any] = {}
-        if transition.call:
-            properties = {k: v for k, v in self.compiled.registry[transition.call].properties.items()
-                          if k not in transition.args}
-
+    def _function(self, entry: CompiledEntry) -> FlowsFunctionSchema:
         async def handler(args: FlowArgs,
                           flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
-            return session_of(flow_manager).take_transition(state, transition, args)
+            return session_of(flow_manager).call_function(entry.node, entry, args)
 
-        return FlowsFunctionSchema(
-            name=transition.intent,
-            description=f"{intent.description} Call this when the caller's answer means that.",
-            properties=properties,
-            required=[],
-            handler=handler,
-        )
+        return FlowsFunctionSchema(name=entry.tool, description=entry.description,
+                                   properties=entry.properties, required=[], handler=handler)
 
 
 _factories: weakref.WeakKeyDictionary[CompiledSchema, NodeFactory] = weakref.WeakKeyDictionary()
@@ -136,59 +132,125 @@ class CallSession:
         self.precomputed = precomputed
         self.nodes = nodes
         self.listener = listener
+        self.flow_manager: FlowManager | None = None
+
+    @property
+    def compiled(self) -> CompiledSchema:
+        return self.nodes.compiled
 
     def attach(self, flow_manager: FlowManager) -> None:
+        self.flow_manager = flow_manager
         flow_manager.state[SESSION_KEY] = self
         # Flows' built-in handler has the deprecated one-argument signature; this one does the same.
         flow_manager.register_action("end_conversation", _end_conversation)
 
     def first_node(self) -> NodeConfig:
+        """The opening node: the initial node, or where its decisions lead."""
+        for source, target, label in self._decisions(self.conversation.current):
+            self.conversation.transition_to(target, label)
+            if self.listener:
+                self.listener.on_transition(source, target, label, False, time.perf_counter(), 0.0)
         return self.nodes.build_node(self.conversation.current, self.precomputed,
                                      self.conversation.slots, with_role=True)
 
     def node(self, state: str) -> NodeConfig:
         return self.nodes.build_node(state, self.precomputed, self.conversation.slots)
 
-    def call_node_function(self, state: str, name: str, args: FlowArgs) -> dict[str, Any]:
-        if state != self.conversation.current:
-            return self._stale(name, state)
-        result = self.nodes.compiled.registry[name].invoke(args, self.conversation.slots)
-        if self.listener:
-            self.listener.on_function_called(name, dict(args), result)
-        return result
+    def bound_arguments(self, entry: CompiledEntry) -> dict[str, Any]:
+        """The entry's `args`: fixed values, and templates rendered from the record at call start."""
+        rendered = {arg: self.precomputed.static_texts.get((entry.node, args_key(entry.tool, arg)), "")
+                    for arg in entry.template_args}
+        return {**entry.fixed_args, **_typed(entry, rendered)}
 
-    def take_transition(self, state: str, transition: Transition,
-                        args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
-        """Record the transition's call, move the conversation, and return the next node."""
+    def call_function(self, state: str, entry: CompiledEntry,
+                      args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
+        """Run the entry's function, then move where its transition (and the attempts) say."""
         started = time.perf_counter()
         if state != self.conversation.current:
-            return self._stale(transition.intent, state), None
-        arguments = {**args, **transition.args}
-        result: dict[str, Any] = {"status": "ok", "intent": transition.intent}
-        if transition.call:
-            result = self.nodes.compiled.registry[transition.call].invoke(arguments, self.conversation.slots)
+            return self._stale(entry.tool, state), None
+        arguments = {**args, **self.bound_arguments(entry)}
+        result: dict[str, Any] = {"status": "ok", "intent": entry.intent}
+        if entry.function is not None and entry.name is not None:
+            against = entry.function.verify.against if entry.function.verify else ""
+            result = invoke(entry.name, entry.function, arguments, self.conversation.slots,
+                            self.precomputed.record, self.compiled.data_type(against))
         if self.listener:
-            self.listener.on_function_called(transition.call or transition.intent, arguments, result)
-        self.conversation.transition_to(transition.to, transition.intent)
-        return result, self._enter(state, transition.to, transition.intent, False, started)
+            self.listener.on_function_called(entry.name or entry.tool, arguments, result)
+        target, label = self._attempted(state, self._target(entry, result), result, entry.label)
+        if target is None:
+            return result, None
+        return result, self._move(state, target, label, False, started)
+
+    def not_understood(self) -> NodeConfig | None:
+        """The caller was not understood here: count an attempt; the `then` node once they run out."""
+        started = time.perf_counter()
+        state = self.conversation.current
+        target, label = self._attempted(state, state, {}, "")
+        if target is None or target == state:
+            return None
+        return self._move(state, target, label, False, started)
 
     def force(self, target: str) -> NodeConfig:
         """Move anywhere (raises UnknownStateError) and return that node."""
-        started = time.perf_counter()
-        source = self.conversation.current
-        self.conversation.force(target)
-        return self._enter(source, target, None, True, started)
+        return self._move(self.conversation.current, target, None, True, time.perf_counter())
 
-    def _enter(self, source: str, target: str, intent: str | None, forced: bool,
-               started: float) -> NodeConfig:
+    def _target(self, entry: CompiledEntry, result: dict[str, Any]) -> str | None:
+        branch = entry.transition_to
+        if branch is None or isinstance(branch, str):
+            return branch
+        if branch.field not in result and branch.field in self.compiled.schema.data:
+            result[branch.field] = case_key(self.precomputed.record.get(branch.field))
+        return branch.target_for(result.get(branch.field))
+
+    def _attempted(self, state: str, target: str | None, result: dict[str, Any],
+                   label: str) -> tuple[str | None, str]:
+        """A failed check (verify false, or staying in the node) counts; the last one leads to `then`."""
+        attempts = self.compiled.node(state).attempts
+        if attempts is None or not (result.get("verified") is False or target == state):
+            return target, label
+        if self.conversation.count_attempt(state) >= attempts.max:
+            return attempts.then, ATTEMPTS
+        return target, label
+
+    def _decisions(self, state: str) -> list[Hop]:
+        """The moves through decision nodes from `state` on, each decided by the record."""
+        hops: list[Hop] = []
+        limit = len(self.compiled.schema.nodes)  # decisions that loop still stop
+        while (decide := self.compiled.node(state).decide) is not None and len(hops) < limit:
+            target = decide.target_for(self.precomputed.record.get(decide.field))
+            if target is None:
+                break
+            hops.append((state, target, decide.field))
+            state = target
+        return hops
+
+    def _move(self, source: str, target: str, label: str | None, forced: bool, started: float) -> NodeConfig:
+        self.conversation.transition_to(target, label, forced=forced)
+        hops: list[Hop] = [(source, target, label), *self._decisions(target)]
+        for _, passed, decided in hops[1:]:
+            self.conversation.transition_to(passed, decided)
+        final = hops[-1][1]
         render_started = time.perf_counter()
-        node = self.node(target)
+        node = self.node(final)
         render_ms = (time.perf_counter() - render_started) * 1000
         if self.listener:
-            self.listener.on_transition(source, target, intent, forced, started, render_ms)
+            for index, (hop_source, hop_target, hop_label) in enumerate(hops):
+                self.listener.on_transition(hop_source, hop_target, hop_label, forced and index == 0,
+                                            started, render_ms if hop_target == final else 0.0)
         return node
 
     def _stale(self, name: str, state: str) -> dict[str, Any]:
         """A call issued in a node the conversation has already left (e.g. after a force)."""
         return {"status": "ignored", "function": name,
                 "reason": f"issued in '{state}', but the call is now in '{self.conversation.current}'"}
+
+
+def _action(action: Action) -> ActionConfig:
+    """A schema action as Pipecat's ActionConfig (the same keys)."""
+    return cast(ActionConfig, action.model_dump(exclude_none=True))
+
+
+def _typed(entry: CompiledEntry, rendered: dict[str, str]) -> dict[str, Any]:
+    assert entry.function is not None or not rendered
+    parameters = entry.function.parameters if entry.function else {}
+    return {arg: from_text(parameters[arg], text) for arg, text in rendered.items()}

@@ -35,7 +35,6 @@ from engine import events as ev
 from engine.clock import iso_utc
 from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
 from engine.errors import CallLifecycleError, EngineError, UnknownStateError
-from engine.functions import FunctionsRegistry
 from engine.latency import LatencyTracker, Stage
 from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
@@ -86,7 +85,6 @@ class HealthcareAIPipeline:
         conversation_state: ConversationState,
         precomputed_data: Precomputed,
         prompt_renderer: PromptRenderer,
-        functions_registry: FunctionsRegistry,
         *,
         responder: ResponderConfig | None = None,
         events: ev.EventStream | None = None,
@@ -98,7 +96,6 @@ class HealthcareAIPipeline:
         self.conversation = conversation_state
         self.precomputed = precomputed_data
         self.renderer = prompt_renderer
-        self.registry = functions_registry
         self.responder_config = responder or ResponderConfig()
         self.patient_id = patient_id
         self.voice = voice
@@ -111,7 +108,7 @@ class HealthcareAIPipeline:
         self.turn = 0
         self.session = CallSession(conversation_state, precomputed_data,
                                    node_factory_for(conversation_state.compiled), listener=self)
-        self._pending_transition: PendingTransition | None = None
+        self._pending_transitions: list[PendingTransition] = []
         self._turn_started_at: float | None = None
         self._turn_crossed_transition = False
         self._worker: PipelineWorker | None = None
@@ -279,10 +276,10 @@ class HealthcareAIPipeline:
 
     async def initialize_first_node(self) -> None:
         started = time.perf_counter()
+        initial = self.conversation.current
         node = self.session.first_node()
         render_ms = (time.perf_counter() - started) * 1000
-        state = self.conversation.current
-        self._pending_transition = PendingTransition("", state, None, False, started, render_ms)
+        self._pending_transitions.insert(0, PendingTransition("", initial, None, False, started, render_ms))
         await self._flows().initialize(node)
 
     async def handle_user_message(self, text: str | bytes, source: str = "typed",
@@ -317,8 +314,8 @@ class HealthcareAIPipeline:
     async def _transition_to_state(self, state: str, forced: bool = True) -> None:
         """Move the call to `state` through FlowManager, recorded as forced."""
         self._require_running("force a transition")
-        if state not in self.conversation.schema.states:
-            known = ", ".join(self.conversation.schema.states)
+        if state not in self.conversation.schema.nodes:
+            known = ", ".join(self.conversation.schema.nodes)
             self._emit(ev.CallError, message=f"unknown state '{state}' (states: {known})", source="force")
             raise UnknownStateError(
                 f"unknown state '{state}' in schema '{self.schema_name}' (states: {known})")
@@ -375,7 +372,8 @@ class HealthcareAIPipeline:
 
     def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
                       started_at: float, render_ms: float) -> None:
-        self._pending_transition = PendingTransition(source, target, intent, forced, started_at, render_ms)
+        pending = PendingTransition(source, target, intent, forced, started_at, render_ms)
+        self._pending_transitions.append(pending)
 
     def on_classified(self, ms: float) -> None:
         self._emit(ev.Latency, stage=Stage.CLASSIFY, ms=ms)
@@ -384,15 +382,16 @@ class HealthcareAIPipeline:
 
     def on_node_ready(self) -> None:
         """FlowManager has queued the node's context and tools: the transition is done."""
-        if self._pending_transition is None:
+        if not self._pending_transitions:
             return
-        source, target, intent, forced, started_at, render_ms = self._pending_transition
-        self._pending_transition = None
-        ms = (time.perf_counter() - started_at) * 1000
-        if source:
-            self._turn_crossed_transition = True
-            self._emit(ev.Transition, source=source, target=target, intent=intent, ms=ms, forced=forced)
-            self._emit(ev.Latency, stage=Stage.TRANSITION, ms=ms, forced=forced)
+        pending, self._pending_transitions = self._pending_transitions, []
+        for source, target, intent, forced, started_at, _ in pending:
+            ms = (time.perf_counter() - started_at) * 1000
+            if source:
+                self._turn_crossed_transition = True
+                self._emit(ev.Transition, source=source, target=target, intent=intent, ms=ms, forced=forced)
+                self._emit(ev.Latency, stage=Stage.TRANSITION, ms=ms, forced=forced)
+        target, render_ms, forced = pending[-1].target, pending[-1].render_ms, pending[-1].forced
         self._emit(ev.Latency, stage=Stage.RENDER, ms=render_ms, forced=forced)
         self._emit(ev.NodeEntered, prompt=self._render_or_report(target, PROMPT),
                    say=self._render_or_report(target, SAY), render_ms=render_ms,

@@ -21,6 +21,7 @@ class Precomputed:
     static_texts: dict[tuple[str, str], str]  # (state, kind) -> rendered text
     elapsed_ms: float = 0.0
     role: str = field(default="")
+    record: dict[str, Any] = field(default_factory=dict)  # the validated record: verify and branches read it
 
 
 class DataPrecomputer:
@@ -42,4 +43,5 @@ class DataPrecomputer:
             static_texts=static_texts,
             elapsed_ms=elapsed,
             role=static_texts.get(("role", "role"), ""),
+            record=record,
         )

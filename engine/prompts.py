@@ -16,11 +16,16 @@ from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.sandbox import BoundedEnvironment, bounded_render, bounded_stream, bounded_text
-from engine.schema.model import Schema
+from engine.schema.model import Schema, is_template
 
 _SEPARATOR = "\x1e"  # ASCII record separator; never in a schema's text
 ROLE = "role"
 PROMPT, SAY, REPROMPT = "prompt", "say", "reprompt"
+
+
+def args_key(tool: str, arg: str) -> str:
+    """The template kind of an `args` value bound to a template over the record."""
+    return f"args.{tool}.{arg}"
 
 
 def make_environment() -> SandboxedEnvironment:
@@ -49,16 +54,23 @@ class CompiledTemplate:
 
 
 class PromptRenderer:
-    """Renders a schema's role, prompts, scripted lines and reprompts."""
+    """Renders a schema's roles, task messages, scripted lines, reprompts and bound arguments."""
 
     def __init__(self, schema: Schema, env: SandboxedEnvironment | None = None) -> None:
         self._env = env or make_environment()
         self._templates: dict[tuple[str, str], CompiledTemplate] = {}
-        self._compile((ROLE, ROLE), schema.role, schema)
-        for name, state in schema.states.items():
-            self._compile((name, PROMPT), state.prompt, schema)
-            self._compile((name, SAY), state.say, schema)
-            self._compile((name, REPROMPT), state.reprompt or state.say, schema)
+        self._compile((ROLE, ROLE), schema.role_message, schema)
+        for name, node in schema.nodes.items():
+            prompt = "\n\n".join(message.content for message in node.task_messages)
+            self._compile((name, PROMPT), prompt, schema)
+            self._compile((name, SAY), node.say or "", schema)
+            self._compile((name, REPROMPT), node.reprompt or node.say or "", schema)
+            if node.role_message is not None:
+                self._compile((name, ROLE), node.role_message, schema)
+            for entry in node.functions:
+                for arg, value in entry.args.items():
+                    if is_template(value):
+                        self._compile((name, args_key(entry.tool, arg)), str(value), schema)
         self._static_keys, self._static_bundle = self._bundle_static()
 
     def _bundle_static(self) -> tuple[list[tuple[str, str]], Template | None]:
@@ -84,6 +96,9 @@ class PromptRenderer:
 
     def template_keys(self) -> list[tuple[str, str]]:
         return list(self._templates)
+
+    def has(self, state: str, kind: str) -> bool:
+        return (state, kind) in self._templates
 
     def render_template(self, state: str, kind: str, values: Mapping[str, Any],
                         slots: Mapping[str, Any] | None = None) -> str:

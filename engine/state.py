@@ -28,15 +28,16 @@ class ConversationState:
     It holds no schema copy: the compiled schema is shared, read-only.
     """
 
-    __slots__ = ("session_id", "current", "visited", "transitions", "slots", "_compiled")
+    __slots__ = ("session_id", "current", "visited", "transitions", "slots", "attempts", "_compiled")
 
     def __init__(self, session_id: str, compiled: CompiledSchema) -> None:
         self.session_id = session_id
         self._compiled = compiled
-        self.current: str = compiled.schema.initial_state
+        self.current: str = compiled.schema.initial_node
         self.visited: list[str] = [self.current]
         self.transitions: list[TransitionRecord] = []
         self.slots: dict[str, Any] = {}
+        self.attempts: dict[str, int] = {}  # node -> reprompts and failed checks so far
 
     @property
     def schema(self) -> Schema:
@@ -48,20 +49,28 @@ class ConversationState:
 
     @property
     def ended(self) -> bool:
-        return self._compiled.schema.states[self.current].end
+        return self._compiled.is_ending(self.current)
 
     def classify(self, text: str) -> Classification:
         return self._compiled.classifier.classify(text, self._compiled.intents_of(self.current))
 
     def process_user_message(self, text: str) -> str:
-        """Classify `text` and move on its intent; below the threshold, stay. Returns the state."""
+        """Classify `text` and move on its intent when that leads to one node (no function runs).
+
+        Below the threshold, or on a branch, it stays. Returns the node."""
         intent = self.classify(text).intent
-        if intent is not None:
-            self.transition_to(self._compiled.target_of(self.current, intent), intent)
+        if intent is not None and len(targets := self._compiled.targets_of(self.current, intent)) == 1:
+            self.transition_to(targets[0], intent)
         return self.current
 
+    def count_attempt(self, node: str) -> int:
+        """One more reprompt or failed check in `node`; the count so far."""
+        self.attempts[node] = self.attempts.get(node, 0) + 1
+        return self.attempts[node]
+
     def transition_to(self, target: str, intent: str | None = None, *, forced: bool = False) -> None:
-        if target not in self._compiled.schema.states:
+        """Move to `target`; `intent` is the edge's label (an intent, a decided field, or 'attempts')."""
+        if target not in self._compiled.schema.nodes:
             raise UnknownStateError(f"unknown state '{target}' in schema '{self.schema.name}'")
         self.transitions.append(TransitionRecord(self.current, target, intent, forced, time.perf_counter()))
         self.current = target

@@ -117,7 +117,7 @@ class CallController(QObject):
 
     def states(self) -> list[str]:
         shown = self._nodes.shown
-        return list(shown.schema.states) if shown else []
+        return list(shown.schema.nodes) if shown else []
 
     # ----- catalogue and preview -------------------------------------------------------------
 

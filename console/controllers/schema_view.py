@@ -67,7 +67,7 @@ class NodeRenderer:
         """A node's rendered texts (values marked with their fields) and template sources;
         `call` is the live call (None when a past call is shown)."""
         compiled = self.shown
-        if compiled is None or state not in compiled.schema.states:
+        if compiled is None or state not in compiled.schema.nodes:
             return None
         context = self._context(call)
         if context is not None:
@@ -97,11 +97,11 @@ class NodeRenderer:
 
 
 def schema_info(compiled: CompiledSchema) -> SchemaInfo:
-    states = compiled.schema.states
-    return SchemaInfo(name=compiled.name, path=str(compiled.path), states=list(states),
+    nodes = compiled.schema.nodes
+    return SchemaInfo(name=compiled.name, path=str(compiled.path), states=list(nodes),
                       edges=compiled.edges(),
-                      initial=compiled.schema.initial_state,
-                      endings={name for name, state in states.items() if state.end})
+                      initial=compiled.schema.initial_node,
+                      endings={name for name, node in nodes.items() if node.ending})
 
 
 def schema_name_of(schema_path: str) -> str:
@@ -112,9 +112,9 @@ def schema_name_of(schema_path: str) -> str:
 
 
 def _intent_choice(compiled: CompiledSchema, state: str, intent: str) -> IntentChoice:
-    target = compiled.target_of(state, intent)
-    return IntentChoice(intent, list(compiled.schema.intents[intent].examples), target,
-                        compiled.schema.states[target].end)
+    targets = compiled.targets_of(state, intent)  # several when the function branches
+    return IntentChoice(intent, list(compiled.schema.intents[intent].examples), " | ".join(targets),
+                        bool(targets) and all(compiled.is_ending(t) for t in targets))
 
 
 def _bundled_schema(name: str) -> CompiledSchema | None:

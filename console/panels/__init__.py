@@ -15,8 +15,8 @@ Choice = tuple[str, str]  # (label, value), e.g. a patient's id and its file pat
 class IntentChoice(NamedTuple):
     intent: str
     examples: list[str]
-    target: str  # the state it leads to
-    ends_call: bool  # the target is an ending state
+    target: str  # the node it leads to ('a | b' when its function branches)
+    ends_call: bool  # every target is an ending node
 
 
 class SchemaInfo(TypedDict):

@@ -1,9 +1,12 @@
 """The offline responder: a Pipecat LLM service with no model and no keys.
 
 On a fresh node it speaks the node's rendered scripted line. On a caller turn
-it classifies the intent and issues the matching transition as an ordinary
-function call, so FlowManager moves exactly as it would with a real LLM. Below
-the classifier's threshold it stays and speaks the node's reprompt.
+it classifies the intent and calls the function offered for it, as an ordinary
+function call, so FlowManager moves exactly as it would with a real LLM. Typed
+parameters are filled by the spoken-value parsers (a date, a medication of the
+record), never with the whole sentence. Below the classifier's threshold it stays,
+counts an attempt, and speaks the node's reprompt; once a node's attempts run out
+it moves to the node's `attempts.then`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
+from engine.functions import from_speech
 from engine.nodes import CallSession
 from engine.prompts import REPROMPT, SAY
 
@@ -41,24 +45,34 @@ class ScriptedResponder(LLMService):
         if not isinstance(frame, LLMContextFrame):
             await self.push_frame(frame, direction)
             return
+        caller_text = self._new_caller_turn(frame.context)
+        intent = self._classify(caller_text) if caller_text is not None else None
+        if caller_text is not None and intent is None and await self._out_of_attempts():
+            return  # the move to `attempts.then` is the answer: that node speaks next
         await self.push_frame(LLMFullResponseStartFrame())
         await self.start_processing_metrics()
         await self.start_ttfb_metrics()
         try:
-            await self._respond(frame.context)
+            await self._respond(frame.context, caller_text, intent)
         finally:
             await self.stop_processing_metrics()
             await self.push_frame(LLMFullResponseEndFrame())
 
-    async def _respond(self, context: LLMContext) -> None:
-        caller_text = self._new_caller_turn(context)
-        if caller_text is not None:
-            intent = self._classify(caller_text)
-            if intent is not None:
-                await self.stop_ttfb_metrics()
-                await self.run_function_calls([self._function_call(intent, caller_text, context)])
-                return
-        await self._speak(REPROMPT if caller_text is not None and self._has_spoken_here() else SAY)
+    async def _respond(self, context: LLMContext, caller_text: str | None, intent: str | None) -> None:
+        if caller_text is not None and intent is not None:
+            await self.stop_ttfb_metrics()
+            await self.run_function_calls([self._function_call(intent, caller_text, context)])
+            return
+        await self._speak(REPROMPT if self._has_spoken_here() else SAY)
+
+    async def _out_of_attempts(self) -> bool:
+        """Count a not-understood turn; when the node's attempts run out, move to its `then`."""
+        node = self._session.not_understood()
+        flow_manager = self._session.flow_manager
+        if node is None or flow_manager is None:
+            return False
+        await flow_manager.set_node_from_config(node)
+        return True
 
     def _classify(self, caller_text: str) -> str | None:
         started = time.perf_counter()
@@ -96,14 +110,14 @@ class ScriptedResponder(LLMService):
         )
 
     def _arguments(self, intent: str, caller_text: str) -> dict[str, Any]:
-        """String parameters of the transition's function get the caller's words."""
-        compiled = self._session.nodes.compiled
-        transition = compiled.transition_of(self._session.conversation.current, intent)
-        if transition.call is None:
+        """The unbound parameters of the intent's function, each parsed from the caller's words."""
+        session = self._session
+        entry = session.compiled.entry(session.conversation.current, intent)
+        if entry.function is None:
             return {}
-        function = compiled.registry[transition.call]
-        return {p.name: caller_text for p in function.parameters
-                if p.type == "string" and not p.choices and p.name not in transition.args}
+        found = {name: from_speech(parameter, caller_text, session.precomputed.record)
+                 for name, parameter in entry.function.parameters.items() if name in entry.properties}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 def message_text(message: Any) -> str:

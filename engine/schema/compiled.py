@@ -9,54 +9,142 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from engine.data import spoken
 from engine.data.contract import validate_data
 from engine.data.lexicon import Lexicon
 from engine.data.precompute import speakable_values
 from engine.errors import PatientDataError, Problem, SchemaError
-from engine.functions import DEFAULT_REGISTRY, FunctionsRegistry
-from engine.prompts import PromptRenderer, make_environment
-from engine.schema.check import check_schema, did_you_mean
+from engine.functions import bundled_functions, from_text, json_schema
+from engine.prompts import PromptRenderer, args_key, make_environment
+from engine.schema.check import check_schema, did_you_mean, node_entries
 from engine.schema.classifier import IntentClassifier
-from engine.schema.model import DataField, Intent, Schema, State, Transition
+from engine.schema.model import (
+    Action,
+    Attempts,
+    Branch,
+    DataField,
+    FieldType,
+    FunctionDecl,
+    FunctionEntry,
+    Handover,
+    Intent,
+    Message,
+    Node,
+    Parameter,
+    ParamType,
+    Schema,
+    Verify,
+    is_template,
+)
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
+
+Edge = tuple[str, str, str]  # (source, label, target); the label is an intent, a decided field or "attempts"
+ATTEMPTS = "attempts"
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledEntry:
+    """One function of a node, resolved once at load."""
+
+    node: str
+    tool: str  # the name the LLM sees
+    intent: str | None
+    name: str | None  # the declared function it calls; None for a transition-only entry
+    function: FunctionDecl | None
+    description: str
+    properties: dict[str, Any]  # the parameters the caller (or LLM) fills: the unbound ones
+    fixed_args: dict[str, Any]
+    template_args: tuple[str, ...]  # args rendered from the record at call start
+    transition_to: str | Branch | None
+
+    @property
+    def label(self) -> str:
+        return self.intent or self.tool
+
+    def targets(self) -> list[str]:
+        if self.transition_to is None:
+            return []
+        return [self.transition_to] if isinstance(self.transition_to, str) else self.transition_to.targets()
 
 
 @dataclass(eq=False)
 class CompiledSchema:
-    """A schema with everything calls share: renderer, classifier, lookup tables."""
+    """A schema with everything calls share: renderer, classifier, functions, lookup tables."""
 
     schema: Schema
     path: Path
-    registry: FunctionsRegistry
+    functions: dict[str, FunctionDecl]
     renderer: PromptRenderer
     classifier: IntentClassifier
     lexicon: Lexicon
     positions: Positions
+    _entries: dict[str, tuple[CompiledEntry, ...]] = field(default_factory=dict)
     _intents: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    _targets: dict[tuple[str, str], Transition] = field(default_factory=dict)
+    _by_tool: dict[tuple[str, str], CompiledEntry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, state in self.schema.states.items():
-            self._intents[name] = tuple(t.intent for t in state.transitions)
-            for transition in state.transitions:
-                self._targets[(name, transition.intent)] = transition
+        for name in self.schema.nodes:
+            entries = tuple(self._compile_entry(name, entry) for _, entry in node_entries(self.schema, name))
+            self._entries[name] = entries
+            self._intents[name] = tuple(e.intent for e in entries if e.intent is not None)
+            for entry in entries:
+                self._by_tool[(name, entry.tool)] = entry
+
+    def _compile_entry(self, node: str, entry: FunctionEntry) -> CompiledEntry:
+        function = None if entry.only_transitions or entry.name is None else self.functions[entry.name]
+        intent = self.schema.intents.get(entry.intent or "")
+        description = entry.description or (function.description if function else "")
+        if intent is not None:
+            meaning = entry.description or intent.description
+            description = f"{meaning} Call this when the caller's answer means that."
+        parameters = function.parameters if function else {}
+        return CompiledEntry(
+            node=node, tool=entry.tool, intent=entry.intent, name=None if function is None else entry.name,
+            function=function, description=description,
+            properties={k: json_schema(p) for k, p in parameters.items() if k not in entry.args},
+            fixed_args={k: v for k, v in entry.args.items() if not is_template(v)},
+            template_args=tuple(k for k, v in entry.args.items() if is_template(v)),
+            transition_to=entry.transition_to,
+        )
 
     @property
     def name(self) -> str:
         return self.schema.name
 
-    def intents_of(self, state: str) -> tuple[str, ...]:
-        return self._intents[state]
+    def node(self, name: str) -> Node:
+        return self.schema.nodes[name]
 
-    def target_of(self, state: str, intent: str) -> str:
-        return self._targets[(state, intent)].to
+    def is_ending(self, name: str) -> bool:
+        return self.schema.nodes[name].ending
 
-    def transition_of(self, state: str, intent: str) -> Transition:
-        return self._targets[(state, intent)]
+    def entries_of(self, node: str) -> tuple[CompiledEntry, ...]:
+        return self._entries[node]
 
-    def edges(self) -> list[tuple[str, str, str]]:
-        """Every transition as (source, intent, target)."""
-        return [(s, t.intent, t.to) for s, state in self.schema.states.items() for t in state.transitions]
+    def intents_of(self, node: str) -> tuple[str, ...]:
+        return self._intents[node]
+
+    def entry(self, node: str, tool: str) -> CompiledEntry:
+        """The node's entry named `tool` (an intent, or a function name when it has no intent)."""
+        return self._by_tool[(node, tool)]
+
+    def targets_of(self, node: str, intent: str) -> list[str]:
+        """Where the intent's function can lead (several when it branches)."""
+        return self._by_tool[(node, intent)].targets()
+
+    def edges(self) -> list[Edge]:
+        """Every way between nodes: function transitions (one per branch target), decisions, attempts."""
+        found: list[Edge] = []
+        for name, node in self.schema.nodes.items():
+            found += [(name, e.label, t) for e in self._entries[name] for t in e.targets()]
+            if node.decide is not None:
+                found += [(name, node.decide.field, t) for t in node.decide.targets()]
+            if node.attempts is not None:
+                found.append((name, ATTEMPTS, node.attempts.then))
+        return list(dict.fromkeys(found))
+
+    def data_type(self, field_name: str) -> FieldType | None:
+        data_field = self.schema.data.get(field_name)
+        return data_field.type if data_field else None
 
     def validate_data(self, record: Any, *, positions: Positions | None = None,
                       file: str = "<record>", base_path: PathKey = ("data",)) -> dict[str, Any]:
@@ -67,7 +155,7 @@ _cache: dict[tuple[Path, int], CompiledSchema] = {}
 _cache_lock = threading.Lock()
 
 
-def load_schema(path: Path | str, registry: FunctionsRegistry = DEFAULT_REGISTRY) -> CompiledSchema:
+def load_schema(path: Path | str) -> CompiledSchema:
     """Load and compile a schema; calls of the same unchanged file share one result."""
     resolved = Path(path).resolve()
     try:
@@ -75,34 +163,42 @@ def load_schema(path: Path | str, registry: FunctionsRegistry = DEFAULT_REGISTRY
     except OSError as error:
         raise SchemaError([Problem(str(path), 0, 0, "", f"cannot read file: {error.strerror}")]) from error
     with _cache_lock:
-        if (cached := _cache.get(key)) is not None and cached.registry is registry:
+        if (cached := _cache.get(key)) is not None:
             return cached
-    compiled = compile_schema(Path(path), registry)
+    compiled = compile_schema(Path(path))
     with _cache_lock:
         _cache[key] = compiled
     return compiled
 
 
-def compile_schema(path: Path, registry: FunctionsRegistry = DEFAULT_REGISTRY) -> CompiledSchema:
+def compile_schema(path: Path) -> CompiledSchema:
     try:
         raw, positions = load_yaml(path)
     except YamlLoadError as error:
         raise SchemaError(error.problems) from error
     schema = _validate_model(raw, positions)
     env = make_environment()
-    if problems := check_schema(schema, positions, registry, env):
+    functions = {**bundled_functions(), **schema.functions}
+    if problems := check_schema(schema, positions, functions, env):
         raise SchemaError(problems)
     compiled = CompiledSchema(
         schema=schema,
         path=path,
-        registry=registry,
+        functions=functions,
         renderer=PromptRenderer(schema, env),
         classifier=IntentClassifier(schema.intents),
         lexicon=Lexicon(schema.pronunciations),
         positions=positions,
     )
     _check_examples_render(compiled)
+    if _parses_dates(compiled):
+        spoken.warm_up()  # dateparser's one-off set-up, at load rather than on the first spoken date
     return compiled
+
+
+def _parses_dates(compiled: CompiledSchema) -> bool:
+    used = (e.function for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.function)
+    return any(p.type is ParamType.DATE for function in used for p in function.parameters.values())
 
 
 def _validate_model(raw: Any, positions: Positions) -> Schema:
@@ -129,19 +225,36 @@ def _pydantic_problem(error: Any, positions: Positions) -> Problem:
 
 def is_union_tag(part: Any) -> bool:
     """A part of a pydantic error location that names a validator or union member, not a key."""
-    return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int"})
+    return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int", "float", "Branch"})
+
+
+_NESTED: dict[tuple[type[BaseModel], str | int], type[BaseModel]] = {
+    (Schema, "data"): DataField, (Schema, "intents"): Intent, (Schema, "nodes"): Node,
+    (Schema, "functions"): FunctionDecl, (DataField, "fields"): DataField,
+    (FunctionDecl, "parameters"): Parameter,
+}
+_DIRECT: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (Schema, "global_functions"): FunctionEntry, (Node, "functions"): FunctionEntry,
+    (Node, "task_messages"): Message, (Node, "attempts"): Attempts, (Node, "decide"): Branch,
+    (Node, "pre_actions"): Action, (Node, "post_actions"): Action, (FunctionEntry, "transition_to"): Branch,
+    (FunctionDecl, "verify"): Verify, (FunctionDecl, "escalate"): Handover,
+    (FunctionDecl, "transfer"): Handover,
+}
 
 
 def _allowed_keys(path: PathKey) -> list[str]:
     """The keys allowed where `path` ends, found by walking the schema's models."""
     owner: type[BaseModel] = Schema
-    nested: dict[tuple[type[BaseModel], str | int], type[BaseModel]] = {
-        (Schema, "data"): DataField, (Schema, "intents"): Intent, (Schema, "states"): State,
-        (DataField, "fields"): DataField, (State, "transitions"): Transition}
     index = 0
-    while index < len(path) - 1 and (owner, path[index]) in nested:
-        owner = nested[(owner, path[index])]
-        index += 2
+    while index < len(path) - 1:
+        part = path[index]
+        if (owner, part) in _NESTED:  # a mapping of named entries: skip the name
+            owner, index = _NESTED[(owner, part)], index + 2
+        elif isinstance(part, str) and (owner, part) in _DIRECT:
+            owner, index = _DIRECT[(owner, part)], index + 1
+            index += isinstance(path[index], int) if index < len(path) - 1 else 0
+        else:
+            break
     return list(owner.model_fields)
 
 
@@ -156,13 +269,15 @@ def _check_examples_render(compiled: CompiledSchema) -> None:
     example = {name: f.example for name, f in compiled.schema.data.items()}
     record = compiled.validate_data(example)
     values = speakable_values(compiled.schema.data, record, compiled.lexicon)
+    texts: dict[tuple[str, str], str] = {}
     for state, kind in compiled.renderer.template_keys():
         try:
-            compiled.renderer.render_template(state, kind, values, {})
+            texts[(state, kind)] = compiled.renderer.render_template(state, kind, values, {})
         except Exception as error:
-            path = ("role",) if state == "role" else ("states", state, _template_key(compiled, state, kind))
+            path = ("role_message",) if state == "role" else _template_path(compiled, state, kind)
             problems.append(compiled.positions.problem(path, f"template fails with the contract's "
                                                              f"examples: {error}"))
+    problems += _check_args_types(compiled, texts)
     if problems:
         raise SchemaError(problems)
 
@@ -184,6 +299,32 @@ def _example_problems(compiled: CompiledSchema) -> list[Problem]:
     return problems
 
 
-def _template_key(compiled: CompiledSchema, state: str, kind: str) -> str:
-    has_reprompt = compiled.schema.states[state].reprompt is not None
-    return "say" if kind == "reprompt" and not has_reprompt else kind
+def _template_path(compiled: CompiledSchema, state: str, kind: str) -> PathKey:
+    node = compiled.schema.nodes[state]
+    if kind == "prompt":
+        one = len(node.task_messages) == 1
+        return ("nodes", state, "task_messages", 0, "content") if one else ("nodes", state, "task_messages")
+    if kind == "role":
+        return ("nodes", state, "role_message")
+    if kind.startswith("args."):
+        _, tool, arg = kind.split(".", 2)
+        index = next(i for i, e in enumerate(node.functions) if e.tool == tool)
+        return ("nodes", state, "functions", index, "args", arg)
+    return ("nodes", state, "say" if kind == "reprompt" and node.reprompt is None else kind)
+
+
+def _check_args_types(compiled: CompiledSchema, texts: dict[tuple[str, str], str]) -> list[Problem]:
+    """Every `args` template, rendered with the contract's examples, is a value of its parameter's type."""
+    problems = []
+    for name in compiled.schema.nodes:
+        for entry in compiled.entries_of(name):
+            for arg in entry.template_args:
+                assert entry.function is not None
+                parameter = entry.function.parameters[arg]
+                text = texts.get((name, args_key(entry.tool, arg)), "")
+                if from_text(parameter, text) is None:
+                    expected = " or ".join(parameter.values) if parameter.values else f"a {parameter.type}"
+                    message = f"renders to {text!r} with the contract's examples; expected {expected}"
+                    problems.append(compiled.positions.problem(_template_path(compiled, name,
+                                                               args_key(entry.tool, arg)), message))
+    return problems

@@ -60,7 +60,7 @@ class Positions:
 
 
 def dotted(path: PathKey) -> str:
-    """('states', 'a', 'transitions', 1, 'to') -> 'states.a.transitions[1].to'."""
+    """('nodes', 'a', 'functions', 1, 'name') -> 'nodes.a.functions[1].name'."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))

@@ -37,7 +37,7 @@ class Coverage:
 def coverage(schema: CompiledSchema, results: Iterable[CaseResult]) -> Coverage:
     """Coverage of `schema` by the results of its cases (results of other schemas are ignored)."""
     mine = [r for r in results if r.schema == schema.name]
-    states = tuple(schema.schema.states)
+    states = tuple(schema.schema.nodes)
     edges = tuple(schema.edges())
     seen_states = {s for r in mine for s in r.visited}
     seen_edges = {e for r in mine for e in r.edges}

@@ -22,7 +22,7 @@ from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from engine.testing.script import SCRIPT_SUFFIX, Expectation, FunctionExpectation, Step, TestCase, TestScript
 
-Edge = tuple[str, str, str]  # (source, intent, target)
+Edge = tuple[str, str, str]  # (source, label, target): see CompiledSchema.edges
 Pause = Callable[[], Awaitable[None]]
 OnCall = Callable[[HealthcareAIPipeline], None]
 
@@ -278,19 +278,27 @@ def _check_intent(intent: str, transitions: list[ev.Transition], current: str) -
 def _check_function(wanted: FunctionExpectation, events: list[ev.CallEvent]) -> list[Mismatch]:
     calls = [e for e in events if isinstance(e, ev.FunctionCalled)]
     for called in calls:
-        if called.name == wanted.name and all(called.arguments.get(k, _MISSING) == v
-                                              for k, v in wanted.arguments.items()):
+        if called.name == wanted.name and _holds(wanted.arguments, called.arguments) \
+                and _holds(wanted.result, called.result):
             return []
-    expected = _function_text(wanted.name, wanted.arguments)
-    actual = "; ".join(_function_text(c.name, c.arguments) for c in calls) or "no function called"
+    expected = _function_text(wanted.name, wanted.arguments, wanted.result)
+    actual = "; ".join(_function_text(c.name, c.arguments, c.result if wanted.result else {})
+                       for c in calls) or "no function called"
     return [Mismatch("function", expected, actual)]
 
 
 _MISSING = object()
 
 
-def _function_text(name: str, arguments: Mapping[str, Any]) -> str:
-    return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+def _holds(wanted: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
+    return all(actual.get(key, _MISSING) == value for key, value in wanted.items())
+
+
+def _function_text(name: str, arguments: Mapping[str, Any], result: Mapping[str, Any] | None = None) -> str:
+    text = f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+    if result:
+        text += " -> " + ", ".join(f"{k}={v!r}" for k, v in result.items() if k not in ("status", "function"))
+    return text
 
 
 def _check_texts(field_name: str, wanted: tuple[str, ...], actual: str) -> list[Mismatch]:
@@ -349,7 +357,7 @@ def transcript_line(event: ev.CallEvent) -> str | None:
             return f"-> forced {event.source} -> {event.target}"
         case ev.Transition():
             return f"-> {event.source} -> {event.target} on {event.intent}"
-        case ev.FunctionCalled() if "function" in event.result:  # a registry function, not a bare intent
+        case ev.FunctionCalled() if "function" in event.result:  # a declared function, not a bare transition
             return f"   {_function_text(event.name, event.arguments)}"
         case ev.CallError():
             return f"!! error ({event.source}): {event.message}"

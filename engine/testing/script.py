@@ -45,6 +45,7 @@ Patient = tuple[str, dict[str, Any]]  # (patient id, record validated against th
 class FunctionExpectation:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)  # a subset of the call's arguments
+    result: dict[str, Any] = field(default_factory=dict)  # a subset of the call's result
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def _as_list(value: Any) -> Any:
 class _FunctionSpec(_Strict):
     name: str = Field(min_length=1)
     arguments: dict[str, Any] = {}
+    result: dict[str, Any] = {}
 
 
 class _ExpectSpec(_Strict):
@@ -365,7 +367,7 @@ class _Loader:
         return steps if len(self.problems) == before else None
 
     def _step(self, spec: _StepSpec, where: PathKey, compiled: CompiledSchema) -> Step:
-        states = list(compiled.schema.states)
+        states = list(compiled.schema.nodes)
         if spec.force is not None:
             self._check_name(spec.force, states, (*where, "force"), "state")
         expect = Expectation()
@@ -378,7 +380,7 @@ class _Loader:
     def _expectation(self, spec: _ExpectSpec, where: PathKey, compiled: CompiledSchema) -> Expectation:
         schema = compiled.schema
         if spec.state is not None:
-            self._check_name(spec.state, list(schema.states), (*where, "state"), "state")
+            self._check_name(spec.state, list(schema.nodes), (*where, "state"), "state")
         if spec.intent is not None:
             self._check_name(spec.intent, list(schema.intents), (*where, "intent"), "intent")
         if spec.function is not None:
@@ -390,7 +392,8 @@ class _Loader:
                              f"unknown latency stage '{stage}'{hint} (stages: {', '.join(STAGES)})")
         function = None
         if spec.function is not None:
-            function = FunctionExpectation(spec.function.name, dict(spec.function.arguments))
+            function = FunctionExpectation(spec.function.name, dict(spec.function.arguments),
+                                           dict(spec.function.result))
         return Expectation(
             state=spec.state, intent=spec.intent, function=function,
             prompt_contains=tuple(spec.prompt_contains), say_contains=tuple(spec.say_contains),
@@ -409,7 +412,7 @@ class _Loader:
             at_name = (*where, "name") if written_as_mapping else where
             self._report(at_name, _unknown_function(spec.name, compiled))
             return
-        parameters = compiled.registry[spec.name].parameter_names
+        parameters = list(compiled.functions[spec.name].parameters)
         for argument in spec.arguments:
             if argument not in parameters:
                 hint = did_you_mean(argument, parameters)
@@ -465,17 +468,15 @@ def _patient_candidates(script: Path, value: str) -> list[Path]:
 
 
 def _schema_functions(compiled: CompiledSchema) -> list[str]:
-    """Registry functions this schema can call: on transitions and as node functions."""
-    names = {t.call for s in compiled.schema.states.values() for t in s.transitions if t.call}
-    names |= {f for s in compiled.schema.states.values() for f in s.functions}
-    return sorted(names)
+    """Declared functions this schema's nodes call."""
+    return sorted({e.name for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.name})
 
 
 def _unknown_function(name: str, compiled: CompiledSchema) -> str:
     if name in compiled.schema.intents:
         return f"'{name}' is an intent, not a function: expect it with 'intent: {name}'"
     known = _schema_functions(compiled)
-    if name in compiled.registry:
+    if name in compiled.functions:
         return f"function '{name}' is never called by schema '{compiled.name}' (it calls: {', '.join(known)})"
     hint = did_you_mean(name, known)
     return f"unknown function '{name}'{hint} (schema '{compiled.name}' calls: {', '.join(known)})"

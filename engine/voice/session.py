@@ -36,6 +36,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from engine import events as ev
 from engine.latency import Stage, summary
 from engine.paths import data_dir
+from engine.schema.check import node_targets
 from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, ServiceSpec, VoiceConfig
 from engine.voice.devices import AudioDevice, choose_devices
@@ -313,7 +314,7 @@ def scripted_lines(call: HealthcareAIPipeline,
                    static_texts: dict[tuple[str, str], str]) -> tuple[list[str], list[str]]:
     """The first state's scripted line, then every other static line, nearest states first."""
     schema = call.conversation.schema
-    order = _states_by_distance(schema, schema.initial_state)
+    order = _states_by_distance(schema, schema.initial_node)
     first = [static_texts[(order[0], "say")]] if (order[0], "say") in static_texts else []
     says = [static_texts[(s, "say")] for s in order[1:] if (s, "say") in static_texts]
     reprompts = [static_texts[(s, "reprompt")] for s in order if (s, "reprompt") in static_texts]
@@ -323,8 +324,8 @@ def scripted_lines(call: HealthcareAIPipeline,
 def _states_by_distance(schema: Schema, start: str) -> list[str]:
     order, queue = [start], deque([start])
     while queue:
-        for transition in schema.states[queue.popleft()].transitions:
-            if transition.to not in order:
-                order.append(transition.to)
-                queue.append(transition.to)
-    return order + [name for name in schema.states if name not in order]
+        for target in node_targets(schema, queue.popleft()):
+            if target not in order:
+                order.append(target)
+                queue.append(target)
+    return order + [name for name in schema.nodes if name not in order]

@@ -296,3 +296,21 @@ def test_serving_beyond_loopback_needs_a_private_generated_token(tmp_path: Path)
     assert (tmp_path / TOKEN_FILE).stat().st_mode & 0o777 == 0o600
     assert api_limits("192.0.2.7", None, tmp_path).token == exposed.token  # kept, not remade
     assert api_limits("192.0.2.7", "mine", tmp_path).token == "mine"
+
+
+async def test_a_wrong_date_of_birth_does_not_verify_over_the_api(tmp_path: Path, recorder: Recorder) -> None:
+    from engine.paths import PATIENTS_DIR, SCHEMAS_DIR
+
+    shutil.copy(PATIENTS_DIR / "lab_results_callback__linda_park.json", tmp_path / "linda.json")
+    app = create_app(patients=JsonFolderPatientStore(tmp_path), schemas_dir=SCHEMAS_DIR, store=recorder)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as api:
+        started = await api.post("/start-call", json={"patient_id": "linda_park",
+                                                       "schema": "lab_results_callback"})
+        assert started.status_code == 200, started.text
+        session = started.json()["session_id"]
+        await api.post(f"/calls/{session}/turn", json={"text": "Yes, this is she."})
+        wrong = (await api.post(f"/calls/{session}/turn", json={"text": "January first, 1990."})).json()
+        assert wrong["state"] == "verify_identity" and "potassium" not in " ".join(wrong["bot"])
+        right = (await api.post(f"/calls/{session}/turn", json={"text": "March twelfth, 1948."})).json()
+        assert right["state"] == "deliver_critical" and "potassium level" in " ".join(right["bot"])
+        await api.delete(f"/calls/{session}")

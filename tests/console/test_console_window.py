@@ -59,8 +59,9 @@ def moving_intent(compiled: CompiledSchema, state: str) -> tuple[str, str] | Non
     for intent in compiled.intents_of(state):
         example = compiled.schema.intents[intent].examples[0]
         if compiled.classifier.classify(example, compiled.intents_of(state)).intent == intent:
-            target = compiled.target_of(state, intent)
-            found.append((compiled.schema.states[target].end, example, target))
+            targets = compiled.targets_of(state, intent)
+            if len(targets) == 1:  # a branch's target depends on the result
+                found.append((compiled.is_ending(targets[0]), example, targets[0]))
     return min(found)[1:] if found else None
 
 
@@ -78,7 +79,7 @@ def test_a_text_call_on_each_bundled_schema(make_window: MakeWindow, aio: Aio, d
     window = make_window(str(schema), str(patient))
     controller, graph, transcript = window.controller, window.graph, window.transcript
     assert window.setup.problems == [] and window.setup.start_button.isEnabled()
-    initial = compiled.schema.initial_state
+    initial = compiled.schema.initial_node
 
     qtbot.mouseClick(window.setup.start_button, Qt.MouseButton.LeftButton)
     aio.until(lambda: controller.call_state == "running" and bot_lines(window) >= 1)
@@ -102,8 +103,8 @@ def test_a_text_call_on_each_bundled_schema(make_window: MakeWindow, aio: Aio, d
     assert window.prompt.view["state"] == moved_to
     assert set(window.step.intent_buttons) == set(compiled.intents_of(moved_to))
 
-    forced_to = next(name for name, spec in compiled.schema.states.items()
-                     if name not in (initial, moved_to) and not spec.end)
+    forced_to = next(name for name, spec in compiled.schema.nodes.items()
+                     if name not in (initial, moved_to) and not spec.ending and spec.decide is None)
     node_at = graph.node_view_position(forced_to)
     qtbot.mouseDClick(graph.view.viewport(), Qt.MouseButton.LeftButton, pos=node_at)
     aio.until(lambda: controller.current_state == forced_to and "FORCED" in transcript.text())

@@ -167,7 +167,7 @@ def test_cli_validate_reports_the_fault_without_patient_values(name: str) -> Non
     )
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout.startswith("OK: 2 states")  # the schema itself is fine
+    assert result.stdout.startswith("OK: 2 nodes")  # the schema itself is fine
     assert "meets the data contract" not in result.stdout
     lines = result.stderr.splitlines()
     expectations = EXPECTED.get(name, [])

@@ -130,18 +130,18 @@ def test_three_separate_faults_are_reported_at_once(name: str) -> None:
 
 
 def test_problem_prints_as_one_located_line() -> None:
-    problem = Problem("s.yaml", 32, 27, "states.greet.transitions[0].to", "unknown state 'dne'")
-    assert str(problem) == "s.yaml:32:27: states.greet.transitions[0].to: unknown state 'dne'"
+    problem = Problem("s.yaml", 32, 27, "nodes.greet.functions[0].transition_to", "unknown node 'dne'")
+    assert str(problem) == "s.yaml:32:27: nodes.greet.functions[0].transition_to: unknown node 'dne'"
     assert str(Problem("s.yaml", 3, 18, "", "YAML syntax: bad")) == "s.yaml:3:18: YAML syntax: bad"
 
 
 def test_the_minimal_schema_the_bad_ones_copy_is_valid() -> None:
     compiled = load_schema(DATA / "minimal_schema.yaml")
-    assert set(compiled.schema.states) == {"greet", "done", "bye"}
+    assert set(compiled.schema.nodes) == {"greet", "done", "bye"}
     result = subprocess.run([*voice_console(), "validate", str(DATA / "minimal_schema.yaml")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("OK: 3 states, 2 transitions, 3 variables")
+    assert result.stdout.startswith("OK: 3 nodes, 2 transitions, 3 variables")
     assert result.stderr == ""
 
 

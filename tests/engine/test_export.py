@@ -114,7 +114,7 @@ async def test_bundled_patients_stay_out_of_the_plain_csv(tmp_path: Path, schema
     write_latency_csv(out, call.events.history, schema=schema)
 
     words = {w for value in _spoken_values(call) for w in re.findall(r"[A-Za-z]{4,}", value)}
-    words -= set(re.findall(r"[A-Za-z]{4,}", " ".join(call.conversation.schema.states) + schema))
+    words -= set(re.findall(r"[A-Za-z]{4,}", " ".join(call.conversation.schema.nodes) + schema))
     text = out.read_text(encoding="utf-8").lower()
     assert words and not [w for w in words if w.lower() in text]
     assert call.patient_id.lower() not in text

@@ -32,7 +32,7 @@ def test_marked_render_equals_the_call_text_and_names_each_value(schema_path: Pa
     precomputed = DataPrecomputer(compiled).precompute_all(record)
     values, raws = marked_values(compiled, precomputed, record)
     fields_seen = set()
-    for state in compiled.schema.states:
+    for state in compiled.schema.nodes:
         for kind in (PROMPT, SAY, REPROMPT):
             segments = split_marked(compiled.renderer.render_template(state, kind, values, {}), raws)
             plain = compiled.renderer.render(state, kind, precomputed)

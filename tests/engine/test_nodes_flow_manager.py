@@ -97,8 +97,8 @@ async def test_transitions_through_flow_manager_change_context_and_tools() -> No
         await recorder.wait_for(2)
         decided = session.conversation.classify("no thanks")
         assert decided.intent == "nope"
-        nope = session.nodes.compiled.transition_of("greet", "nope")
-        result, next_node = session.take_transition("greet", nope, {"reason": "busy"})
+        nope = session.nodes.compiled.entry("greet", "nope")
+        result, next_node = session.call_function("greet", nope, {"reason": "busy"})
         assert result["status"] == "recorded" and result["reason"] == "busy"
         await flow_manager.set_node_from_config(next_node)
         await recorder.wait_for(3)

@@ -39,11 +39,14 @@ SUITE_BUDGET_S = 5.0
 
 # One retargeted transition per schema; each keeps every state reachable, so the schema still loads.
 MUTATIONS = {
-    "appointment_reminder": ("{intent: confirm, to: preparation,", "{intent: confirm, to: reschedule_time,"),
-    "medication_adherence": ("{intent: mild_side_effect, to: refills,",
-                             "{intent: mild_side_effect, to: nurse_escalation,"),
-    "post_discharge_followup": ("{intent: confirms_warning_sign, to: emergency,",
-                                "{intent: confirms_warning_sign, to: medications_check,"),
+    "appointment_reminder": ("{intent: confirm, name: confirm_appointment, transition_to: preparation}",
+                             "{intent: confirm, name: confirm_appointment, transition_to: reschedule_time}"),
+    "medication_adherence": ("name: report_side_effect, transition_to: refills,",
+                             "name: report_side_effect, transition_to: nurse_escalation,"),
+    "post_discharge_followup": ("{intent: confirms_warning_sign, name: report_red_flag, "
+                                "transition_to: emergency}",
+                                "{intent: confirms_warning_sign, name: report_red_flag, "
+                                "transition_to: medications_check}"),
 }
 
 
@@ -122,8 +125,8 @@ async def test_a_retargeted_transition_fails_the_script(tmp_path: Path, schema: 
     result = await run_script(script)
 
     assert not result.passed
-    old_target = re.search(r"to: (\w+),", MUTATIONS[schema][0]).group(1)
-    new_target = re.search(r"to: (\w+),", MUTATIONS[schema][1]).group(1)
+    old_target = re.search(r"to: (\w+)", MUTATIONS[schema][0]).group(1)
+    new_target = re.search(r"to: (\w+)", MUTATIONS[schema][1]).group(1)
     wrong_state = Mismatch("state", repr(old_target), repr(new_target))
     assert any(wrong_state in c.failure.mismatches for c in result.failed), [c.message for c in result.failed]
     assert all(c.failure.transcript[0].startswith("bot: ") for c in result.failed)
@@ -350,7 +353,7 @@ def test_cli_exits_1_on_a_failing_case_and_shows_it(tmp_path: Path) -> None:
     assert "  FAIL  yes to the warning signs without naming one" in done.stdout
     assert "expected: 'emergency'" in done.stdout and "actual:   'medications_check'" in done.stdout
     assert "caller: Yes, a couple of those." in done.stdout
-    assert re.search(r"^post_discharge_followup +13/13 100\.0% +21/21 100\.0%$", done.stdout, re.MULTILINE)
+    assert re.search(r"^post_discharge_followup +13/13 100\.0% +23/23 100\.0%$", done.stdout, re.MULTILINE)
     assert "1 failed in " in done.stdout
     assert "Traceback" not in done.stderr
 

@@ -172,7 +172,8 @@ def test_references_are_checked_against_an_overriding_schema(tmp_path: Path) -> 
 
 
 def test_a_broken_schema_reports_the_schemas_own_problems(tmp_path: Path) -> None:
-    broken = (DATA / "minimal_schema.yaml").read_text(encoding="utf-8").replace("to: done,", "to: dnoe,")
+    original = (DATA / "minimal_schema.yaml").read_text(encoding="utf-8")
+    broken = original.replace("transition_to: done}", "transition_to: dnoe}")
     write(tmp_path / "minimal_schema.yaml", broken)
     path = write(tmp_path / "tests" / "minimal_schema.test.yaml",
                  SCRIPT.format(schema="minimal_schema", patient=ANN, state="done"))

@@ -23,7 +23,7 @@ def test_no_transition_tool_is_cancelled_by_an_interruption() -> None:
     for path in (SCHEMA, "schemas/appointment_reminder.yaml"):
         compiled = load_schema(path)
         factory = node_factory_for(compiled)
-        for state in compiled.schema.states:
+        for state in compiled.schema.nodes:
             for tool in factory.functions_of(state):
                 assert isinstance(tool, FlowsFunctionSchema) and tool.cancel_on_interruption is False
 
