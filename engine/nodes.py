@@ -24,14 +24,13 @@ from pipecat.flows import (
     FlowsFunctionSchema,
     NodeConfig,
 )
-from pipecat.flows.config import case_key
 from pipecat.frames.frames import EndFrame
 
 from engine.functions import from_text, invoke
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
 from engine.schema.compiled import ATTEMPTS, CompiledEntry, CompiledSchema
-from engine.schema.model import Action
+from engine.schema.model import Action, case_key
 from engine.state import ConversationState
 
 SESSION_KEY = "voice_console_session"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pipecat.flows.config import case_key
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -21,6 +20,16 @@ def is_template(value: object) -> bool:
     """Whether an `args` value is a Jinja template over the record rather than a fixed value."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
+
+
+def case_key(value: Any) -> str:
+    """The string a branch matches a case on: Pipecat's own rule (`pipecat.flows.config.case_key`),
+    restated so that loading a schema does not import all of Pipecat Flows (a test keeps them equal)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    lowered = text.lower()
+    return lowered if lowered in ("true", "false") else text
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

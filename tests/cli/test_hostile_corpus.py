@@ -36,7 +36,8 @@ def _make(spec: dict[str, Any], tmp: Path) -> None:
     if "template" in spec:
         schema = (DATA / "minimal_schema.yaml").read_text(encoding="utf-8")
         expr = json.dumps(spec["template"]["expr"])
-        (tmp / spec["template"]["name"]).write_text(schema.replace("prompt: Thank them.", f"prompt: {expr}"))
+        hostile = schema.replace("content: Thank them.", f"content: {expr}")
+        (tmp / spec["template"]["name"]).write_text(hostile)
     if "record" in spec:
         _make_record(spec["record"], tmp)
 

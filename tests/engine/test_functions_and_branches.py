@@ -115,3 +115,12 @@ def test_every_bundled_schema_verifies_identity_for_real(path: Path) -> None:
         for entry in compiled.entries_of(name):
             if entry.name == "verify_identity":
                 assert "date_of_birth" in entry.properties and not entry.fixed_args
+
+
+@pytest.mark.parametrize("value", [True, False, "True", "FALSE", "false", 0, 1, 2.5, None, "critical"])
+def test_branch_cases_match_as_pipecat_matches_them(value: object) -> None:
+    from pipecat.flows.config import case_key as pipecat_case_key
+
+    from engine.schema.model import case_key
+
+    assert case_key(value) == pipecat_case_key(value)
