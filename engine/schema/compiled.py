@@ -16,7 +16,7 @@ from engine.errors import PatientDataError, Problem, SchemaError
 from engine.functions import DEFAULT_REGISTRY, FunctionsRegistry
 from engine.prompts import PromptRenderer, make_environment
 from engine.schema.check import check_schema, did_you_mean
-from engine.schema.classifier import IntentClassifier
+from engine.nlu import IntentClassifier, nlu_mode
 from engine.schema.model import DataField, Intent, Schema, State, Transition
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
 
@@ -63,7 +63,7 @@ class CompiledSchema:
         return validate_data(self.schema.data, record, positions=positions, file=file, base_path=base_path)
 
 
-_cache: dict[tuple[Path, int], CompiledSchema] = {}
+_cache: dict[tuple[Path, int, str], CompiledSchema] = {}
 _cache_lock = threading.Lock()
 
 
@@ -71,7 +71,7 @@ def load_schema(path: Path | str, registry: FunctionsRegistry = DEFAULT_REGISTRY
     """Load and compile a schema; calls of the same unchanged file share one result."""
     resolved = Path(path).resolve()
     try:
-        key = (resolved, resolved.stat().st_mtime_ns)
+        key = (resolved, resolved.stat().st_mtime_ns, nlu_mode())
     except OSError as error:
         raise SchemaError([Problem(str(path), 0, 0, "", f"cannot read file: {error.strerror}")]) from error
     with _cache_lock:
@@ -97,7 +97,7 @@ def compile_schema(path: Path, registry: FunctionsRegistry = DEFAULT_REGISTRY) -
         path=path,
         registry=registry,
         renderer=PromptRenderer(schema, env),
-        classifier=IntentClassifier(schema.intents),
+        classifier=IntentClassifier(schema.intents, nlu_mode()),
         lexicon=Lexicon(schema.pronunciations),
         positions=positions,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -63,6 +63,9 @@ class Intent(Strict):
     description: str = Field(min_length=1)
     examples: list[str] = Field(min_length=1)
     keywords: list[str] = []
+    # "alert": needs a keyword or the stricter similarity bar; "all_clear": never by similarity alone
+    # when the turn names a symptom
+    safety: Literal["alert", "all_clear"] | None = None
 
 
 class Transition(Strict):

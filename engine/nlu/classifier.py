@@ -1,0 +1,55 @@
+"""IntentClassifier: keywords first, then (in semantic mode) embeddings and the decision rule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.nlu.decision import DecisionRule
+from engine.nlu.index import SemanticIndex
+from engine.nlu.keywords import FUZZY_THRESHOLD, KeywordStage, normalize
+from engine.nlu.mode import NluMode
+from engine.nlu.result import NO_MATCH, Classification, Rule
+from engine.nlu.symptoms import mentions_symptom
+
+if TYPE_CHECKING:
+    from engine.schema.model import Intent
+
+
+class IntentClassifier:
+    """Built once per schema and shared by its calls; `classify` is safe from any thread."""
+
+    def __init__(self, intents: dict[str, Intent], mode: NluMode = NluMode.SEMANTIC,
+                 rule: DecisionRule | None = None) -> None:
+        self.mode = mode
+        self.threshold = FUZZY_THRESHOLD
+        self.rule = rule or DecisionRule()
+        self._keywords = KeywordStage(intents, FUZZY_THRESHOLD)
+        self._safety = {name: intent.safety for name, intent in intents.items()}
+        self._index = SemanticIndex(intents) if mode is NluMode.SEMANTIC else None
+
+    def wait_ready(self) -> None:
+        """Block until the embedding stage is loaded (at once in keywords mode)."""
+        if self._index is not None:
+            self._index.wait_ready()
+
+    def classify(self, text: str, candidates: tuple[str, ...]) -> Classification:
+        """The best of `candidates` for `text`, or no intent (with the reason in `rule`)."""
+        words = normalize(text)
+        if not words or not candidates:
+            return NO_MATCH
+        by_keyword = self._keywords.keyword(words, candidates)
+        if by_keyword is not None:
+            return by_keyword
+        by_example = self._keywords.fuzzy(words, candidates)
+        if by_example.intent is not None or self._index is None:
+            return by_example
+        ranked = self._index.scores(text, candidates)
+        return self.rule.decide(ranked, self._safety, mentions_symptom(text))
+
+    def resolve_tie(self, text: str, tie: tuple[str, str]) -> Classification:
+        """The caller's answer to "do you mean A, or B?": one of the two, or no intent."""
+        decided = self.classify(text, tie)
+        if decided.intent is None:
+            return decided
+        return Classification(decided.intent, decided.confidence, decided.matched, decided.margin,
+                              Rule.CLARIFIED, decided.candidates)

@@ -1,0 +1,44 @@
+"""The decision rule for the embedding stage: threshold, margin, near ties and safety."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.nlu.result import Candidate, Classification, Rule
+
+ALERT = "alert"  # escalation, red flags, identity, wrong person: a keyword or the stricter bar
+ALL_CLEAR = "all_clear"  # "no symptoms" and the like: never by similarity when a symptom is named
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRule:
+    threshold: float = 0.45  # the best intent's similarity must reach this
+    margin: float = 0.06  # ... and lead the runner-up by this
+    safety_threshold: float = 0.62  # the stricter bar for safety intents
+    safety_margin: float = 0.12
+
+    def decide(self, ranked: list[Candidate], safety: dict[str, str | None],
+               mentions_symptom: bool) -> Classification:
+        """Accept, ask about a near tie, or reject; `ranked` is best first."""
+        if not ranked:
+            return Classification(None, 0.0, rule=Rule.NO_MATCH)
+        best = ranked[0]
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        margin = round(best.score - runner_up, 3)
+
+        def result(rule: Rule, *, accept: bool = False, tie: tuple[str, str] | None = None) -> Classification:
+            return Classification(best.intent if accept else None, best.score, margin=margin, rule=rule,
+                                  candidates=tuple(ranked), tie=tie)
+
+        if best.score < self.threshold:
+            return result(Rule.BELOW_THRESHOLD)
+        if margin < self.margin:
+            if runner_up >= self.threshold:
+                return result(Rule.NEAR_TIE, tie=(best.intent, ranked[1].intent))
+            return result(Rule.LOW_MARGIN)
+        kind = safety.get(best.intent)
+        if kind == ALL_CLEAR and mentions_symptom:
+            return result(Rule.SYMPTOM_GUARD)
+        if kind is not None and (best.score < self.safety_threshold or margin < self.safety_margin):
+            return result(Rule.SAFETY_BAR)
+        return result(Rule.SEMANTIC, accept=True)
