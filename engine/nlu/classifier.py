@@ -1,4 +1,5 @@
-"""IntentClassifier: keywords first, then (in semantic mode) embeddings and the decision rule."""
+"""IntentClassifier: keywords first, then embeddings and the decision rule (semantic mode) or a
+fuzzy match of the examples (keywords mode)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from engine.nlu.index import SemanticIndex
 from engine.nlu.keywords import FUZZY_THRESHOLD, KeywordStage, normalize
 from engine.nlu.mode import NluMode
 from engine.nlu.result import NO_MATCH, Classification, Rule
-from engine.nlu.symptoms import mentions_symptom
+from engine.nlu.symptoms import is_question, mentions_symptom
 
 if TYPE_CHECKING:
     from engine.schema.model import Intent
@@ -40,11 +41,10 @@ class IntentClassifier:
         by_keyword = self._keywords.keyword(words, candidates)
         if by_keyword is not None:
             return by_keyword
-        by_example = self._keywords.fuzzy(words, candidates)
-        if by_example.intent is not None or self._index is None:
-            return by_example
+        if self._index is None:
+            return self._keywords.fuzzy(words, candidates)
         ranked = self._index.scores(text, candidates)
-        return self.rule.decide(ranked, self._safety, mentions_symptom(text))
+        return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text))
 
     def resolve_tie(self, text: str, tie: tuple[str, str]) -> Classification:
         """The caller's answer to "do you mean A, or B?": one of the two, or no intent."""

@@ -12,13 +12,14 @@ ALL_CLEAR = "all_clear"  # "no symptoms" and the like: never by similarity when 
 
 @dataclass(frozen=True, slots=True)
 class DecisionRule:
-    threshold: float = 0.45  # the best intent's similarity must reach this
-    margin: float = 0.06  # ... and lead the runner-up by this
-    safety_threshold: float = 0.62  # the stricter bar for safety intents
-    safety_margin: float = 0.12
+    # Chosen on the NLU set (docs/understanding.md): the fewest wrong intents, none on safety intents.
+    threshold: float = 0.35  # the best intent's similarity must reach this
+    margin: float = 0.15  # ... and lead the runner-up by this; closer than that and both above: ask
+    safety_threshold: float = 0.5  # the stricter bar for safety intents
+    safety_margin: float = 0.15
 
-    def decide(self, ranked: list[Candidate], safety: dict[str, str | None],
-               mentions_symptom: bool) -> Classification:
+    def decide(self, ranked: list[Candidate], safety: dict[str, str | None], mentions_symptom: bool,
+               is_question: bool) -> Classification:
         """Accept, ask about a near tie, or reject; `ranked` is best first."""
         if not ranked:
             return Classification(None, 0.0, rule=Rule.NO_MATCH)
@@ -39,6 +40,8 @@ class DecisionRule:
         kind = safety.get(best.intent)
         if kind == ALL_CLEAR and mentions_symptom:
             return result(Rule.SYMPTOM_GUARD)
+        if kind == ALERT and is_question:
+            return result(Rule.QUESTION_GUARD)
         if kind is not None and (best.score < self.safety_threshold or margin < self.safety_margin):
             return result(Rule.SAFETY_BAR)
         return result(Rule.SEMANTIC, accept=True)

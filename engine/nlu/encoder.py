@@ -21,6 +21,8 @@ from engine.errors import EngineError
 
 Vectors = npt.NDArray[np.float32]
 MAX_TOKENS = 64  # caller turns are short; longer ones keep their first 64 tokens
+BATCH = 16  # small batches keep padding, and so memory, low
+DIMENSIONS = 384
 
 
 class NluModelError(EngineError):
@@ -76,6 +78,7 @@ class Encoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one short turn: threads cost more than they save
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False  # the arena would keep the largest batch's memory
         self._session = ort.InferenceSession(str(spec.model.locate()), options,
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
@@ -83,12 +86,17 @@ class Encoder:
     def embed(self, texts: list[str]) -> Vectors:
         """One row per text, each of length 1."""
         if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        self._tokenizer.enable_padding()
-        encodings = self._tokenizer.encode_batch(texts)
-        self._tokenizer.no_padding()
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.concatenate([self._embed_batch(texts[i:i + BATCH]) for i in range(0, len(texts), BATCH)])
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        encodings = self._tokenizer.encode_batch(texts)  # unpadded: the tokenizer is shared by threads
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, :len(encoding.ids)] = encoding.ids
+            mask[row, :len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         (tokens,) = self._session.run([self.spec.output], {k: v for k, v in feeds.items() if k in self._inputs})
         weights = mask[:, :, None].astype(np.float32)

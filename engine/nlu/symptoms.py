@@ -1,4 +1,4 @@
-"""Does a caller turn mention a symptom? Guards "all clear" intents taken by similarity alone."""
+"""What the safety guards look for in a turn: a symptom named, or a question asked."""
 
 from __future__ import annotations
 
@@ -20,3 +20,11 @@ SYMPTOM_STEMS = (
 def mentions_symptom(text: str) -> bool:
     padded = f" {normalize(text)}"
     return any(f" {stem}" in padded for stem in SYMPTOM_STEMS)
+
+
+_QUESTION_WORDS = ("who", "whos", "what", "whats", "why", "how", "where", "when", "which")
+
+
+def is_question(text: str) -> bool:
+    words = normalize(text).split()
+    return text.rstrip().endswith("?") or bool(words) and words[0] in _QUESTION_WORDS
