@@ -48,7 +48,8 @@ def load_nlu_set(directory: Path = NLU_SET_DIR) -> list[NluTurn]:
     turns = []
     for path in sorted(directory.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        turns += [NluTurn(data["schema"], t["state"], t["text"], t["expect"], t["kind"]) for t in data["turns"]]
+        turns += [NluTurn(data["schema"], t["state"], t["text"], t["expect"], t["kind"])
+                  for t in data["turns"]]
     return turns
 
 
@@ -86,18 +87,21 @@ def score(outcomes: list[Outcome], schemas: dict[str, CompiledSchema]) -> dict[s
     recognisable = [o for o in outcomes if o.turn.kind in RECOGNISED_KINDS]
     offtopic = [o for o in outcomes if o.turn.kind == "offtopic"]
     wrong = [o for o in outcomes if o.intent is not None and o.intent != o.turn.expect]
-    safety_wrong = [o for o in wrong if safety(o.turn.schema, o.intent) or safety(o.turn.schema, o.turn.expect)]
+    safety_wrong = [o for o in wrong
+                    if safety(o.turn.schema, o.intent) or safety(o.turn.schema, o.turn.expect)]
     safety_expected = [o for o in outcomes if safety(o.turn.schema, o.turn.expect)]
     timings = [o.ms for o in outcomes]
     return {
         "turns": len(outcomes),
-        "paraphrase_accuracy": _share(sum(o.intent == o.turn.expect for o in recognisable), len(recognisable)),
-        "paraphrase_recognised_or_asked": _share(sum(o.intent == o.turn.expect or o.asked for o in recognisable),
-                                                 len(recognisable)),
+        "paraphrase_accuracy": _share(sum(o.intent == o.turn.expect for o in recognisable),
+                                      len(recognisable)),
+        "paraphrase_recognised_or_asked": _share(
+            sum(o.intent == o.turn.expect or o.asked for o in recognisable), len(recognisable)),
         "wrong_intent_rate": _share(len(wrong), len(outcomes)),
         "wrong_intents": len(wrong),
         "safety_wrong": len(safety_wrong),
-        "safety_recognised": _share(sum(o.intent == o.turn.expect for o in safety_expected), len(safety_expected)),
+        "safety_recognised": _share(sum(o.intent == o.turn.expect for o in safety_expected),
+                                    len(safety_expected)),
         "offtopic_rejected": _share(sum(o.intent is None and not o.asked for o in offtopic), len(offtopic)),
         "clarifying_questions": sum(o.asked for o in outcomes),
         "classify_p50_ms": round(percentile(timings, 50), 3),
@@ -164,7 +168,8 @@ def nlu_figures(nlu: dict[str, Any]) -> dict[str, Any]:
     """The figures checked against TARGETS."""
     semantic = nlu["semantic"]
     return {"nlu_paraphrase_accuracy": semantic["paraphrase_accuracy"],
-            "nlu_wrong_intent_rate": semantic["wrong_intent_rate"], "nlu_safety_wrong": semantic["safety_wrong"],
+            "nlu_wrong_intent_rate": semantic["wrong_intent_rate"],
+            "nlu_safety_wrong": semantic["safety_wrong"],
             "nlu_offtopic_rejected": semantic["offtopic_rejected"],
             "nlu_classify_p99_ms": semantic["classify_p99_ms"], "nlu_load_s": nlu["model"]["load_s"],
             "nlu_added_memory_mb": nlu["model"]["added_memory_mb"]}
@@ -181,7 +186,8 @@ def print_nlu(nlu: dict[str, Any]) -> None:
                        ("wrong intent rate", "wrong_intent_rate"),
                        ("wrong intents (of which safety)", "wrong_intents"),
                        ("safety intents recognised", "safety_recognised"),
-                       ("off-topic rejected", "offtopic_rejected"), ("clarifying questions", "clarifying_questions"),
+                       ("off-topic rejected", "offtopic_rejected"),
+                       ("clarifying questions", "clarifying_questions"),
                        ("classify p50 ms", "classify_p50_ms"), ("classify p99 ms", "classify_p99_ms")):
         extra = f" ({semantic['safety_wrong']})" if key == "wrong_intents" else ""
         print(f"  {label:40} {str(semantic[key]) + extra:>10} {keywords[key]:>10}")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pipecat.flows import FlowArgs, FlowManager, FlowsDirectFunction, FlowsFunctionSchema, NodeConfig
 from pipecat.frames.frames import EndFrame
 
+from engine.nlu import Classification
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT
 from engine.schema.compiled import CompiledSchema
@@ -35,7 +36,7 @@ class CallListener(Protocol):
     def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
                       started_at: float, render_ms: float) -> None: ...
 
-    def on_classified(self, ms: float) -> None: ...
+    def on_classified(self, ms: float, decided: Classification) -> None: ...
 
 
 class NodeFactory:

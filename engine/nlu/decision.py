@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.nlu.result import Candidate, Classification, Rule
@@ -18,7 +19,7 @@ class DecisionRule:
     safety_threshold: float = 0.5  # the stricter bar for safety intents
     safety_margin: float = 0.15
 
-    def decide(self, ranked: list[Candidate], safety: dict[str, str | None], mentions_symptom: bool,
+    def decide(self, ranked: list[Candidate], safety: Mapping[str, str | None], mentions_symptom: bool,
                is_question: bool) -> Classification:
         """Accept, ask about a near tie, or reject; `ranked` is best first."""
         if not ranked:

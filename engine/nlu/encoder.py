@@ -98,11 +98,14 @@ class Encoder:
             ids[row, :len(encoding.ids)] = encoding.ids
             mask[row, :len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (tokens,) = self._session.run([self.spec.output], {k: v for k, v in feeds.items() if k in self._inputs})
+        used = {name: value for name, value in feeds.items() if name in self._inputs}
+        (tokens,) = self._session.run([self.spec.output], used)
+        token_vectors: Vectors = np.asarray(tokens, dtype=np.float32)
         weights = mask[:, :, None].astype(np.float32)
-        pooled = (np.asarray(tokens, dtype=np.float32) * weights).sum(axis=1) / weights.sum(axis=1)
+        pooled: Vectors = (token_vectors * weights).sum(axis=1) / weights.sum(axis=1)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        unit: Vectors = pooled / np.maximum(norms, 1e-12)
+        return unit
 
 
 _shared: Encoder | None = None

@@ -3,7 +3,8 @@
 On a fresh node it speaks the node's rendered scripted line. On a caller turn
 it classifies the intent and issues the matching transition as an ordinary
 function call, so FlowManager moves exactly as it would with a real LLM. Below
-the classifier's threshold it stays and speaks the node's reprompt.
+the classifier's threshold it stays and speaks the node's reprompt; on a near
+tie between two intents it asks which one the caller meant.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
+from engine.nlu import ClarifyingTurns, Classification, clarifying_question
 from engine.nodes import CallSession
 from engine.prompts import REPROMPT, SAY
 
@@ -35,6 +37,7 @@ class ScriptedResponder(LLMService):
         self._answered_user_turns = 0
         self._spoken_state: str | None = None
         self._call_ids = itertools.count(1)
+        self._turns = ClarifyingTurns()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -53,19 +56,27 @@ class ScriptedResponder(LLMService):
     async def _respond(self, context: LLMContext) -> None:
         caller_text = self._new_caller_turn(context)
         if caller_text is not None:
-            intent = self._classify(caller_text)
-            if intent is not None:
+            decided = self._classify(caller_text)
+            if decided.intent is not None:
                 await self.stop_ttfb_metrics()
-                await self.run_function_calls([self._function_call(intent, caller_text, context)])
+                await self.run_function_calls([self._function_call(decided.intent, caller_text, context)])
+                return
+            if decided.tie is not None:
+                await self._ask_which(decided.tie)
                 return
         await self._speak(REPROMPT if caller_text is not None and self._has_spoken_here() else SAY)
 
-    def _classify(self, caller_text: str) -> str | None:
+    def _classify(self, caller_text: str) -> Classification:
         started = time.perf_counter()
-        intent = self._session.conversation.classify(caller_text).intent
+        decided = self._turns.classify(self._session.conversation, caller_text)
         if self._session.listener:
-            self._session.listener.on_classified((time.perf_counter() - started) * 1000)
-        return intent
+            self._session.listener.on_classified((time.perf_counter() - started) * 1000, decided)
+        return decided
+
+    async def _ask_which(self, tie: tuple[str, str]) -> None:
+        self._spoken_state = self._session.conversation.current
+        await self.stop_ttfb_metrics()
+        await self._push_llm_text(clarifying_question(self._session.nodes.compiled.schema.intents, tie))
 
     def _new_caller_turn(self, context: LLMContext) -> str | None:
         """The latest caller message, if it has not been answered yet."""

@@ -14,9 +14,9 @@ from engine.data.lexicon import Lexicon
 from engine.data.precompute import speakable_values
 from engine.errors import PatientDataError, Problem, SchemaError
 from engine.functions import DEFAULT_REGISTRY, FunctionsRegistry
+from engine.nlu import IntentClassifier, nlu_mode
 from engine.prompts import PromptRenderer, make_environment
 from engine.schema.check import check_schema, did_you_mean
-from engine.nlu import IntentClassifier, nlu_mode
 from engine.schema.model import DataField, Intent, Schema, State, Transition
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
 
