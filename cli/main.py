@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 import cli
 from engine.errors import EngineError, ProblemsError
 from engine.logs import configure_logging
+from engine.nlu import NLU_ENV, NluMode, using_mode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NLU_COMMANDS = ("call", "classify", "gui", "serve", "test", "voice-call")  # the commands that classify turns
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -28,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     for module in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
         if module.name.startswith("cmd_"):
             importlib.import_module(f"cli.{module.name}").register(sub)
+    for name in NLU_COMMANDS:
+        sub.choices[name].add_argument(
+            "--nlu", choices=[mode.value for mode in NluMode],
+            help=f"intent stages: semantic (keywords, then the embedding model; the default) or keywords "
+                 f"only (default: ${NLU_ENV}, else semantic)")
     return parser
 
 
@@ -38,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
     try:
-        code: int = args.run(args)
+        with using_mode(getattr(args, "nlu", None)):
+            code: int = args.run(args)
         return code
     except ProblemsError as error:
         for problem in error.problems:

@@ -22,6 +22,7 @@ class IntentClassifier:
     def __init__(self, intents: dict[str, Intent], mode: NluMode = NluMode.SEMANTIC,
                  rule: DecisionRule | None = None) -> None:
         self.mode = mode
+        self.intents = intents
         self.threshold = FUZZY_THRESHOLD
         self.rule = rule or DecisionRule()
         self._keywords = KeywordStage(intents, FUZZY_THRESHOLD)
