@@ -13,7 +13,8 @@ from engine.nlu import Classification, IntentClassifier, clarifying_question
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("classify", help="classify caller turns at a state: intent, confidence, candidates")
+    parser = sub.add_parser("classify",
+                            help="classify caller turns at a state: intent, confidence, candidates")
     parser.add_argument("schema", type=Path)
     parser.add_argument("--state", required=True, help="the state whose intents the turn may mean")
     parser.add_argument("text", help="the caller's turn, or - to read one turn per line from standard input")
@@ -39,16 +40,16 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def as_json(text: str, decided: Classification, classifier: IntentClassifier) -> dict[str, Any]:
-    return {"text": text, "intent": decided.intent, "confidence": decided.confidence, "margin": decided.margin,
-            "rule": decided.rule.value, "matched": decided.matched, "mode": classifier.mode.value,
+    return {"text": text, "intent": decided.intent, "confidence": decided.confidence,
+            "margin": decided.margin, "rule": decided.rule.value, "matched": decided.matched, "mode": classifier.mode.value,
             "candidates": [{"intent": c.intent, "score": c.score} for c in decided.candidates],
             "asks": list(decided.tie) if decided.tie else None}
 
 
 def as_line(decided: Classification, classifier: IntentClassifier) -> str:
     scores = ", ".join(f"{c.intent} {c.score:.3f}" for c in decided.candidates) or "none"
-    line = (f"{decided.intent or '(none)'}  confidence {decided.confidence:.3f}  margin {decided.margin:.3f}  "
-            f"rule {decided.rule.value}  candidates: {scores}")
+    line = (f"{decided.intent or '(none)'}  confidence {decided.confidence:.3f}  "
+            f"margin {decided.margin:.3f}  rule {decided.rule.value}  candidates: {scores}")
     if decided.matched:
         line += f"  matched: {decided.matched!r}"
     if decided.tie:
