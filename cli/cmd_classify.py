@@ -41,7 +41,8 @@ def run_classify(args: argparse.Namespace) -> int:
 
 def as_json(text: str, decided: Classification, classifier: IntentClassifier) -> dict[str, Any]:
     return {"text": text, "intent": decided.intent, "confidence": decided.confidence,
-            "margin": decided.margin, "rule": decided.rule.value, "matched": decided.matched, "mode": classifier.mode.value,
+            "margin": decided.margin, "rule": decided.rule.value, "matched": decided.matched,
+            "mode": classifier.mode.value,
             "candidates": [{"intent": c.intent, "score": c.score} for c in decided.candidates],
             "asks": list(decided.tie) if decided.tie else None}
 
