@@ -1,5 +1,5 @@
-"""IntentClassifier: keywords first, then embeddings and the decision rule (semantic mode) or a
-fuzzy match of the examples (keywords mode)."""
+"""IntentClassifier: keywords first, then a fuzzy match of the examples; in semantic mode the fuzzy
+match takes only near copies, and the embeddings and the decision rule do the rest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from engine.nlu.decision import DecisionRule
 from engine.nlu.index import SemanticIndex
-from engine.nlu.keywords import FUZZY_THRESHOLD, KeywordStage, normalize
+from engine.nlu.keywords import EXAMPLE_COPY_THRESHOLD, FUZZY_THRESHOLD, KeywordStage, normalize
 from engine.nlu.mode import NluMode
 from engine.nlu.result import NO_MATCH, Classification, Rule
 from engine.nlu.symptoms import is_question, mentions_symptom
@@ -25,7 +25,8 @@ class IntentClassifier:
         self.intents = intents
         self.threshold = FUZZY_THRESHOLD
         self.rule = rule or DecisionRule()
-        self._keywords = KeywordStage(intents, FUZZY_THRESHOLD)
+        fuzzy = FUZZY_THRESHOLD if mode is NluMode.KEYWORDS else EXAMPLE_COPY_THRESHOLD
+        self._keywords = KeywordStage(intents, fuzzy)
         self._safety = {name: intent.safety for name, intent in intents.items()}
         self._index = SemanticIndex(intents) if mode is NluMode.SEMANTIC else None
 
@@ -42,8 +43,9 @@ class IntentClassifier:
         by_keyword = self._keywords.keyword(words, candidates)
         if by_keyword is not None:
             return by_keyword
-        if self._index is None:
-            return self._keywords.fuzzy(words, candidates)
+        by_example = self._keywords.fuzzy(words, candidates)
+        if by_example.intent is not None or self._index is None:
+            return by_example
         ranked = self._index.scores(text, candidates)
         return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text))
 

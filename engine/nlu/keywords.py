@@ -12,7 +12,8 @@ from engine.nlu.result import KEYWORD_CONFIDENCE, Candidate, Classification, Rul
 if TYPE_CHECKING:
     from engine.schema.model import Intent
 
-FUZZY_THRESHOLD = 0.62
+FUZZY_THRESHOLD = 0.62  # keywords mode: the closest example decides from here
+EXAMPLE_COPY_THRESHOLD = 0.9  # semantic mode: only a near copy of an example skips the embeddings
 _NON_WORD = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
 
