@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from engine.nlu.classifier import IntentClassifier
     from engine.nlu.result import Classification
     from engine.schema.model import Intent
-    from engine.state import ConversationState
 
 
 def clarifying_question(intents: dict[str, Intent], tie: tuple[str, str]) -> str:
@@ -27,12 +27,14 @@ class ClarifyingTurns:
         self._pending: tuple[str, str] | None = None
         self._asked_in: str | None = None  # the node the question was asked in
 
-    def classify(self, conversation: ConversationState, text: str) -> Classification:
-        if self._pending is not None and self._asked_in == conversation.current:
+    def classify(self, classifier: IntentClassifier, node: str, candidates: tuple[str, ...],
+                 text: str) -> Classification:
+        """`text` said at `node`, whose intents are `candidates`."""
+        if self._pending is not None and self._asked_in == node:
             tie, self._pending = self._pending, None
-            answer = conversation.compiled.classifier.resolve_tie(text, tie)
+            answer = classifier.resolve_tie(text, tie)
             if answer.intent is not None:
                 return answer
-        decided = conversation.classify(text)
-        self._pending, self._asked_in = decided.tie, conversation.current
+        decided = classifier.classify(text, candidates)
+        self._pending, self._asked_in = decided.tie, node
         return decided

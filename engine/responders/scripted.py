@@ -68,7 +68,8 @@ class ScriptedResponder(LLMService):
 
     def _classify(self, caller_text: str) -> Classification:
         started = time.perf_counter()
-        decided = self._turns.classify(self._session.conversation, caller_text)
+        compiled, node = self._session.nodes.compiled, self._session.conversation.current
+        decided = self._turns.classify(compiled.classifier, node, compiled.intents_of(node), caller_text)
         if self._session.listener:
             self._session.listener.on_classified((time.perf_counter() - started) * 1000, decided)
         return decided
