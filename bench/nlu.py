@@ -189,8 +189,9 @@ def print_nlu(nlu: dict[str, Any]) -> None:
                        ("off-topic rejected", "offtopic_rejected"),
                        ("clarifying questions", "clarifying_questions"),
                        ("classify p50 ms", "classify_p50_ms"), ("classify p99 ms", "classify_p99_ms")):
-        extra = f" ({semantic['safety_wrong']})" if key == "wrong_intents" else ""
-        print(f"  {label:40} {str(semantic[key]) + extra:>10} {keywords[key]:>10}")
+        shown = [f"{run[key]} ({run['safety_wrong']})" if key == "wrong_intents" else str(run[key])
+                 for run in (semantic, keywords)]
+        print(f"  {label:40} {shown[0]:>10} {shown[1]:>10}")
     model = nlu["model"]
     print(f"  model load {model['load_s']} s, example embeddings {model['embed_examples_s']} s, "
           f"+{model['added_memory_mb']} MB")
