@@ -13,11 +13,14 @@ from engine import events as ev
 from engine.calls import create_call
 from engine.nlu import NLU_ENV, NluMode
 from engine.paths import DEFAULT_SCHEMA, SCHEMA_TESTS_DIR, default_patient_for
+from engine.store import CallStore
 from engine.testing import load_test_script, run_script
 
 
-async def reminder_call():
+async def reminder_call(store: CallStore | None = None):
     call = create_call(DEFAULT_SCHEMA, default_patient_for(DEFAULT_SCHEMA.stem))
+    if store is not None:
+        store.attach(call)
     await call.start()
     await call.step("yes, speaking")
     assert call.conversation.current == "reminder"
@@ -55,6 +58,16 @@ async def test_the_classified_event_carries_candidates_scores_and_rule() -> None
     assert decided.margin == pytest.approx(decided.scores[0] - decided.scores[1], abs=0.002)
     assert call.conversation.current == "cancel_reason"
     await call.stop()
+
+
+async def test_classified_events_round_trip_through_the_call_history(tmp_path) -> None:
+    with CallStore.open_default(tmp_path) as store:
+        call = await reminder_call(store)
+        await call.step("I don't think I can come then")
+        await call.stop()
+        stored = [e for e in store.events(call.session_id) if isinstance(e, ev.Classified)]
+    assert stored == classified(call) and len(stored) == 2
+    assert isinstance(stored[-1].asked, tuple) and isinstance(stored[-1].scores, tuple)
 
 
 @pytest.mark.parametrize("mode", list(NluMode))
