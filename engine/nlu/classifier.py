@@ -30,13 +30,31 @@ class IntentClassifier:
         self._safety = {name: intent.safety for name, intent in intents.items()}
         self._index = SemanticIndex(intents) if mode is NluMode.SEMANTIC else None
 
+    @property
+    def ready(self) -> bool:
+        """True once `classify` will not wait for the embedding stage."""
+        return self._index is None or self._index.ready
+
     def wait_ready(self) -> None:
         """Block until the embedding stage is loaded (at once in keywords mode)."""
         if self._index is not None:
             self._index.wait_ready()
 
+    def needs_model(self, text: str, candidates: tuple[str, ...]) -> bool:
+        """Whether `classify` would go past the keyword and example stages to the embeddings."""
+        return self._index is not None and self._without_model(text, candidates) is None
+
     def classify(self, text: str, candidates: tuple[str, ...]) -> Classification:
         """The best of `candidates` for `text`, or no intent (with the reason in `rule`)."""
+        decided = self._without_model(text, candidates)
+        if decided is not None:
+            return decided
+        assert self._index is not None
+        ranked = self._index.scores(text, candidates)
+        return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text))
+
+    def _without_model(self, text: str, candidates: tuple[str, ...]) -> Classification | None:
+        """What the keyword and example stages decide; None when the embeddings must."""
         words = normalize(text)
         if not words or not candidates:
             return NO_MATCH
@@ -46,8 +64,7 @@ class IntentClassifier:
         by_example = self._keywords.fuzzy(words, candidates)
         if by_example.intent is not None or self._index is None:
             return by_example
-        ranked = self._index.scores(text, candidates)
-        return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text))
+        return None
 
     def resolve_tie(self, text: str, tie: tuple[str, str]) -> Classification:
         """The caller's answer to "do you mean A, or B?": one of the two, or no intent."""

@@ -41,6 +41,10 @@ class SemanticIndex:
             start += count
         return encoder, by_intent
 
+    @property
+    def ready(self) -> bool:
+        return self._built.done()
+
     def wait_ready(self) -> Encoder:
         """The encoder, once this index is built (raises what building it raised)."""
         return self._built.result()[0]

@@ -9,6 +9,7 @@ tie between two intents it asks which one the caller meant.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from typing import Any
@@ -56,7 +57,7 @@ class ScriptedResponder(LLMService):
     async def _respond(self, context: LLMContext) -> None:
         caller_text = self._new_caller_turn(context)
         if caller_text is not None:
-            decided = self._classify(caller_text)
+            decided = await self._classify(caller_text)
             if decided.intent is not None:
                 await self.stop_ttfb_metrics()
                 await self.run_function_calls([self._function_call(decided.intent, caller_text, context)])
@@ -66,9 +67,12 @@ class ScriptedResponder(LLMService):
                 return
         await self._speak(REPROMPT if caller_text is not None and self._has_spoken_here() else SAY)
 
-    def _classify(self, caller_text: str) -> Classification:
-        started = time.perf_counter()
+    async def _classify(self, caller_text: str) -> Classification:
         compiled, node = self._session.nodes.compiled, self._session.conversation.current
+        classifier = compiled.classifier
+        if not classifier.ready and classifier.needs_model(caller_text, compiled.intents_of(node)):
+            await asyncio.to_thread(classifier.wait_ready)  # the model is still loading: wait off the loop
+        started = time.perf_counter()
         decided = self._turns.classify(compiled.classifier, node, compiled.intents_of(node), caller_text)
         if self._session.listener:
             self._session.listener.on_classified((time.perf_counter() - started) * 1000, decided)
