@@ -36,7 +36,7 @@ class IntentClassifier:
         return self._index is None or self._index.ready
 
     def wait_ready(self) -> None:
-        """Block until the embedding stage is loaded (at once in keywords mode)."""
+        """Block until every example is embedded (at once in keywords mode)."""
         if self._index is not None:
             self._index.wait_ready()
 

@@ -83,6 +83,7 @@ class Encoder:
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._examples: dict[str, Vectors] = {}  # schemas share many examples (greeting, identity)
+        self._examples_lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> Vectors:
         """One row per text, each of length 1."""
@@ -92,9 +93,10 @@ class Encoder:
 
     def embed_examples(self, texts: list[str]) -> Vectors:
         """As `embed`, remembering each text: a text any schema already embedded costs nothing."""
-        new = sorted({t for t in texts if t not in self._examples}, key=len)  # similar lengths pad less
-        self._examples.update(zip(new, self.embed(new), strict=True))
-        return np.stack([self._examples[t] for t in texts]) if texts else self.embed([])
+        with self._examples_lock:
+            new = sorted({t for t in texts if t not in self._examples}, key=len)  # similar lengths pad less
+            self._examples.update(zip(new, self.embed(new), strict=True))
+            return np.stack([self._examples[t] for t in texts]) if texts else self.embed([])
 
     def _embed_batch(self, texts: list[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(texts)  # unpadded: the tokenizer is shared by threads

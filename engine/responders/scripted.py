@@ -69,11 +69,13 @@ class ScriptedResponder(LLMService):
 
     async def _classify(self, caller_text: str) -> Classification:
         compiled, node = self._session.nodes.compiled, self._session.conversation.current
-        classifier = compiled.classifier
-        if not classifier.ready and classifier.needs_model(caller_text, compiled.intents_of(node)):
-            await asyncio.to_thread(classifier.wait_ready)  # the model is still loading: wait off the loop
+        classifier, candidates = compiled.classifier, compiled.intents_of(node)
         started = time.perf_counter()
-        decided = self._turns.classify(compiled.classifier, node, compiled.intents_of(node), caller_text)
+        if not classifier.ready and classifier.needs_model(caller_text, candidates):
+            # the model is still loading: classify off the event loop
+            decided = await asyncio.to_thread(self._turns.classify, classifier, node, candidates, caller_text)
+        else:
+            decided = self._turns.classify(classifier, node, candidates, caller_text)
         if self._session.listener:
             self._session.listener.on_classified((time.perf_counter() - started) * 1000, decided)
         return decided
