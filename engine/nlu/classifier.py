@@ -28,6 +28,8 @@ class IntentClassifier:
         fuzzy = FUZZY_THRESHOLD if mode is NluMode.KEYWORDS else EXAMPLE_COPY_THRESHOLD
         self._keywords = KeywordStage(intents, fuzzy)
         self._safety = {name: intent.safety for name, intent in intents.items()}
+        self._asked_as_questions = frozenset(name for name, intent in intents.items()
+                                             if any(is_question(example) for example in intent.examples))
         self._index = SemanticIndex(intents) if mode is NluMode.SEMANTIC else None
 
     @property
@@ -51,7 +53,8 @@ class IntentClassifier:
             return decided
         assert self._index is not None
         ranked = self._index.scores(text, candidates)
-        return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text))
+        return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text),
+                                self._asked_as_questions)
 
     def _without_model(self, text: str, candidates: tuple[str, ...]) -> Classification | None:
         """What the keyword and example stages decide; None when the embeddings must."""

@@ -20,8 +20,10 @@ class DecisionRule:
     safety_margin: float = 0.15
 
     def decide(self, ranked: list[Candidate], safety: Mapping[str, str | None], mentions_symptom: bool,
-               is_question: bool) -> Classification:
-        """Accept, ask about a near tie, or reject; `ranked` is best first."""
+               is_question: bool, asked_as_questions: frozenset[str] = frozenset()) -> Classification:
+        """Accept, ask about a near tie, or reject; `ranked` is best first. A question is taken by
+        similarity only for an intent in `asked_as_questions` (one with a question among its
+        examples) that is not an alert."""
         if not ranked:
             return Classification(None, 0.0, rule=Rule.NO_MATCH)
         best = ranked[0]
@@ -41,7 +43,7 @@ class DecisionRule:
         kind = safety.get(best.intent)
         if kind == ALL_CLEAR and mentions_symptom:
             return result(Rule.SYMPTOM_GUARD)
-        if kind == ALERT and is_question:
+        if is_question and (kind == ALERT or best.intent not in asked_as_questions):
             return result(Rule.QUESTION_GUARD)
         if kind is not None and (best.score < self.safety_threshold or margin < self.safety_margin):
             return result(Rule.SAFETY_BAR)

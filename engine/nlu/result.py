@@ -19,7 +19,7 @@ class Rule(StrEnum):
     LOW_MARGIN = "low_margin"  # the best intent did not lead the runner-up by enough
     SAFETY_BAR = "safety_bar"  # a safety intent by similarity alone, below its stricter bar
     SYMPTOM_GUARD = "symptom_guard"  # an "all clear" by similarity alone, but the turn names a symptom
-    QUESTION_GUARD = "question_guard"  # a question never confirms a safety intent by similarity alone
+    QUESTION_GUARD = "question_guard"  # a question is not an answer: no safety intent, nor one never asked
     BELOW_THRESHOLD = "below_threshold"  # nothing close enough
     NO_MATCH = "no_match"  # an empty turn, or no intents to choose from
 

@@ -12,7 +12,8 @@ SAFETY = {"emergency": ALERT, "all_clear": ALL_CLEAR, "confirm": None, "cancel":
 
 
 def decide(*scores: tuple[str, float], symptom: bool = False, question: bool = False):
-    return RULE.decide([Candidate(i, s) for i, s in scores], SAFETY, symptom, question)
+    return RULE.decide([Candidate(i, s) for i, s in scores], SAFETY, symptom, question,
+                       frozenset({"emergency", "confirm"}))
 
 
 def test_a_clear_winner_is_accepted_with_its_margin_and_candidates() -> None:
@@ -41,8 +42,9 @@ def test_safety_intents_need_the_stricter_bar() -> None:
     assert decide(("emergency", 0.55), ("confirm", 0.1)).intent == "emergency"
 
 
-def test_a_question_never_confirms_an_alert_intent_by_similarity() -> None:
+def test_a_question_is_taken_only_by_a_non_alert_intent_asked_as_questions() -> None:
     assert decide(("emergency", 0.8), ("confirm", 0.1), question=True).rule is Rule.QUESTION_GUARD
+    assert decide(("cancel", 0.8), ("confirm", 0.1), question=True).rule is Rule.QUESTION_GUARD
     assert decide(("confirm", 0.8), ("cancel", 0.1), question=True).intent == "confirm"
 
 
