@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from bench.nlu import TARGETS as NLU_TARGETS
+from bench.nlu import nlu_figures, print_nlu
 from engine.latency import percentile
 from engine.paths import PATIENTS_DIR, bundled_schemas
 from engine.precompute import DataPrecomputer, Precomputed
@@ -261,6 +263,7 @@ TARGETS = {
     "api_lost_events": ("<=", 0),
     "voice_to_voice_p50_ms": ("<=", 500.0),
     "gui_event_loop_lag_p99_ms": ("<=", 16.0),
+    **NLU_TARGETS,
 }
 
 
@@ -269,7 +272,7 @@ def check_targets(results: dict[str, Any]) -> dict[str, bool]:
     for key, (op, limit) in TARGETS.items():
         value = results.get(key)
         if value is not None:
-            verdicts[key] = value <= limit if op == "<=" else value < limit
+            verdicts[key] = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
     return verdicts
 
 
@@ -376,6 +379,9 @@ def _section_figures(results: dict[str, Any]) -> dict[str, Any]:
     voice = results.get("voice", {})
     if "voice_to_voice_ms" in voice:
         figures["voice_to_voice_p50_ms"] = voice["voice_to_voice_ms"]["p50"]
+    nlu = results.get("nlu", {})
+    if "semantic" in nlu:
+        figures.update(nlu_figures(nlu))
     gui = results.get("gui", {})
     if "p99_ms" in gui:
         figures["gui_event_loop_lag_p99_ms"] = gui["p99_ms"]
@@ -384,6 +390,8 @@ def _section_figures(results: dict[str, Any]) -> dict[str, Any]:
 
 def print_sections(results: dict[str, Any]) -> None:
     voice, gui = results.get("voice"), results.get("gui")
+    if (nlu := results.get("nlu")) is not None:
+        print_nlu(nlu)
     if voice is not None:
         print_voice(voice)
     if gui is not None:

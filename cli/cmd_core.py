@@ -60,7 +60,7 @@ def add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from bench.core import run_benchmarks
 
-    sections = []
+    sections = [("nlu", lambda: _nlu_bench(1 if args.quick else 3))]
     if not args.no_voice:
         sections.append(("voice", lambda: _voice_bench(3 if args.quick else 10)))
     if not args.no_gui:
@@ -72,6 +72,12 @@ def _voice_bench(turns: int) -> dict[str, Any]:
     from bench.voice import bench_voice
 
     return bench_voice(turns=turns)
+
+
+def _nlu_bench(repeat: int) -> dict[str, Any]:
+    from bench.nlu import bench_nlu
+
+    return bench_nlu(repeat)
 
 
 def _gui_bench(seconds: float) -> dict[str, Any]:

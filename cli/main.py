@@ -17,10 +17,12 @@ from pathlib import Path
 import cli
 from engine.errors import EngineError, ProblemsError
 from engine.logs import configure_logging, safe_line
+from engine.nlu import NLU_ENV, NluMode, using_mode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_PROBLEMS_SHOWN = 50
 RAISE_UNEXPECTED = "VOICE_CONSOLE_RAISE_UNEXPECTED"  # set by the tests: an unplanned error fails them
+NLU_COMMANDS = ("call", "classify", "gui", "serve", "test", "voice-call")  # the commands that classify turns
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -32,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     for module in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
         if module.name.startswith("cmd_"):
             importlib.import_module(f"cli.{module.name}").register(sub)
+    for name in NLU_COMMANDS:
+        sub.choices[name].add_argument(
+            "--nlu", choices=[mode.value for mode in NluMode],
+            help=f"intent stages: semantic (keywords, then the embedding model; the default) or keywords "
+                 f"only (default: ${NLU_ENV}, else semantic)")
     return parser
 
 
@@ -42,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
     try:
-        code: int = args.run(args)
+        with using_mode(getattr(args, "nlu", None)):
+            code: int = args.run(args)
         return code
     except ProblemsError as error:
         for line in problem_lines(error):

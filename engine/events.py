@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     BOT_TURN = "bot_turn"
     FUNCTION_CALLED = "function_called"
     TRANSITION = "transition"
+    CLASSIFIED = "classified"
     LATENCY = "latency"
     ERROR = "error"
     CALL_ENDED = "call_ended"
@@ -97,6 +98,21 @@ class Transition(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Classified(CallEvent):
+    """Why this intent: the candidates with their scores (best first) and the rule that decided."""
+
+    kind = EventKind.CLASSIFIED
+    intent: str | None
+    confidence: float
+    margin: float
+    rule: str  # an engine.nlu.Rule value
+    matched: str  # the keyword or example that decided it, if one did
+    candidates: tuple[str, ...]
+    scores: tuple[float, ...]
+    asked: tuple[str, ...] = ()  # a near tie: the two intents the clarifying question names
+
+
+@dataclass(frozen=True, kw_only=True)
 class Latency(CallEvent):
     kind = EventKind.LATENCY
     stage: str
@@ -126,8 +142,8 @@ class CallEnded(CallEvent):
 
 EVENT_TYPES: dict[EventKind, type[CallEvent]] = {
     cls.kind: cls
-    for cls in (CallStarted, NodeEntered, UserTurn, BotTurn, FunctionCalled, Transition, Latency, CallError,
-                CallEnded)
+    for cls in (CallStarted, NodeEntered, UserTurn, BotTurn, FunctionCalled, Transition, Classified, Latency,
+                CallError, CallEnded)
 }
 
 Subscriber = Callable[[CallEvent], None]

@@ -27,6 +27,7 @@ from pipecat.flows import (
 from pipecat.frames.frames import EndFrame
 
 from engine.functions import from_text, invoke
+from engine.nlu import Classification
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
 from engine.schema.compiled import ATTEMPTS, CompiledEntry, CompiledSchema
@@ -46,7 +47,7 @@ class CallListener(Protocol):
     def on_transition(self, source: str, target: str, intent: str | None, forced: bool,
                       started_at: float, render_ms: float) -> None: ...
 
-    def on_classified(self, ms: float) -> None: ...
+    def on_classified(self, ms: float, decided: Classification) -> None: ...
 
 
 class NodeFactory:

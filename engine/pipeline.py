@@ -38,6 +38,7 @@ from engine.errors import CallLifecycleError, EngineError, UnknownStateError
 from engine.latency import LatencyTracker, Stage
 from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
+from engine.nlu import Classification
 from engine.nodes import CallSession, node_factory_for
 from engine.observer import CallObserver
 from engine.precompute import Precomputed
@@ -375,8 +376,12 @@ class HealthcareAIPipeline:
         pending = PendingTransition(source, target, intent, forced, started_at, render_ms)
         self._pending_transitions.append(pending)
 
-    def on_classified(self, ms: float) -> None:
+    def on_classified(self, ms: float, decided: Classification) -> None:
         self._emit(ev.Latency, stage=Stage.CLASSIFY, ms=ms)
+        self._emit(ev.Classified, intent=decided.intent, confidence=decided.confidence, margin=decided.margin,
+                   rule=decided.rule.value, matched=decided.matched,
+                   candidates=tuple(c.intent for c in decided.candidates),
+                   scores=tuple(c.score for c in decided.candidates), asked=decided.tie or ())
 
     # ----- called by the observer ------------------------------------------------------------
 

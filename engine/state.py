@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UnknownStateError
-from engine.schema.classifier import Classification
+from engine.nlu import Classification
 
 if TYPE_CHECKING:
     from engine.schema.compiled import CompiledSchema

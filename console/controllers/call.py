@@ -60,6 +60,7 @@ class CallController(QObject):
     botSaid = Signal(float, str)  # at, text
     functionCalled = Signal(float, str, object, object)  # at, name, arguments, result
     transitionTaken = Signal(float, str, str, str, bool)  # at, source, target, intent, forced
+    turnClassified = Signal(float, object)  # at, why this intent: {intent, rule, margin, candidates, ...}
     callError = Signal(float, str, str, bool)  # at, message, source, fatal
     callEnded = Signal(float, str, str)  # at, status, reason
     recordedCallEnded = Signal(str)  # call id: a live call that the history records has ended
@@ -382,6 +383,13 @@ class CallController(QObject):
 
     def _on_transition(self, event: ev.Transition) -> None:
         self.transitionTaken.emit(event.at, event.source, event.target, event.intent or "", event.forced)
+
+    def _on_classified(self, event: ev.Classified) -> None:
+        why = {"intent": event.intent, "confidence": event.confidence, "margin": event.margin,
+               "rule": event.rule, "matched": event.matched, "asked": list(event.asked),
+               "candidates": [[intent, score] for intent, score in zip(event.candidates, event.scores,
+                                                                       strict=True)]}
+        self.turnClassified.emit(event.at, why)
 
     def _on_latency(self, event: ev.Latency) -> None:
         if not self._replaying:

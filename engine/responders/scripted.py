@@ -4,13 +4,15 @@ On a fresh node it speaks the node's rendered scripted line. On a caller turn
 it classifies the intent and calls the function offered for it, as an ordinary
 function call, so FlowManager moves exactly as it would with a real LLM. Typed
 parameters are filled by the spoken-value parsers (a date, a medication of the
-record), never with the whole sentence. Below the classifier's threshold it stays,
-counts an attempt, and speaks the node's reprompt; once a node's attempts run out
-it moves to the node's `attempts.then`.
+record), never with the whole sentence. On a near tie between two intents it asks
+which one the caller meant. Below the classifier's threshold it stays, counts an
+attempt, and speaks the node's reprompt; once a node's attempts run out it moves
+to the node's `attempts.then`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from typing import Any
@@ -28,6 +30,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
 from engine.functions import from_speech
+from engine.nlu import ClarifyingTurns, Classification, clarifying_question
 from engine.nodes import CallSession
 from engine.prompts import REPROMPT, SAY
 
@@ -39,6 +42,7 @@ class ScriptedResponder(LLMService):
         self._answered_user_turns = 0
         self._spoken_state: str | None = None
         self._call_ids = itertools.count(1)
+        self._turns = ClarifyingTurns()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -46,22 +50,27 @@ class ScriptedResponder(LLMService):
             await self.push_frame(frame, direction)
             return
         caller_text = self._new_caller_turn(frame.context)
-        intent = self._classify(caller_text) if caller_text is not None else None
-        if caller_text is not None and intent is None and await self._out_of_attempts():
+        decided = await self._classify(caller_text) if caller_text is not None else None
+        not_understood = decided is not None and decided.intent is None and decided.tie is None
+        if not_understood and await self._out_of_attempts():
             return  # the move to `attempts.then` is the answer: that node speaks next
         await self.push_frame(LLMFullResponseStartFrame())
         await self.start_processing_metrics()
         await self.start_ttfb_metrics()
         try:
-            await self._respond(frame.context, caller_text, intent)
+            await self._respond(frame.context, caller_text, decided)
         finally:
             await self.stop_processing_metrics()
             await self.push_frame(LLMFullResponseEndFrame())
 
-    async def _respond(self, context: LLMContext, caller_text: str | None, intent: str | None) -> None:
-        if caller_text is not None and intent is not None:
+    async def _respond(self, context: LLMContext, caller_text: str | None,
+                       decided: Classification | None) -> None:
+        if caller_text is not None and decided is not None and decided.intent is not None:
             await self.stop_ttfb_metrics()
-            await self.run_function_calls([self._function_call(intent, caller_text, context)])
+            await self.run_function_calls([self._function_call(decided.intent, caller_text, context)])
+            return
+        if decided is not None and decided.tie is not None:
+            await self._ask_which(decided.tie)
             return
         await self._speak(REPROMPT if self._has_spoken_here() else SAY)
 
@@ -74,12 +83,23 @@ class ScriptedResponder(LLMService):
         await flow_manager.set_node_from_config(node)
         return True
 
-    def _classify(self, caller_text: str) -> str | None:
+    async def _classify(self, caller_text: str) -> Classification:
+        compiled, node = self._session.nodes.compiled, self._session.conversation.current
+        classifier, candidates = compiled.classifier, compiled.intents_of(node)
         started = time.perf_counter()
-        intent = self._session.conversation.classify(caller_text).intent
+        if not classifier.ready and classifier.needs_model(caller_text, candidates):
+            # the model is still loading: classify off the event loop
+            decided = await asyncio.to_thread(self._turns.classify, classifier, node, candidates, caller_text)
+        else:
+            decided = self._turns.classify(classifier, node, candidates, caller_text)
         if self._session.listener:
-            self._session.listener.on_classified((time.perf_counter() - started) * 1000)
-        return intent
+            self._session.listener.on_classified((time.perf_counter() - started) * 1000, decided)
+        return decided
+
+    async def _ask_which(self, tie: tuple[str, str]) -> None:
+        self._spoken_state = self._session.conversation.current
+        await self.stop_ttfb_metrics()
+        await self._push_llm_text(clarifying_question(self._session.nodes.compiled.schema.intents, tie))
 
     def _new_caller_turn(self, context: LLMContext) -> str | None:
         """The latest caller message, if it has not been answered yet."""

@@ -15,9 +15,9 @@ from engine.data.lexicon import Lexicon
 from engine.data.precompute import speakable_values
 from engine.errors import PatientDataError, Problem, SchemaError
 from engine.functions import bundled_functions, from_text, json_schema
+from engine.nlu import IntentClassifier, nlu_mode
 from engine.prompts import PromptRenderer, args_key, make_environment
 from engine.schema.check import check_schema, did_you_mean, node_entries
-from engine.schema.classifier import IntentClassifier
 from engine.schema.model import (
     Action,
     Attempts,
@@ -151,7 +151,7 @@ class CompiledSchema:
         return validate_data(self.schema.data, record, positions=positions, file=file, base_path=base_path)
 
 
-_cache: dict[tuple[Path, int], CompiledSchema] = {}
+_cache: dict[tuple[Path, int, str], CompiledSchema] = {}
 _cache_lock = threading.Lock()
 
 
@@ -159,7 +159,7 @@ def load_schema(path: Path | str) -> CompiledSchema:
     """Load and compile a schema; calls of the same unchanged file share one result."""
     resolved = Path(path).resolve()
     try:
-        key = (resolved, resolved.stat().st_mtime_ns)
+        key = (resolved, resolved.stat().st_mtime_ns, nlu_mode())
     except OSError as error:
         raise SchemaError([Problem(str(path), 0, 0, "", f"cannot read file: {error.strerror}")]) from error
     with _cache_lock:
@@ -186,7 +186,7 @@ def compile_schema(path: Path) -> CompiledSchema:
         path=path,
         functions=functions,
         renderer=PromptRenderer(schema, env),
-        classifier=IntentClassifier(schema.intents),
+        classifier=IntentClassifier(schema.intents, nlu_mode()),
         lexicon=Lexicon(schema.pronunciations),
         positions=positions,
     )

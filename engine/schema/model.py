@@ -85,6 +85,9 @@ class Intent(Strict):
     description: str = Field(min_length=1)
     examples: list[str] = Field(min_length=1)
     keywords: list[str] = []
+    # "alert": needs a keyword or the stricter similarity bar; "all_clear": never by similarity alone
+    # when the turn names a symptom
+    safety: Literal["alert", "all_clear"] | None = None
 
 
 # ----- declared functions ----------------------------------------------------------------------

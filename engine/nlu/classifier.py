@@ -1,0 +1,78 @@
+"""IntentClassifier: keywords first, then a fuzzy match of the examples; in semantic mode the fuzzy
+match takes only near copies, and the embeddings and the decision rule do the rest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.nlu.decision import DecisionRule
+from engine.nlu.index import SemanticIndex
+from engine.nlu.keywords import EXAMPLE_COPY_THRESHOLD, FUZZY_THRESHOLD, KeywordStage, normalize
+from engine.nlu.mode import NluMode
+from engine.nlu.result import NO_MATCH, Classification, Rule
+from engine.nlu.symptoms import is_question, mentions_symptom
+
+if TYPE_CHECKING:
+    from engine.schema.model import Intent
+
+
+class IntentClassifier:
+    """Built once per schema and shared by its calls; `classify` is safe from any thread."""
+
+    def __init__(self, intents: dict[str, Intent], mode: NluMode = NluMode.SEMANTIC,
+                 rule: DecisionRule | None = None) -> None:
+        self.mode = mode
+        self.intents = intents
+        self.threshold = FUZZY_THRESHOLD
+        self.rule = rule or DecisionRule()
+        fuzzy = FUZZY_THRESHOLD if mode is NluMode.KEYWORDS else EXAMPLE_COPY_THRESHOLD
+        self._keywords = KeywordStage(intents, fuzzy)
+        self._safety = {name: intent.safety for name, intent in intents.items()}
+        self._asked_as_questions = frozenset(name for name, intent in intents.items()
+                                             if any(is_question(example) for example in intent.examples))
+        self._index = SemanticIndex(intents) if mode is NluMode.SEMANTIC else None
+
+    @property
+    def ready(self) -> bool:
+        """True once `classify` will not wait for the embedding stage."""
+        return self._index is None or self._index.ready
+
+    def wait_ready(self) -> None:
+        """Block until every example is embedded (at once in keywords mode)."""
+        if self._index is not None:
+            self._index.wait_ready()
+
+    def needs_model(self, text: str, candidates: tuple[str, ...]) -> bool:
+        """Whether `classify` would go past the keyword and example stages to the embeddings."""
+        return self._index is not None and self._without_model(text, candidates) is None
+
+    def classify(self, text: str, candidates: tuple[str, ...]) -> Classification:
+        """The best of `candidates` for `text`, or no intent (with the reason in `rule`)."""
+        decided = self._without_model(text, candidates)
+        if decided is not None:
+            return decided
+        assert self._index is not None
+        ranked = self._index.scores(text, candidates)
+        return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text),
+                                self._asked_as_questions)
+
+    def _without_model(self, text: str, candidates: tuple[str, ...]) -> Classification | None:
+        """What the keyword and example stages decide; None when the embeddings must."""
+        words = normalize(text)
+        if not words or not candidates:
+            return NO_MATCH
+        by_keyword = self._keywords.keyword(words, candidates)
+        if by_keyword is not None:
+            return by_keyword
+        by_example = self._keywords.fuzzy(words, candidates)
+        if by_example.intent is not None or self._index is None:
+            return by_example
+        return None
+
+    def resolve_tie(self, text: str, tie: tuple[str, str]) -> Classification:
+        """The caller's answer to "do you mean A, or B?": one of the two, or no intent."""
+        decided = self.classify(text, tie)
+        if decided.intent is None:
+            return decided
+        return Classification(decided.intent, decided.confidence, decided.matched, decided.margin,
+                              Rule.CLARIFIED, decided.candidates)

@@ -1,0 +1,68 @@
+"""The embedding stage's decision rule, on hand-made scores: threshold, margin, ties and safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.nlu import ALERT, ALL_CLEAR, Candidate, DecisionRule, Rule
+from engine.nlu.symptoms import is_question, mentions_symptom
+
+RULE = DecisionRule(threshold=0.35, margin=0.15, safety_threshold=0.5, safety_margin=0.15)
+SAFETY = {"emergency": ALERT, "all_clear": ALL_CLEAR, "confirm": None, "cancel": None}
+
+
+def decide(*scores: tuple[str, float], symptom: bool = False, question: bool = False):
+    return RULE.decide([Candidate(i, s) for i, s in scores], SAFETY, symptom, question,
+                       frozenset({"emergency", "confirm"}))
+
+
+def test_a_clear_winner_is_accepted_with_its_margin_and_candidates() -> None:
+    decided = decide(("confirm", 0.6), ("cancel", 0.3))
+    assert (decided.intent, decided.rule, decided.margin) == ("confirm", Rule.SEMANTIC, 0.3)
+    assert [c.intent for c in decided.candidates] == ["confirm", "cancel"]
+
+
+@pytest.mark.parametrize("scores, rule", [
+    ((("confirm", 0.34), ("cancel", 0.1)), Rule.BELOW_THRESHOLD),
+    ((("confirm", 0.45), ("cancel", 0.32)), Rule.LOW_MARGIN),
+    ((("confirm", 0.5), ("cancel", 0.4)), Rule.NEAR_TIE),
+])
+def test_weak_or_close_scores_take_no_intent(scores, rule) -> None:
+    decided = decide(*scores)
+    assert decided.intent is None and decided.rule is rule
+
+
+def test_a_near_tie_names_both_intents() -> None:
+    assert decide(("cancel", 0.5), ("confirm", 0.45)).tie == ("cancel", "confirm")
+    assert decide(("cancel", 0.6), ("confirm", 0.3)).tie is None
+
+
+def test_safety_intents_need_the_stricter_bar() -> None:
+    assert decide(("emergency", 0.48), ("confirm", 0.1)).rule is Rule.SAFETY_BAR
+    assert decide(("emergency", 0.55), ("confirm", 0.1)).intent == "emergency"
+
+
+def test_a_question_is_taken_only_by_a_non_alert_intent_asked_as_questions() -> None:
+    assert decide(("emergency", 0.8), ("confirm", 0.1), question=True).rule is Rule.QUESTION_GUARD
+    assert decide(("cancel", 0.8), ("confirm", 0.1), question=True).rule is Rule.QUESTION_GUARD
+    assert decide(("confirm", 0.8), ("cancel", 0.1), question=True).intent == "confirm"
+
+
+def test_an_all_clear_is_never_taken_when_the_turn_names_a_symptom() -> None:
+    assert decide(("all_clear", 0.9), ("emergency", 0.1), symptom=True).rule is Rule.SYMPTOM_GUARD
+    assert decide(("all_clear", 0.9), ("emergency", 0.1)).intent == "all_clear"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("I feel fine except my heart has been racing", True), ("a touch of heartburn", True),
+    ("I've been a bit dizzy", True), ("nothing on that list, thankfully", False), ("I'm all good", False),
+])
+def test_symptom_mentions(text: str, expected: bool) -> None:
+    assert mentions_symptom(text) is expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("who is this?", True), ("whos calling", True), ("what is this about", True), ("that would be me", False),
+])
+def test_questions(text: str, expected: bool) -> None:
+    assert is_question(text) is expected
