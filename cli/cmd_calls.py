@@ -86,15 +86,20 @@ def run_call(args: argparse.Namespace) -> int:
 
 async def _run_call(args: argparse.Namespace) -> int:
     from engine.calls import create_call
+    from engine.export import refuse_special_target
     from engine.responders.factory import ResponderConfig
+    from engine.schema.compiled import load_schema
     from engine.store import CallStore
 
     schema, patient = schema_and_patient(args.schema, args.patient)
+    for target in (args.report, args.csv):  # refused now, not after the call
+        if target is not None and str(target) != "-":
+            refuse_special_target(Path(target))
+    compiled = load_schema(schema)
+    script = read_turn_script(args.script, compiled.schema.nodes) if args.script else None
+    forces = forces_by_turn(args.force_at, compiled.schema.nodes)
     responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
-    call = create_call(schema, patient, responder=responder)
-    states = call.conversation.schema.nodes
-    script = read_turn_script(args.script, states) if args.script else None
-    forces = forces_by_turn(args.force_at, states)
+    call = create_call(compiled, patient, responder=responder)
     with CallStore.open_default(args.data_dir) as store:
         store.attach(call)
         call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty()))

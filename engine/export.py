@@ -86,7 +86,7 @@ def _atomic_file(path: Path, *, private: bool) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    _refuse_special(path)
+    refuse_special_target(path)
     try:
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
@@ -107,7 +107,8 @@ def _atomic_file(path: Path, *, private: bool) -> Iterator[IO[str]]:
         raise
 
 
-def _refuse_special(path: Path) -> None:
+def refuse_special_target(path: Path) -> None:
+    """ExportError unless `path` is a regular file or does not exist yet (checked before a call, too)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

@@ -32,6 +32,11 @@ class IntentClassifier:
                                              if any(is_question(example) for example in intent.examples))
         self._index = SemanticIndex(intents) if mode is NluMode.SEMANTIC else None
 
+    def prepare(self) -> None:
+        """Start loading the model and embedding the examples in the background (semantic mode)."""
+        if self._index is not None:
+            self._index.prepare()
+
     @property
     def ready(self) -> bool:
         """True once `classify` will not wait for the embedding stage."""

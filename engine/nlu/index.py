@@ -1,8 +1,10 @@
 """The embedding stage: every example and description of a schema's intents, embedded once.
 
-The index is built on the process's one NLU worker thread as soon as the schema loads, so neither
-the model load nor the example embeddings run on the event loop, and schemas loaded together take
-one core, not all. A turn that arrives first embeds the few intents it needs itself.
+The index is built on the process's one NLU worker thread once a call is about to use it
+(`prepare`, at call creation), so neither the model load nor the example embeddings run on the event
+loop, a command that only loads a schema (validate, render) never loads the model, and schemas
+prepared together take one core, not all. A turn that arrives first embeds the few intents it
+needs itself.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ class SemanticIndex:
         self._texts = {name: [*intent.examples, intent.description] for name, intent in intents.items()}
         self._vectors: dict[str, Vectors] = {}
         self._lock = threading.Lock()
-        self._built: Future[None] = _WORKER.submit(self._build)
+        self._starting = threading.Lock()
+        self._built: Future[None] | None = None
+
+    def prepare(self) -> Future[None]:
+        """Start embedding every intent on the worker thread (once); the build's future."""
+        with self._starting:
+            if self._built is None:
+                self._built = _WORKER.submit(self._build)
+            return self._built
 
     def _build(self) -> None:
         for name in self._texts:
@@ -46,11 +56,11 @@ class SemanticIndex:
 
     @property
     def ready(self) -> bool:
-        return self._built.done()
+        return self._built is not None and self._built.done()
 
     def wait_ready(self) -> None:
         """Until every intent is embedded (raises what building the index raised)."""
-        self._built.result()
+        self.prepare().result()
 
     def scores(self, text: str, candidates: tuple[str, ...]) -> list[Candidate]:
         """Each candidate's best cosine similarity to `text`, best first."""

@@ -104,4 +104,4 @@ def test_classify_with_nlu_keywords_runs_keywords_only_and_restores_the_mode(cap
 
 def test_classify_names_an_unknown_state(capsys) -> None:
     assert main(["classify", str(DEFAULT_SCHEMA), "--state", "nowhere", "hello"]) == 1
-    assert "unknown state 'nowhere'" in capsys.readouterr().err
+    assert "unknown node 'nowhere'" in capsys.readouterr().err
