@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtCore import QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
 
 from console.controllers import CallController
@@ -23,12 +23,25 @@ from console.panels.step import StepPanel
 from console.panels.tests import TestsPanel
 from console.panels.transcript import TranscriptPanel
 from console.slots import async_slot
+from console.widgets import ElidedLabel
 from engine.testing.coverage import coverage_detail
 
 APP_TITLE = "Voice console"
 BUSY_DELAY_MS = 200
 DEFAULT_SIZE = (1600, 1000)
+FRAME_ALLOWANCE = (16, 48)  # the window manager's frame and title bar, outside the window's own size
+LAYOUT_VERSION = 2  # raise when the docks change: a layout saved by another version is not applied
+BOTTOM_TABS = ("latency", "report", "history", "tests")
+MINIMUM_PANEL_SIZES = {"setup": (200, 160), "step": (200, 140), "graph": (300, 200), "latency": (300, 160),
+                       "report": (300, 160), "history": (300, 160), "tests": (300, 160),
+                       "prompt": (240, 160), "transcript": (240, 160)}
 Area = Qt.DockWidgetArea
+
+
+def fitting_size(available: QRect) -> tuple[int, int]:
+    """The default window size, made smaller to fit the screen's available area with its frame."""
+    return (min(DEFAULT_SIZE[0], available.width() - FRAME_ALLOWANCE[0]),
+            min(DEFAULT_SIZE[1], available.height() - FRAME_ALLOWANCE[1]))
 
 
 class StatusLine(QStatusBar):
@@ -39,7 +52,7 @@ class StatusLine(QStatusBar):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.message = QLabel()
+        self.message = ElidedLabel()
         self.busy_text = QLabel()
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -58,8 +71,7 @@ class StatusLine(QStatusBar):
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setStyleSheet("color: #c62828; font-weight: bold;" if error else "")
-        self.message.setText(text)
-        self.message.setToolTip(text)
+        self.message.set_full_text(text)
 
     def set_busy(self, busy: bool, text: str) -> None:
         self.busy_text.setText(text)
@@ -95,8 +107,10 @@ class MainWindow(QMainWindow):
         self.status = StatusLine(self)
         self.setStatusBar(self.status)
         self.docks: dict[str, QDockWidget] = {}
-        self._sized = False
-        self._lay_out_docks()
+        self._areas: dict[str, Area] = {}
+        self._sized = self._restored = False
+        self._create_docks()
+        self._place_docks()
         self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
@@ -105,53 +119,84 @@ class MainWindow(QMainWindow):
 
     # ----- layout --------------------------------------------------------------------------
 
-    def _dock(self, name: str, title: str, panel: QWidget, area: Area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{name}")
-        dock.setWidget(panel)
-        self.addDockWidget(area, dock)
-        self.docks[name] = dock
-        return dock
-
-    def _lay_out_docks(self) -> None:
+    def _create_docks(self) -> None:
+        self.graph.setMinimumSize(*MINIMUM_PANEL_SIZES["graph"])
+        self.setCentralWidget(self.graph)  # the centre takes what the docks leave: the graph never vanishes
+        for name, (title, panel, area) in self._panels().items():
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock-{name}")
+            panel.setMinimumSize(*MINIMUM_PANEL_SIZES[name])  # fixed: content never widens a dock
+            dock.setWidget(panel)
+            self.docks[name] = dock
+            self._areas[name] = area
         for corner, area in ((Qt.Corner.TopLeftCorner, Area.LeftDockWidgetArea),
                              (Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea),
                              (Qt.Corner.TopRightCorner, Area.RightDockWidgetArea),
                              (Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)):
             self.setCorner(corner, area)
-        self._dock("setup", "Call setup", self.setup, Area.LeftDockWidgetArea)
-        self._dock("step", "Step", self.step, Area.LeftDockWidgetArea)
-        self._dock("graph", "State graph", self.graph, Area.TopDockWidgetArea)
-        latency = self._dock("latency", "Latency", self.latency, Area.BottomDockWidgetArea)
-        report = self._dock("report", "Performance report", self.report, Area.BottomDockWidgetArea)
-        history = self._dock("history", "History", self.history, Area.BottomDockWidgetArea)
-        tests = self._dock("tests", "Tests", self.tests, Area.BottomDockWidgetArea)
-        self._dock("prompt", "Prompt", self.prompt, Area.RightDockWidgetArea)
-        self._dock("transcript", "Transcript", self.transcript, Area.RightDockWidgetArea)
-        self.tabifyDockWidget(latency, report)
-        self.tabifyDockWidget(report, history)
-        self.tabifyDockWidget(history, tests)
-        latency.raise_()
 
-    def _size_docks(self) -> None:
-        """Default proportions: narrow setup column, wide graph, prompt and transcript on the right."""
+    def _panels(self) -> dict[str, tuple[str, QWidget, Area]]:
+        return {"setup": ("Call setup", self.setup, Area.LeftDockWidgetArea),
+                "step": ("Step", self.step, Area.LeftDockWidgetArea),
+                "latency": ("Latency", self.latency, Area.BottomDockWidgetArea),
+                "report": ("Performance report", self.report, Area.BottomDockWidgetArea),
+                "history": ("History", self.history, Area.BottomDockWidgetArea),
+                "tests": ("Tests", self.tests, Area.BottomDockWidgetArea),
+                "prompt": ("Prompt", self.prompt, Area.RightDockWidgetArea),
+                "transcript": ("Transcript", self.transcript, Area.RightDockWidgetArea)}
+
+    def tab_groups(self) -> list[tuple[str, ...]]:
+        return [BOTTOM_TABS]
+
+    def _place_docks(self) -> None:
+        """Put every dock in its area, docked and shown, the bottom ones as tabs."""
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            self.removeDockWidget(dock)
+        for name, dock in self.docks.items():
+            self.addDockWidget(self._areas[name], dock)
+            dock.show()
+        for left, right in zip(BOTTOM_TABS, BOTTOM_TABS[1:], strict=False):
+            self.tabifyDockWidget(self.docks[left], self.docks[right])
+        self.docks[BOTTOM_TABS[0]].raise_()
+
+    def apply_default_layout(self, place: bool = True) -> None:
+        """The default proportions for the window's size: a narrow setup column, a wide graph, prompt and
+        transcript on the right."""
         width, height = self.width(), self.height()
+        if place:
+            self._place_docks()
+            self.layout().activate()  # re-docking briefly raised the window's minimum width: settle it
+            self.resize(width, height)
         docks = self.docks
-        self.resizeDocks([docks["setup"], docks["prompt"]], [int(width * 0.18), int(width * 0.27)],
+        self.resizeDocks([docks["setup"], docks["prompt"]], [int(width * 0.2), int(width * 0.27)],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["setup"], docks["step"]], [int(height * 0.42), int(height * 0.58)],
+        self.resizeDocks([docks["setup"], docks["step"]], [int(height * 0.5), int(height * 0.5)],
                          Qt.Orientation.Vertical)
-        self.resizeDocks([docks["graph"], docks["latency"]], [int(height * 0.47), int(height * 0.53)],
-                         Qt.Orientation.Vertical)
+        self.resizeDocks([docks["latency"]], [int(height * 0.45)], Qt.Orientation.Vertical)
         self.resizeDocks([docks["prompt"], docks["transcript"]], [int(height * 0.45), int(height * 0.55)],
                          Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """Exactly a fresh window's geometry: its size on this screen and the default dock layout."""
+        self.resize(*fitting_size(self._available()))
+        self.apply_default_layout()
+
+    def _available(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def _screen_key(self) -> str:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        size = screen.availableGeometry().size()
+        return f"{size.width()}x{size.height()}@{screen.devicePixelRatio():g}"
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._sized:
             self._sized = True
-            if self.settings.value("window/state") is None:
-                self._size_docks()
+            if not self._restored:
+                self.apply_default_layout(place=False)
 
     # ----- wiring --------------------------------------------------------------------------
 
@@ -272,27 +317,27 @@ class MainWindow(QMainWindow):
         if path:
             self.controller.export(path)
 
-    def reset_layout(self) -> None:
-        for dock in self.docks.values():
-            dock.setFloating(False)
-            dock.show()
-        self._lay_out_docks()
-        self._size_docks()
-
     # ----- lifetime ------------------------------------------------------------------------
 
     def _restore_window(self) -> None:
-        self.resize(*DEFAULT_SIZE)
-        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        """Open at the fitting size, centred; a layout saved by this version on this screen wins."""
+        self.resize(*fitting_size(self._available()))
+        frame = self.frameGeometry()
+        frame.moveCenter(self._available().center())
+        self.move(frame.topLeft())
+        settings = self.settings
+        same = (str(settings.value("window/layout_version", "")) == str(LAYOUT_VERSION)
+                and str(settings.value("window/screen", "")) == self._screen_key())
+        geometry, state = settings.value("window/geometry"), settings.value("window/state")
+        if same and geometry is not None and state is not None:
+            self._restored = self.restoreGeometry(geometry) and self.restoreState(state, LAYOUT_VERSION)
         self._on_call_state(self.controller.call_state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("window/layout_version", LAYOUT_VERSION)
+        self.settings.setValue("window/screen", self._screen_key())
         self.settings.sync()
         self.latency.shutdown()
         super().closeEvent(event)

@@ -44,9 +44,10 @@ from console.graph.items import (
 )
 from console.graph.layout import EdgeKey, Point, Size, layout_graph
 from console.graph.view import GraphView
+from console.widgets import Panel
 
 
-class StateGraphPanel(QWidget):
+class StateGraphPanel(Panel):
     """The conversation's state graph, with the live call's path and the tests' coverage.
 
     Feed it plain data: `set_graph(...)` once per schema, then `set_current`, `mark_visited` and

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.widgets import Panel
+
 Sample = tuple[int, str, float, bool]  # (turn, stage, ms, crossed_transition)
 
 STACK_ORDER = ("classify", "render", "transition", "stt", "llm", "tts")  # bottom to top
@@ -138,7 +140,7 @@ def _plot(title: str, settle_ms: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotI
     return widget, plot, legend
 
 
-class LatencyPanel(QWidget):
+class LatencyPanel(Panel):
     """Per-turn stage latency (stacked bars + budget lines), turn latency, rolling p50/p95 table.
 
     API (plain data only):

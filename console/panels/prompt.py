@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from console.panels import NodeView, SchemaInfo, Segment
 from console.slots import async_slot
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -106,7 +107,7 @@ def _tag_format() -> QTextCharFormat:
     return fmt
 
 
-class PromptPanel(QWidget):
+class PromptPanel(Panel):
     def __init__(self, controller: CallController, voice: VoiceAdapter,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)

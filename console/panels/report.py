@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from console.widgets import Panel
+
 if TYPE_CHECKING:
     from console.controllers import CallController
 
@@ -16,7 +18,7 @@ SUMMARY_KEYS = {"count", "mean", "p50", "p95", "p99", "max"}
 EXPANDED_BY_DEFAULT = {("stages",), ("turn_breakdown",), ("schema_overhead_per_turn",)}
 
 
-class ReportPanel(QWidget):
+class ReportPanel(Panel):
     def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.report: dict[str, Any] = {}

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from console.dialogs import Dialogs
 from console.panels import CallSetup, Choice
 from console.slots import async_slot
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -37,7 +38,7 @@ RESPONDERS = [("Scripted (offline)", "scripted"), ("OpenAI-compatible", "openai"
 MODES = [("Text", "text"), ("Voice", "voice")]
 
 
-class SetupPanel(QWidget):
+class SetupPanel(Panel):
     outputDeviceChanged = Signal(str)  # the chosen speaker's name ("" = the default)
 
     def __init__(self, controller: CallController, voice: VoiceAdapter, settings: QSettings,

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from console.panels import IntentChoice, NodeView
 from console.slots import async_slot
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 INTENT_COLUMNS = 1
 
 
-class StepPanel(QWidget):
+class StepPanel(Panel):
     def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._controller = controller

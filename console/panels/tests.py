@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.widgets import Panel
+
 CaseKey = tuple[str, str]  # (schema, case)
 
 CASE_COLUMN, RESULT_COLUMN, TIME_COLUMN = 0, 1, 2
@@ -28,7 +30,7 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 PASS_COLOUR, FAIL_COLOUR, RUNNING_COLOUR = QColor("#2e7d32"), QColor("#c62828"), QColor("#546e7a")
 
 
-class TestsPanel(QWidget):
+class TestsPanel(Panel):
     """The cases of the loaded test scripts, grouped by schema, with their results.
 
     Plain data in: `set_cases`, `set_running`, `set_result`, `set_coverage`, `stop_stepping`.

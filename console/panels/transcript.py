@@ -11,6 +11,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
+from console.widgets import Panel
+
 if TYPE_CHECKING:
     from console.controllers import CallController
 
@@ -52,7 +54,7 @@ class _TranscriptView(QTextBrowser):
             super().resizeEvent(QResizeEvent(self.size(), event.oldSize()))
 
 
-class TranscriptPanel(QWidget):
+class TranscriptPanel(Panel):
     def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = _TranscriptView()
