@@ -31,6 +31,7 @@ BUSY_DELAY_MS = 200
 DEFAULT_SIZE = (1600, 1000)
 FRAME_ALLOWANCE = (16, 48)  # the window manager's frame and title bar, outside the window's own size
 LAYOUT_VERSION = 2  # raise when the docks change: a layout saved by another version is not applied
+STATE_NOTES = {"running": "The call is running", "testing": "Running test cases…"}
 BOTTOM_TABS = ("latency", "report", "history", "tests")
 MINIMUM_PANEL_SIZES = {"setup": (200, 160), "step": (200, 140), "graph": (300, 200), "latency": (300, 160),
                        "report": (300, 160), "history": (300, 160), "tests": (300, 160),
@@ -166,7 +167,9 @@ class MainWindow(QMainWindow):
         width, height = self.width(), self.height()
         if place:
             self._place_docks()
-            self.layout().activate()  # re-docking briefly raised the window's minimum width: settle it
+            layout = self.layout()
+            if layout is not None:  # re-docking briefly raised the window's minimum width: settle it
+                layout.activate()
             self.resize(width, height)
         docks = self.docks
         self.resizeDocks([docks["setup"], docks["prompt"]], [int(width * 0.2), int(width * 0.27)],
@@ -268,10 +271,15 @@ class MainWindow(QMainWindow):
         self.menu_actions["stop"].setEnabled(self.controller.is_live)
         self.menu_actions["force"].setEnabled(state == "running")
         self.status.state.setText(f"● {state}")
+        if state in STATE_NOTES:  # a later success replaces an earlier error
+            self.status.show_message(STATE_NOTES[state])
         self._update_title()
 
     def show_failure(self, title: str, message: str) -> None:
-        self.status.show_message(f"{title}: {message.splitlines()[0] if message else ''}", error=True)
+        first = message.splitlines()[0] if message else ""
+        if first.lower().startswith(title.lower()):  # the message already says it: say it once
+            first = first[len(title):].lstrip(" :")
+        self.status.show_message(f"{title}: {first}" if first else title, error=True)
         self.dialogs.error(title, message)
 
     def _on_call_error(self, _at: float, message: str, source: str, _fatal: bool) -> None:

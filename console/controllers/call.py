@@ -31,9 +31,9 @@ from engine import driving
 from engine import events as ev
 from engine.calls import create_call
 from engine.describe import describe
-from engine.errors import EngineError
+from engine.errors import EngineError, ResponderError
 from engine.export import write_latency_csv
-from engine.paths import DEFAULT_SCHEMA, bundled_schemas, default_patient_for
+from engine.paths import DEFAULT_SCHEMA, PATIENTS_DIR, SCHEMAS_DIR, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
@@ -56,7 +56,7 @@ class CallController(QObject):
     callStarted = Signal(float, object)  # at, {call_id, schema, patient_id, responder, mode}
     nodeEntered = Signal(float, object)  # at, NodeView
     callerSaid = Signal(float, str, str)  # at, text, source
-    botSaid = Signal(float, str)  # at, text
+    botSaid = Signal(float, str, str)  # at, text as written, text as spoken (what TTS was given)
     functionCalled = Signal(float, str, object, object)  # at, name, arguments, result
     transitionTaken = Signal(float, str, str, str, bool)  # at, source, target, intent, forced
     callError = Signal(float, str, str, bool)  # at, message, source, fatal
@@ -65,6 +65,7 @@ class CallController(QObject):
     latencySample = Signal(int, str, float, bool)  # turn, stage, ms, crossed_transition
     latencyReplayed = Signal(object)  # [(turn, stage, ms, crossed_transition)]
     reportChanged = Signal(object)  # the performance report (dict)
+    pastCallShown = Signal(str, str)  # schema name, patient id of the call a replay shows
 
     def __init__(self, parent: QObject | None = None, *, voice: VoiceAdapter | None = None,
                  history: HistorySupport | None = None) -> None:
@@ -123,6 +124,10 @@ class CallController(QObject):
     def bundled_schemas(self) -> list[Choice]:
         return [(path.stem, str(path)) for path in bundled_schemas()]
 
+    def file_folders(self) -> tuple[str, str]:
+        """Where the Open schema and Open patient dialogs start: the bundled schemas and patients."""
+        return str(SCHEMAS_DIR), str(PATIENTS_DIR)
+
     def default_selection(self) -> tuple[str, str]:
         patient = default_patient_for(DEFAULT_SCHEMA.stem)
         return str(DEFAULT_SCHEMA), str(patient or "")
@@ -155,6 +160,9 @@ class CallController(QObject):
     def _show_schema(self, compiled: CompiledSchema | None) -> None:
         if not self._nodes.show(compiled):
             return
+        if self._state == CallState.REPLAY:  # another schema: the replayed call is no longer shown
+            self._replaying = False
+            self.change_state(CallState.READY)
         self.schemaChanged.emit(schema_info(compiled) if compiled else None)
         self.tests.load_for(compiled)
 
@@ -199,6 +207,10 @@ class CallController(QObject):
         responder = ResponderConfig(kind=setup.get("responder", "scripted"),  # type: ignore[arg-type]
                                     base_url=setup.get("llm_url") or None,
                                     model=setup.get("llm_model") or None)
+        resolved = responder.resolved()
+        if resolved.kind == "openai" and not resolved.base_url and resolved.api_key == "not-needed":
+            raise ResponderError("the OpenAI-compatible responder needs its server's address: "
+                                 "fill in LLM URL in Call setup")
         return create_call(compiled, setup["patient"], responder=responder, voice=voice)
 
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
@@ -242,14 +254,14 @@ class CallController(QObject):
             self.flush()
             self.change_state(CallState.FAILED if call.status.value == CallState.FAILED else CallState.ENDED)
 
-    async def step(self, text: str) -> bool:
-        """Send a caller turn and wait for the bot's answer."""
+    async def step(self, text: str, source: str = "typed") -> bool:
+        """Send a caller turn ("typed", or "intent" for an intent button's example); wait for the answer."""
         call = self._live_call("send a caller turn")
         if call is None:
             return False
         async with self._step_lock:
             try:
-                await driving.take_turn(call, text, source="typed")
+                await driving.take_turn(call, text, source=source)
             except Exception as error:
                 self.report_failure("The caller turn failed", error)
                 return False
@@ -336,6 +348,9 @@ class CallController(QObject):
         self.latencyReplayed.emit([(e.turn, e.stage, e.ms, e.crossed_transition)
                                    for e in events if isinstance(e, ev.Latency)])
         self.reportChanged.emit(report)
+        started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
+        if started is not None:
+            self.pastCallShown.emit(started.schema, started.patient_id)
         self.messageShown.emit(f"Showing call {call_id} from the history")
 
     # ----- events -> signals -----------------------------------------------------------------
@@ -374,7 +389,7 @@ class CallController(QObject):
         self.callerSaid.emit(event.at, event.text, event.source)
 
     def _on_bot_turn(self, event: ev.BotTurn) -> None:
-        self.botSaid.emit(event.at, event.text)
+        self.botSaid.emit(event.at, event.written or event.text, event.text)
 
     def _on_function_called(self, event: ev.FunctionCalled) -> None:
         self.functionCalled.emit(event.at, event.name, dict(event.arguments), dict(event.result))
@@ -402,7 +417,8 @@ class CallController(QObject):
             self._report_timer.stop()
             self._emit_report()
             return
-        self.change_state(CallState.FAILED if event.status == CallState.FAILED else CallState.ENDED)
+        failed = event.status.value == CallState.FAILED.value
+        self.change_state(CallState.FAILED if failed else CallState.ENDED)
         self._report_timer.stop()
         self._emit_report()
         self.recordedCallEnded.emit(event.call_id)

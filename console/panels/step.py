@@ -122,15 +122,15 @@ class StepPanel(Panel):
 
     @async_slot(str)
     async def send_example(self, text: str) -> None:
-        await self.send_text(text)
+        await self.send_text(text, source="intent")
 
-    async def send_text(self, text: str) -> bool:
+    async def send_text(self, text: str, source: str = "typed") -> bool:
         if self._sending or self._controller.call_state != "running":
             return False
         self._sending = True
         self._update_enabled()
         try:
-            return await self._controller.step(text)
+            return await self._controller.step(text, source)
         finally:
             self._sending = False
             self._update_enabled()

@@ -153,7 +153,7 @@ def test_a_saved_layout_is_restored_only_from_the_same_version_and_screen(
         window = make_window(window_settings=copy)
         settle()
         expected = fresh_geometry if key else moved
-        assert dock_geometry(window) == expected, f"the saved layout was wrongly {'applied' if key else 'lost'}"
+        assert dock_geometry(window) == expected, f"saved layout wrongly {'applied' if key else 'lost'}"
 
 
 def test_the_window_never_opens_larger_than_its_screen() -> None:
@@ -183,5 +183,6 @@ def test_on_a_small_hidpi_screen(tmp_path: Path) -> None:
                "-p", "no:cacheprovider"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                             check=False)
-    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    output = result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 0 and "1 passed" in result.stdout, output
 
