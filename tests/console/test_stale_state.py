@@ -86,7 +86,8 @@ def test_an_intent_turn_is_logged_as_intent(window: MainWindow, aio: Aio) -> Non
     assert "(typed)" not in window.transcript.text()
 
 
-def test_the_transcript_shows_written_words_and_the_spoken_form_on_hover(window: MainWindow, aio: Aio) -> None:
+def test_the_transcript_shows_written_words_and_hover_shows_the_spoken_form(
+        window: MainWindow, aio: Aio) -> None:
     window.setup.start()
     aio.until(lambda: window.controller.call_state == "running" and " Bot " in window.transcript.text())
     text = window.transcript.text()
