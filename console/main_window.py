@@ -31,6 +31,11 @@ BUSY_DELAY_MS = 200
 DEFAULT_SIZE = (1600, 1000)
 FRAME_ALLOWANCE = (16, 48)  # the window manager's frame and title bar, outside the window's own size
 LAYOUT_VERSION = 2  # raise when the docks change: a layout saved by another version is not applied
+GRAPH_CONTROLS = ("State graph: click a node to inspect it, double-click to force the call there; "
+                  "mouse wheel zooms, drag pans, + / − zoom, 0 fits.")
+FOCUS_STYLE = ("QPushButton:focus, QCheckBox:focus, QComboBox:focus, QLineEdit:focus, QTreeWidget:focus, "
+               "QTextBrowser:focus, QPlainTextEdit:focus, QTableWidget:focus, QGraphicsView:focus "
+               "{ border: 2px solid #1e88e5; border-radius: 3px; }")
 STATE_NOTES = {"running": "The call is running", "testing": "Running test cases…"}
 BOTTOM_TABS = ("latency", "report", "history", "tests")
 MINIMUM_PANEL_SIZES = {"setup": (200, 160), "step": (200, 140), "graph": (300, 200), "latency": (300, 160),
@@ -107,6 +112,7 @@ class MainWindow(QMainWindow):
         self.tests = TestsPanel()
         self.status = StatusLine(self)
         self.setStatusBar(self.status)
+        self.setStyleSheet(FOCUS_STYLE)  # every focus stop shows that it has the focus
         self.docks: dict[str, QDockWidget] = {}
         self._areas: dict[str, Area] = {}
         self._sized = self._restored = False
@@ -240,6 +246,7 @@ class MainWindow(QMainWindow):
         tests.runRequested.connect(self.run_tests)
         tests.stepRequested.connect(self.step_test)
         tests.nextStepRequested.connect(runner.next_test_step)
+        runner.testStepReady.connect(tests.show_next_step)
         self._on_tests_changed(runner.test_cases(), runner.note)
 
     def _on_tests_changed(self, cases: list[tuple[str, str]], note: str) -> None:
@@ -319,6 +326,16 @@ class MainWindow(QMainWindow):
         if choice:
             self.force(choice)
 
+    def shortcuts_text(self) -> str:
+        """Every menu shortcut, one a line, and the graph's mouse and key controls."""
+        lines = [f"{action.shortcut().toString(QKeySequence.SequenceFormat.NativeText):>14}   "
+                 f"{action.text().replace('&', '')}" for action in self.menu_actions.values()
+                 if not action.shortcut().isEmpty()]
+        return "\n".join([*lines, "", GRAPH_CONTROLS])
+
+    def show_shortcuts(self) -> None:
+        self.dialogs.inform("Keyboard shortcuts", self.shortcuts_text())
+
     def export_latency(self) -> None:
         suggested = Path.home() / f"{self.controller.schema_name or 'call'}-latency.csv"
         path = self.dialogs.save_file("Export latency CSV", str(suggested), "CSV files (*.csv)")
@@ -373,9 +390,17 @@ def _build_menus(window: MainWindow) -> dict[str, QAction]:
     add(call_menu, "stop", "Stop", "Ctrl+.", window.setup.stop)
     add(call_menu, "step", "Step (type a caller turn)", "Ctrl+L", window.step.focus_box)
     add(call_menu, "force", "Force transition…", "Ctrl+F", window.ask_force)
+    tests_menu = window.menuBar().addMenu("&Tests")
+    add(tests_menu, "run_all", "Run all", "Ctrl+Shift+R", window.tests.run_all_button.click)
+    add(tests_menu, "step_through", "Step through the selected case", "F9", window.tests.step_through)
+    add(tests_menu, "next_turn", "Next turn", "F10", window.tests.next_turn)
     view_menu = window.menuBar().addMenu("&View")
     for dock in window.docks.values():
         view_menu.addAction(dock.toggleViewAction())
     view_menu.addSeparator()
     add(view_menu, "reset_layout", "Reset layout", "", window.reset_layout)
+    add(view_menu, "fit_graph", "Fit the graph", "Ctrl+0", window.graph.fit)
+    help_menu = window.menuBar().addMenu("&Help")
+    add(help_menu, "shortcuts", "Keyboard shortcuts", QKeySequence.StandardKey.HelpContents,
+        window.show_shortcuts)
     return actions

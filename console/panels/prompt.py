@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from console.panels import NodeView, SchemaInfo, Segment
 from console.slots import async_slot
-from console.widgets import Panel
+from console.widgets import ElidedLabel, Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -126,6 +126,8 @@ class PromptPanel(Panel):
         self.tags_toggle = QCheckBox("Field tags")
         self.tags_toggle.setToolTip("Write each highlighted value's field name after it")
         self.play_button = QPushButton("▶ Play")
+        self.play_reason = ElidedLabel()
+        self.play_reason.setStyleSheet("color: #6d4c41;")
         self.say_text = SegmentText("The node's scripted line")
         self.prompt_text = SegmentText("The node's task prompt")
         for toggle in (self.source_toggle, self.tags_toggle):
@@ -142,6 +144,7 @@ class PromptPanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(header)
+        layout.addWidget(self.play_reason)
         layout.addWidget(splitter, 1)
         self._update_play()
 
@@ -203,6 +206,8 @@ class PromptPanel(Panel):
         self.play_button.setEnabled(available and bool(self.line))
         self.play_button.setToolTip("Speak the scripted line through text to speech" if available
                                     else f"Text to speech is unavailable: {reason}")
+        self.play_reason.set_full_text("" if available else f"Play is unavailable: {reason}")
+        self.play_reason.setVisible(not available)
 
     @async_slot()
     async def play(self) -> None:
