@@ -49,6 +49,7 @@ BUDGET_COLOURS = {SCHEMA_OVERHEAD: "#c62828", "transition": "#ef6c00"}
 CROSSED_COLOUR = "#ef6c00"
 OVER_BUDGET = QColor("#c62828")
 BAR_WIDTH = 0.6
+TABLE_MAX_WIDTH = 250
 NO_TURNS: Mapping[int, float] = MappingProxyType({})
 TREND_DELAY_MS = 30  # the turn plot is redrawn this long after the stage bars
 
@@ -188,6 +189,7 @@ class LatencyPanel(Panel):
                                      "with the budgets")
         self._schema_only.toggled.connect(self.set_schema_only)
         self.table = self._make_table()
+        self.table.setMaximumWidth(TABLE_MAX_WIDTH)  # the plots get the rest
         side = QVBoxLayout()
         side.addWidget(self.table)
         side.addWidget(self._schema_only)

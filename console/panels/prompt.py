@@ -134,7 +134,7 @@ class PromptPanel(Panel):
             toggle.toggled.connect(self._render)
         self.play_button.clicked.connect(self.play)
         header = QHBoxLayout()
-        header.addWidget(self.title, 1)
+        header.addStretch(1)
         for widget in (self.source_toggle, self.tags_toggle, self.play_button):
             header.addWidget(widget)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -143,6 +143,7 @@ class PromptPanel(Panel):
         splitter.setSizes([120, 240])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
         layout.addLayout(header)
         layout.addWidget(self.play_reason)
         layout.addWidget(splitter, 1)

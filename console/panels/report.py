@@ -52,6 +52,7 @@ class ReportPanel(Panel):
         self.stage_table.verticalHeader().hide()
         self.stage_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.stage_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.stage_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Metric", "Value"])
         self.tree.setAlternatingRowColors(True)

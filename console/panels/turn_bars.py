@@ -18,10 +18,12 @@ from console.panels.latency import STAGE_COLOURS, format_ms, nice_ceiling
 
 Sample = tuple[int, str, float, bool]  # (turn, stage, ms, crossed_transition)
 
-PARTS = ("vad_stop", "stt", "classify", "render", "transition", "llm", "tts")  # in the order they happen
+PIPELINE = "pipeline"  # the rest of a turn: frames moving through Pipecat's processors
+PARTS = ("vad_stop", "stt", "classify", "render", "transition", "llm", "tts", PIPELINE)  # in their order
+TOTALS = ("voice_to_voice", "turn")  # a turn's whole time, the first one measured
 PART_NAMES = {"vad_stop": "endpointing", "stt": "transcription", "classify": "classify", "render": "render",
-              "transition": "transition", "llm": "LLM", "tts": "TTS"}
-PART_COLOURS = {**STAGE_COLOURS, "vad_stop": "#546e7a"}
+              "transition": "transition", "llm": "LLM", "tts": "TTS", PIPELINE: "pipeline"}
+PART_COLOURS = {**STAGE_COLOURS, "vad_stop": "#546e7a", PIPELINE: "#b0bec5"}
 ROW_HEIGHT = 18
 LABEL_WIDTH = 56
 TOTAL_WIDTH = 64
@@ -30,11 +32,20 @@ AXIS_HEIGHT = 18
 
 
 def turn_parts(samples: list[Sample]) -> dict[int, dict[str, float]]:
-    """Each turn's time per part (ms), summed over its samples; turn 0 (the call's set-up) is left out."""
+    """Each turn's time per part (ms), summed over its samples, with what the measured parts leave of the
+    turn's whole time as "pipeline"; turn 0 (the call's set-up) is left out."""
     turns: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    totals: dict[int, dict[str, float]] = defaultdict(dict)
     for turn, stage, ms, _crossed in samples:
         if turn > 0 and stage in PARTS:
             turns[turn][stage] += ms
+        elif turn > 0 and stage in TOTALS:
+            totals[turn][stage] = ms
+    for turn, measured in totals.items():
+        whole = next(measured[stage] for stage in TOTALS if stage in measured)
+        rest = whole - sum(turns[turn].values())
+        if rest > 0:
+            turns[turn][PIPELINE] = rest
     return {turn: dict(parts) for turn, parts in sorted(turns.items())}
 
 
