@@ -8,7 +8,15 @@ from typing import Any
 
 from PySide6.QtCore import QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QStatusBar,
+    QToolBar,
+    QWidget,
+)
 
 from console.controllers import CallController
 from console.dialogs import Dialogs
@@ -21,6 +29,7 @@ from console.panels.report import ReportPanel
 from console.panels.setup import SetupPanel
 from console.panels.step import StepPanel
 from console.panels.tests import TestsPanel
+from console.panels.timeline import TimelinePanel
 from console.panels.transcript import TranscriptPanel
 from console.slots import async_slot
 from console.widgets import ElidedLabel
@@ -110,6 +119,7 @@ class MainWindow(QMainWindow):
         self.report = ReportPanel(controller)
         self.history = HistoryPanel(controller.history, controller)
         self.tests = TestsPanel()
+        self.timeline = TimelinePanel(controller.replay)
         self.status = StatusLine(self)
         self.setStatusBar(self.status)
         self.setStyleSheet(FOCUS_STYLE)  # every focus stop shows that it has the focus
@@ -118,6 +128,7 @@ class MainWindow(QMainWindow):
         self._sized = self._restored = False
         self._create_docks()
         self._place_docks()
+        self._add_timeline()
         self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
@@ -151,6 +162,14 @@ class MainWindow(QMainWindow):
                 "tests": ("Tests", self.tests, Area.BottomDockWidgetArea),
                 "prompt": ("Prompt", self.prompt, Area.RightDockWidgetArea),
                 "transcript": ("Transcript", self.transcript, Area.RightDockWidgetArea)}
+
+    def _add_timeline(self) -> None:
+        """The replay's timeline, always shown (greyed without a replay), so it never moves the docks."""
+        bar = QToolBar("Replay timeline", self)
+        bar.setObjectName("toolbar-timeline")
+        bar.setMovable(False)
+        bar.addWidget(self.timeline)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
 
     def tab_groups(self) -> list[tuple[str, ...]]:
         return [BOTTOM_TABS]

@@ -22,6 +22,7 @@ from loguru import logger
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.controllers.history import HistoryController, HistorySupport
+from console.controllers.replay import ReplayCursor
 from console.controllers.schema_view import NodeRenderer, schema_info, schema_name_of
 from console.controllers.state import LIVE_STATES, CallState, allowed
 from console.controllers.tests import TestRunController
@@ -86,6 +87,7 @@ class CallController(QObject):
         self.voice.setParent(self)
         self.history = HistoryController(self, self.voice, history)
         self.tests = TestRunController(self)
+        self.replay = ReplayCursor(self.show_events, self)
 
     # ----- read-outs -------------------------------------------------------------------------
 
@@ -162,6 +164,7 @@ class CallController(QObject):
             return
         if self._state == CallState.REPLAY:  # another schema: the replayed call is no longer shown
             self._replaying = False
+            self.replay.clear()
             self.change_state(CallState.READY)
         self.schemaChanged.emit(schema_info(compiled) if compiled else None)
         self.tests.load_for(compiled)
@@ -216,6 +219,8 @@ class CallController(QObject):
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
         self._call, self._replaying = call, False
+        if self.replay.total:
+            self.replay.clear()
         self._timeline.clear()
         self._nodes.forget_entered()
         self.timelineReset.emit()
@@ -336,22 +341,26 @@ class CallController(QObject):
 
     def show_past_call(self, call_id: str, events: list[ev.CallEvent], report: dict[str, Any],
                        schema: str) -> None:
-        """Replay a stored call's events into the same signals as a live call's."""
+        """Replay a stored call's events into the same signals as a live call's (the cursor at its end)."""
         self._call, self._replaying = None, True
-        self._timeline.clear()
-        self._nodes.forget_entered()
         self._show_schema(self._nodes.known_schema(schema))
         self.change_state(CallState.REPLAY)
+        self.replay.load(events, report)
+        started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
+        if started is not None:
+            self.pastCallShown.emit(started.schema, started.patient_id)
+        self.messageShown.emit(f"Showing call {call_id} from the history")
+
+    def show_events(self, events: list[ev.CallEvent], report: dict[str, Any]) -> None:
+        """Show a replay's events up to its cursor, from a clean timeline."""
+        self._timeline.clear()
+        self._nodes.forget_entered()
         self.timelineReset.emit()
         for event in events:
             self._dispatch(event)
         self.latencyReplayed.emit([(e.turn, e.stage, e.ms, e.crossed_transition)
                                    for e in events if isinstance(e, ev.Latency)])
         self.reportChanged.emit(report)
-        started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
-        if started is not None:
-            self.pastCallShown.emit(started.schema, started.patient_id)
-        self.messageShown.emit(f"Showing call {call_id} from the history")
 
     # ----- events -> signals -----------------------------------------------------------------
 
