@@ -419,6 +419,13 @@ def _build_menus(window: MainWindow) -> dict[str, QAction]:
     view_menu.addSeparator()
     add(view_menu, "reset_layout", "Reset layout", "", window.reset_layout)
     add(view_menu, "fit_graph", "Fit the graph", "Ctrl+0", window.graph.fit)
+    replay_menu = window.menuBar().addMenu("&Replay")
+    cursor = window.controller.replay
+    add(replay_menu, "replay_play", "Play / pause", "Alt+P", window.timeline.toggle_play)
+    add(replay_menu, "replay_event_back", "Back one event", "Alt+Left", lambda: cursor.step_event(-1))
+    add(replay_menu, "replay_event_forward", "Forward one event", "Alt+Right", lambda: cursor.step_event(1))
+    add(replay_menu, "replay_turn_back", "Back one turn", "Alt+Up", lambda: cursor.step_turn(-1))
+    add(replay_menu, "replay_turn_forward", "Forward one turn", "Alt+Down", lambda: cursor.step_turn(1))
     help_menu = window.menuBar().addMenu("&Help")
     add(help_menu, "shortcuts", "Keyboard shortcuts", QKeySequence.StandardKey.HelpContents,
         window.show_shortcuts)

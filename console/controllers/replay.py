@@ -46,6 +46,9 @@ class ReplayCursor(QObject):
         self.moved.emit(0, 0)
 
     def to(self, position: int) -> None:
+        """Show the first `position` events; nothing happens without a replay (a live call is left alone)."""
+        if not self._events:
+            return
         self._position = max(0, min(position, len(self._events)))
         self._show(self._events[: self._position], self._report)
         self.moved.emit(self._position, len(self._events))

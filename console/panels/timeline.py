@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QSlider, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from console.widgets import ElidedLabel
 
@@ -38,11 +38,11 @@ class TimelinePanel(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         for key, text, tip, action in (
-                ("turn_back", "⏮", "Back one turn", lambda: self._cursor.step_turn(-1)),
-                ("event_back", "◀", "Back one event", lambda: self._cursor.step_event(-1)),
+                ("turn_back", "«", "Back one turn (Alt+Up)", lambda: self._cursor.step_turn(-1)),
+                ("event_back", "‹", "Back one event (Alt+Left)", lambda: self._cursor.step_event(-1)),
                 ("play", "▶", "Play the call from here", self.toggle_play),
-                ("event_forward", "▶|", "Forward one event", lambda: self._cursor.step_event(1)),
-                ("turn_forward", "⏭", "Forward one turn", lambda: self._cursor.step_turn(1))):
+                ("event_forward", "›", "Forward one event (Alt+Right)", lambda: self._cursor.step_event(1)),
+                ("turn_forward", "»", "Forward one turn (Alt+Down)", lambda: self._cursor.step_turn(1))):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.setFixedWidth(36)
@@ -54,8 +54,11 @@ class TimelinePanel(QWidget):
             self.speed_box.addItem(label, speed)
         self.speed_box.setToolTip("Playing speed")
         self.position_label = ElidedLabel()
-        self.position_label.setFixedWidth(230)
+        self.position_label.setFixedWidth(190)
         layout.addWidget(self.speed_box)
+        title = QLabel("Replay")
+        title.setStyleSheet("color: #546e7a; font-weight: bold;")
+        layout.insertWidget(0, title)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self.position_label)
 
@@ -64,12 +67,12 @@ class TimelinePanel(QWidget):
         return self._play_timer.isActive()
 
     def toggle_play(self) -> None:
-        if self.playing:
+        if self.playing or not self._cursor.total:
             self.stop_playing()
             return
         if self._cursor.position >= self._cursor.total:
             self._cursor.to(0)
-        self.buttons["play"].setText("⏸")
+        self.buttons["play"].setText("■")
         self._schedule()
 
     def stop_playing(self) -> None:

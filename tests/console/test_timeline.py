@@ -64,3 +64,7 @@ def test_a_new_call_leaves_the_timeline(window: MainWindow, aio: Aio) -> None:
     window.setup.start()
     aio.until(lambda: window.controller.call_state == "running")
     assert window.controller.replay.total == 0 and not window.timeline.slider.isEnabled()
+    aio.until(lambda: " Bot " in window.transcript.text())
+    window.menu_actions["replay_event_back"].trigger()  # no replay: the live call's panels stay
+    window.menu_actions["replay_play"].trigger()
+    assert " Bot " in window.transcript.text() and not window.timeline.playing
