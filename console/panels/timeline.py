@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget
 
 from console.widgets import ElidedLabel
 
@@ -27,6 +27,7 @@ class TimelinePanel(QWidget):
         self._play_timer.setSingleShot(True)
         self._play_timer.timeout.connect(self._play_next)
         self._build()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         cursor.moved.connect(self._on_moved)
         self._on_moved(cursor.position, cursor.total)
 
@@ -55,12 +56,13 @@ class TimelinePanel(QWidget):
         self.speed_box.setToolTip("Playing speed")
         self.position_label = ElidedLabel()
         self.position_label.setFixedWidth(190)
+        self.position_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.speed_box)
         title = QLabel("Replay")
         title.setStyleSheet("color: #546e7a; font-weight: bold;")
         layout.insertWidget(0, title)
-        layout.addWidget(self.slider, 1)
         layout.addWidget(self.position_label)
+        layout.addWidget(self.slider, 1)
 
     @property
     def playing(self) -> bool:
