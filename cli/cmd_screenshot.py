@@ -34,6 +34,8 @@ def add_screenshot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--patient", type=Path, help="patient JSON file (default: the schema's first)")
     parser.add_argument("--steps", type=int, default=2, help="caller turns before the forced transition")
     parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--tab", default="latency", choices=("latency", "report", "history", "tests"),
+                        help="the bottom tab to show")
     parser.set_defaults(run=run_screenshot)
 
 
@@ -49,12 +51,12 @@ def run_screenshot(args: argparse.Namespace) -> int:
         create_application()
         patient = args.patient or default_patient_for(load_schema(args.schema).name)
         status: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps,
-                                        (int(width), int(height)), Path(scratch)))
+                                        (int(width), int(height)), Path(scratch), args.tab))
         return status
 
 
 async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size: tuple[int, int],
-                 scratch: Path) -> int:
+                 scratch: Path, tab: str = "latency") -> int:
     from console.app import build_window, file_settings
     from console.controllers import CallController
     from console.dialogs import Dialogs
@@ -62,9 +64,11 @@ async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size
     controller = CallController()
     window = build_window(controller, file_settings(scratch / "console.ini"), Dialogs(), str(schema),
                           str(patient or ""))
-    window.resize(*size)
     window.show()
+    window.resize(*size)
+    window.apply_default_layout()  # a fresh window's proportions at this size
     try:
+        window.docks[tab].raise_()
         await _play(controller, window.setup.setup(), load_schema(schema), steps)
         await asyncio.sleep(PLOT_SETTLE_S)
         out.parent.mkdir(parents=True, exist_ok=True)

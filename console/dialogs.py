@@ -14,6 +14,7 @@ class Dialogs:
     def __init__(self, parent: QWidget | None = None) -> None:
         self.parent = parent
         self._error_box: QMessageBox | None = None
+        self._info_box: QMessageBox | None = None
 
     def error(self, title: str, message: str) -> None:
         """Show an error without waiting; a second error while one is shown joins it."""
@@ -26,6 +27,14 @@ class Dialogs:
         box.setModal(False)
         box.open()
         self._error_box = box
+
+    def inform(self, title: str, text: str) -> None:
+        """Show information without waiting (e.g. Help ▸ Keyboard shortcuts)."""
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok,
+                          self.parent)
+        box.setModal(False)
+        box.open()
+        self._info_box = box
 
     def confirm(self, title: str, question: str) -> bool:
         answer = QMessageBox.question(self.parent, title, question)

@@ -6,9 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QProgressBar, QStatusBar, QWidget
+from PySide6.QtCore import QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QStatusBar,
+    QToolBar,
+    QWidget,
+)
 
 from console.controllers import CallController
 from console.dialogs import Dialogs
@@ -21,14 +29,34 @@ from console.panels.report import ReportPanel
 from console.panels.setup import SetupPanel
 from console.panels.step import StepPanel
 from console.panels.tests import TestsPanel
+from console.panels.timeline import TimelinePanel
 from console.panels.transcript import TranscriptPanel
 from console.slots import async_slot
+from console.widgets import ElidedLabel
 from engine.testing.coverage import coverage_detail
 
 APP_TITLE = "Voice console"
 BUSY_DELAY_MS = 200
 DEFAULT_SIZE = (1600, 1000)
+FRAME_ALLOWANCE = (16, 48)  # the window manager's frame and title bar, outside the window's own size
+LAYOUT_VERSION = 2  # raise when the docks change: a layout saved by another version is not applied
+GRAPH_CONTROLS = ("State graph: click a node to inspect it, double-click to force the call there; "
+                  "mouse wheel zooms, drag pans, + / − zoom, 0 fits.")
+FOCUS_STYLE = ("QPushButton:focus, QCheckBox:focus, QComboBox:focus, QLineEdit:focus, QTreeWidget:focus, "
+               "QTextBrowser:focus, QPlainTextEdit:focus, QTableWidget:focus, QGraphicsView:focus "
+               "{ border: 2px solid #1e88e5; border-radius: 3px; }")
+STATE_NOTES = {"running": "The call is running", "testing": "Running test cases…"}
+BOTTOM_TABS = ("latency", "report", "history", "tests")
+MINIMUM_PANEL_SIZES = {"setup": (200, 160), "step": (200, 140), "graph": (300, 200), "latency": (300, 160),
+                       "report": (300, 160), "history": (300, 160), "tests": (300, 160),
+                       "prompt": (240, 160), "transcript": (240, 160)}
 Area = Qt.DockWidgetArea
+
+
+def fitting_size(available: QRect) -> tuple[int, int]:
+    """The default window size, made smaller to fit the screen's available area with its frame."""
+    return (min(DEFAULT_SIZE[0], available.width() - FRAME_ALLOWANCE[0]),
+            min(DEFAULT_SIZE[1], available.height() - FRAME_ALLOWANCE[1]))
 
 
 class StatusLine(QStatusBar):
@@ -39,7 +67,7 @@ class StatusLine(QStatusBar):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.message = QLabel()
+        self.message = ElidedLabel()
         self.busy_text = QLabel()
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -58,8 +86,7 @@ class StatusLine(QStatusBar):
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setStyleSheet("color: #c62828; font-weight: bold;" if error else "")
-        self.message.setText(text)
-        self.message.setToolTip(text)
+        self.message.set_full_text(text)
 
     def set_busy(self, busy: bool, text: str) -> None:
         self.busy_text.setText(text)
@@ -92,11 +119,16 @@ class MainWindow(QMainWindow):
         self.report = ReportPanel(controller)
         self.history = HistoryPanel(controller.history, controller)
         self.tests = TestsPanel()
+        self.timeline = TimelinePanel(controller.replay)
         self.status = StatusLine(self)
         self.setStatusBar(self.status)
+        self.setStyleSheet(FOCUS_STYLE)  # every focus stop shows that it has the focus
         self.docks: dict[str, QDockWidget] = {}
-        self._sized = False
-        self._lay_out_docks()
+        self._areas: dict[str, Area] = {}
+        self._sized = self._restored = False
+        self._create_docks()
+        self._place_docks()
+        self._add_timeline()
         self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
@@ -105,53 +137,94 @@ class MainWindow(QMainWindow):
 
     # ----- layout --------------------------------------------------------------------------
 
-    def _dock(self, name: str, title: str, panel: QWidget, area: Area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{name}")
-        dock.setWidget(panel)
-        self.addDockWidget(area, dock)
-        self.docks[name] = dock
-        return dock
-
-    def _lay_out_docks(self) -> None:
+    def _create_docks(self) -> None:
+        self.graph.setMinimumSize(*MINIMUM_PANEL_SIZES["graph"])
+        self.setCentralWidget(self.graph)  # the centre takes what the docks leave: the graph never vanishes
+        for name, (title, panel, area) in self._panels().items():
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock-{name}")
+            panel.setMinimumSize(*MINIMUM_PANEL_SIZES[name])  # fixed: content never widens a dock
+            dock.setWidget(panel)
+            self.docks[name] = dock
+            self._areas[name] = area
         for corner, area in ((Qt.Corner.TopLeftCorner, Area.LeftDockWidgetArea),
                              (Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea),
                              (Qt.Corner.TopRightCorner, Area.RightDockWidgetArea),
                              (Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)):
             self.setCorner(corner, area)
-        self._dock("setup", "Call setup", self.setup, Area.LeftDockWidgetArea)
-        self._dock("step", "Step", self.step, Area.LeftDockWidgetArea)
-        self._dock("graph", "State graph", self.graph, Area.TopDockWidgetArea)
-        latency = self._dock("latency", "Latency", self.latency, Area.BottomDockWidgetArea)
-        report = self._dock("report", "Performance report", self.report, Area.BottomDockWidgetArea)
-        history = self._dock("history", "History", self.history, Area.BottomDockWidgetArea)
-        tests = self._dock("tests", "Tests", self.tests, Area.BottomDockWidgetArea)
-        self._dock("prompt", "Prompt", self.prompt, Area.RightDockWidgetArea)
-        self._dock("transcript", "Transcript", self.transcript, Area.RightDockWidgetArea)
-        self.tabifyDockWidget(latency, report)
-        self.tabifyDockWidget(report, history)
-        self.tabifyDockWidget(history, tests)
-        latency.raise_()
 
-    def _size_docks(self) -> None:
-        """Default proportions: narrow setup column, wide graph, prompt and transcript on the right."""
+    def _panels(self) -> dict[str, tuple[str, QWidget, Area]]:
+        return {"setup": ("Call setup", self.setup, Area.LeftDockWidgetArea),
+                "step": ("Step", self.step, Area.LeftDockWidgetArea),
+                "latency": ("Latency", self.latency, Area.BottomDockWidgetArea),
+                "report": ("Performance report", self.report, Area.BottomDockWidgetArea),
+                "history": ("History", self.history, Area.BottomDockWidgetArea),
+                "tests": ("Tests", self.tests, Area.BottomDockWidgetArea),
+                "prompt": ("Prompt", self.prompt, Area.RightDockWidgetArea),
+                "transcript": ("Transcript", self.transcript, Area.RightDockWidgetArea)}
+
+    def _add_timeline(self) -> None:
+        """The replay's timeline, always shown (greyed without a replay), so it never moves the docks."""
+        bar = QToolBar("Replay timeline", self)
+        bar.setObjectName("toolbar-timeline")
+        bar.setMovable(False)
+        bar.addWidget(self.timeline)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, bar)
+
+    def tab_groups(self) -> list[tuple[str, ...]]:
+        return [BOTTOM_TABS]
+
+    def _place_docks(self) -> None:
+        """Put every dock in its area, docked and shown, the bottom ones as tabs."""
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            self.removeDockWidget(dock)
+        for name, dock in self.docks.items():
+            self.addDockWidget(self._areas[name], dock)
+            dock.show()
+        for left, right in zip(BOTTOM_TABS, BOTTOM_TABS[1:], strict=False):
+            self.tabifyDockWidget(self.docks[left], self.docks[right])
+        self.docks[BOTTOM_TABS[0]].raise_()
+
+    def apply_default_layout(self, place: bool = True) -> None:
+        """The default proportions for the window's size: a narrow setup column, a wide graph, prompt and
+        transcript on the right."""
         width, height = self.width(), self.height()
+        if place:
+            self._place_docks()
+            layout = self.layout()
+            if layout is not None:  # re-docking briefly raised the window's minimum width: settle it
+                layout.activate()
+            self.resize(width, height)
         docks = self.docks
-        self.resizeDocks([docks["setup"], docks["prompt"]], [int(width * 0.18), int(width * 0.27)],
+        self.resizeDocks([docks["setup"], docks["prompt"]], [int(width * 0.2), int(width * 0.27)],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["setup"], docks["step"]], [int(height * 0.42), int(height * 0.58)],
+        self.resizeDocks([docks["setup"], docks["step"]], [int(height * 0.5), int(height * 0.5)],
                          Qt.Orientation.Vertical)
-        self.resizeDocks([docks["graph"], docks["latency"]], [int(height * 0.47), int(height * 0.53)],
-                         Qt.Orientation.Vertical)
+        self.resizeDocks([docks["latency"]], [int(height * 0.45)], Qt.Orientation.Vertical)
         self.resizeDocks([docks["prompt"], docks["transcript"]], [int(height * 0.45), int(height * 0.55)],
                          Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """Exactly a fresh window's geometry: its size on this screen and the default dock layout."""
+        self.resize(*fitting_size(self._available()))
+        self.apply_default_layout()
+
+    def _available(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def _screen_key(self) -> str:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        size = screen.availableGeometry().size()
+        return f"{size.width()}x{size.height()}@{screen.devicePixelRatio():g}"
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._sized:
             self._sized = True
-            if self.settings.value("window/state") is None:
-                self._size_docks()
+            if not self._restored:
+                self.apply_default_layout(place=False)
 
     # ----- wiring --------------------------------------------------------------------------
 
@@ -192,6 +265,7 @@ class MainWindow(QMainWindow):
         tests.runRequested.connect(self.run_tests)
         tests.stepRequested.connect(self.step_test)
         tests.nextStepRequested.connect(runner.next_test_step)
+        runner.testStepReady.connect(tests.show_next_step)
         self._on_tests_changed(runner.test_cases(), runner.note)
 
     def _on_tests_changed(self, cases: list[tuple[str, str]], note: str) -> None:
@@ -223,10 +297,15 @@ class MainWindow(QMainWindow):
         self.menu_actions["stop"].setEnabled(self.controller.is_live)
         self.menu_actions["force"].setEnabled(state == "running")
         self.status.state.setText(f"● {state}")
+        if state in STATE_NOTES:  # a later success replaces an earlier error
+            self.status.show_message(STATE_NOTES[state])
         self._update_title()
 
     def show_failure(self, title: str, message: str) -> None:
-        self.status.show_message(f"{title}: {message.splitlines()[0] if message else ''}", error=True)
+        first = message.splitlines()[0] if message else ""
+        if first.lower().startswith(title.lower()):  # the message already says it: say it once
+            first = first[len(title):].lstrip(" :")
+        self.status.show_message(f"{title}: {first}" if first else title, error=True)
         self.dialogs.error(title, message)
 
     def _on_call_error(self, _at: float, message: str, source: str, _fatal: bool) -> None:
@@ -266,33 +345,43 @@ class MainWindow(QMainWindow):
         if choice:
             self.force(choice)
 
+    def shortcuts_text(self) -> str:
+        """Every menu shortcut, one a line, and the graph's mouse and key controls."""
+        lines = [f"{action.shortcut().toString(QKeySequence.SequenceFormat.NativeText):>14}   "
+                 f"{action.text().replace('&', '')}" for action in self.menu_actions.values()
+                 if not action.shortcut().isEmpty()]
+        return "\n".join([*lines, "", GRAPH_CONTROLS])
+
+    def show_shortcuts(self) -> None:
+        self.dialogs.inform("Keyboard shortcuts", self.shortcuts_text())
+
     def export_latency(self) -> None:
         suggested = Path.home() / f"{self.controller.schema_name or 'call'}-latency.csv"
         path = self.dialogs.save_file("Export latency CSV", str(suggested), "CSV files (*.csv)")
         if path:
             self.controller.export(path)
 
-    def reset_layout(self) -> None:
-        for dock in self.docks.values():
-            dock.setFloating(False)
-            dock.show()
-        self._lay_out_docks()
-        self._size_docks()
-
     # ----- lifetime ------------------------------------------------------------------------
 
     def _restore_window(self) -> None:
-        self.resize(*DEFAULT_SIZE)
-        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        """Open at the fitting size, centred; a layout saved by this version on this screen wins."""
+        self.resize(*fitting_size(self._available()))
+        frame = self.frameGeometry()
+        frame.moveCenter(self._available().center())
+        self.move(frame.topLeft())
+        settings = self.settings
+        same = (str(settings.value("window/layout_version", "")) == str(LAYOUT_VERSION)
+                and str(settings.value("window/screen", "")) == self._screen_key())
+        geometry, state = settings.value("window/geometry"), settings.value("window/state")
+        if same and geometry is not None and state is not None:
+            self._restored = self.restoreGeometry(geometry) and self.restoreState(state, LAYOUT_VERSION)
         self._on_call_state(self.controller.call_state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("window/layout_version", LAYOUT_VERSION)
+        self.settings.setValue("window/screen", self._screen_key())
         self.settings.sync()
         self.latency.shutdown()
         super().closeEvent(event)
@@ -320,9 +409,24 @@ def _build_menus(window: MainWindow) -> dict[str, QAction]:
     add(call_menu, "stop", "Stop", "Ctrl+.", window.setup.stop)
     add(call_menu, "step", "Step (type a caller turn)", "Ctrl+L", window.step.focus_box)
     add(call_menu, "force", "Force transition…", "Ctrl+F", window.ask_force)
+    tests_menu = window.menuBar().addMenu("&Tests")
+    add(tests_menu, "run_all", "Run all", "Ctrl+Shift+R", window.tests.run_all_button.click)
+    add(tests_menu, "step_through", "Step through the selected case", "F9", window.tests.step_through)
+    add(tests_menu, "next_turn", "Next turn", "F10", window.tests.next_turn)
     view_menu = window.menuBar().addMenu("&View")
     for dock in window.docks.values():
         view_menu.addAction(dock.toggleViewAction())
     view_menu.addSeparator()
     add(view_menu, "reset_layout", "Reset layout", "", window.reset_layout)
+    add(view_menu, "fit_graph", "Fit the graph", "Ctrl+0", window.graph.fit)
+    replay_menu = window.menuBar().addMenu("&Replay")
+    cursor = window.controller.replay
+    add(replay_menu, "replay_play", "Play / pause", "Alt+P", window.timeline.toggle_play)
+    add(replay_menu, "replay_event_back", "Back one event", "Alt+Left", lambda: cursor.step_event(-1))
+    add(replay_menu, "replay_event_forward", "Forward one event", "Alt+Right", lambda: cursor.step_event(1))
+    add(replay_menu, "replay_turn_back", "Back one turn", "Alt+Up", lambda: cursor.step_turn(-1))
+    add(replay_menu, "replay_turn_forward", "Forward one turn", "Alt+Down", lambda: cursor.step_turn(1))
+    help_menu = window.menuBar().addMenu("&Help")
+    add(help_menu, "shortcuts", "Keyboard shortcuts", QKeySequence.StandardKey.HelpContents,
+        window.show_shortcuts)
     return actions

@@ -70,13 +70,14 @@ class NodeEntered(CallEvent):
 class UserTurn(CallEvent):
     kind = EventKind.USER_TURN
     text: str
-    source: str  # "typed", "script", "api" or "voice"
+    source: str  # "typed", "intent" (an intent button's example), "script", "api" or "voice"
 
 
 @dataclass(frozen=True, kw_only=True)
 class BotTurn(CallEvent):
     kind = EventKind.BOT_TURN
-    text: str
+    text: str  # as spoken: what text-to-speech was given (lexicon respellings in place)
+    written: str = ""  # the same words as written, for readers; "" when they are the same as `text`
 
 
 @dataclass(frozen=True, kw_only=True)

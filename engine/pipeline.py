@@ -423,7 +423,8 @@ class HealthcareAIPipeline:
                                "responder", False)
 
     def on_bot_turn(self, text: str) -> None:
-        self._emit(ev.BotTurn, text=text)
+        written = self.conversation.compiled.lexicon.restore(text)
+        self._emit(ev.BotTurn, text=text, written="" if written == text else written)
 
     def on_stage_latency(self, stage: str, ms: float) -> None:
         crossed = self._turn_crossed_transition if stage == Stage.VOICE_TO_VOICE else False

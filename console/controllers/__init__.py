@@ -7,9 +7,10 @@
 
 from console.controllers.call import CallController
 from console.controllers.history import HistoryController, HistorySupport
+from console.controllers.replay import ReplayCursor
 from console.controllers.state import TRANSITIONS, CallState
 from console.controllers.tests import TestRunController
 from console.controllers.voice import VoiceAdapter
 
 __all__ = ["TRANSITIONS", "CallController", "CallState", "HistoryController", "HistorySupport",
-           "TestRunController", "VoiceAdapter"]
+           "ReplayCursor", "TestRunController", "VoiceAdapter"]

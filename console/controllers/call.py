@@ -14,7 +14,7 @@ table in `console.controllers.state` does not allow. The test-run, history and v
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from loguru import logger
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.controllers.history import HistoryController, HistorySupport
+from console.controllers.replay import ReplayCursor
 from console.controllers.schema_view import NodeRenderer, schema_info, schema_name_of
 from console.controllers.state import LIVE_STATES, CallState, allowed
 from console.controllers.tests import TestRunController
@@ -31,14 +32,15 @@ from engine import driving
 from engine import events as ev
 from engine.calls import create_call
 from engine.describe import describe
-from engine.errors import EngineError
+from engine.errors import EngineError, ResponderError
 from engine.export import write_latency_csv
 from engine.lifecycle import CallStatus
-from engine.paths import DEFAULT_SCHEMA, bundled_schemas, default_patient_for
+from engine.paths import DEFAULT_SCHEMA, PATIENTS_DIR, SCHEMAS_DIR, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from engine.schema.compiled import CompiledSchema, load_schema
+from engine.tasks import TrackedTasks
 
 REPORT_INTERVAL_MS = 500
 BENIGN_ERROR_SOURCES = {"input", "force"}  # an operator's typo, reported where it was made
@@ -57,7 +59,7 @@ class CallController(QObject):
     callStarted = Signal(float, object)  # at, {call_id, schema, patient_id, responder, mode}
     nodeEntered = Signal(float, object)  # at, NodeView
     callerSaid = Signal(float, str, str)  # at, text, source
-    botSaid = Signal(float, str)  # at, text
+    botSaid = Signal(float, str, str)  # at, text as written, text as spoken (what TTS was given)
     functionCalled = Signal(float, str, object, object)  # at, name, arguments, result
     transitionTaken = Signal(float, str, str, str, bool)  # at, source, target, intent, forced
     turnClassified = Signal(float, object)  # at, why this intent: {intent, rule, margin, candidates, ...}
@@ -67,6 +69,7 @@ class CallController(QObject):
     latencySample = Signal(int, str, float, bool)  # turn, stage, ms, crossed_transition
     latencyReplayed = Signal(object)  # [(turn, stage, ms, crossed_transition)]
     reportChanged = Signal(object)  # the performance report (dict)
+    pastCallShown = Signal(str, str)  # schema name, patient id of the call a replay shows
 
     def __init__(self, parent: QObject | None = None, *, voice: VoiceAdapter | None = None,
                  history: HistorySupport | None = None) -> None:
@@ -77,7 +80,7 @@ class CallController(QObject):
         self._replaying = False
         self._timeline: list[ev.CallEvent] = []
         self._pending: list[ev.CallEvent] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TrackedTasks("console")
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task[Any] | None = None
@@ -87,6 +90,7 @@ class CallController(QObject):
         self.voice.setParent(self)
         self.history = HistoryController(self, self.voice, history)
         self.tests = TestRunController(self)
+        self.replay = ReplayCursor(self.show_events, self)
 
     # ----- read-outs -------------------------------------------------------------------------
 
@@ -125,6 +129,10 @@ class CallController(QObject):
     def bundled_schemas(self) -> list[Choice]:
         return [(path.stem, str(path)) for path in bundled_schemas()]
 
+    def file_folders(self) -> tuple[str, str]:
+        """Where the Open schema and Open patient dialogs start: the bundled schemas and patients."""
+        return str(SCHEMAS_DIR), str(PATIENTS_DIR)
+
     def default_selection(self) -> tuple[str, str]:
         patient = default_patient_for(DEFAULT_SCHEMA.stem)
         return str(DEFAULT_SCHEMA), str(patient or "")
@@ -157,6 +165,10 @@ class CallController(QObject):
     def _show_schema(self, compiled: CompiledSchema | None) -> None:
         if not self._nodes.show(compiled):
             return
+        if self._state == CallState.REPLAY:  # another schema: the replayed call is no longer shown
+            self._replaying = False
+            self.replay.clear()
+            self.change_state(CallState.READY)
         self.schemaChanged.emit(schema_info(compiled) if compiled else None)
         self.tests.load_for(compiled)
 
@@ -201,11 +213,17 @@ class CallController(QObject):
         responder = ResponderConfig(kind=setup.get("responder", "scripted"),  # type: ignore[arg-type]
                                     base_url=setup.get("llm_url") or None,
                                     model=setup.get("llm_model") or None)
+        resolved = responder.resolved()
+        if resolved.kind == "openai" and not resolved.base_url and resolved.api_key == "not-needed":
+            raise ResponderError("the OpenAI-compatible responder needs its server's address: "
+                                 "fill in LLM URL in Call setup")
         return create_call(compiled, setup["patient"], responder=responder, voice=voice)
 
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
         self._call, self._replaying = call, False
+        if self.replay.total:
+            self.replay.clear()
         self._timeline.clear()
         self._nodes.forget_entered()
         self.timelineReset.emit()
@@ -244,14 +262,14 @@ class CallController(QObject):
             self.flush()
             self.change_state(CallState.FAILED if call.status.value == CallState.FAILED else CallState.ENDED)
 
-    async def step(self, text: str) -> bool:
-        """Send a caller turn and wait for the bot's answer."""
+    async def step(self, text: str, source: str = "typed") -> bool:
+        """Send a caller turn ("typed", or "intent" for an intent button's example); wait for the answer."""
         call = self._live_call("send a caller turn")
         if call is None:
             return False
         async with self._step_lock:
             try:
-                await driving.take_turn(call, text, source="typed")
+                await driving.take_turn(call, text, source=source)
             except Exception as error:
                 self.report_failure("The caller turn failed", error)
                 return False
@@ -309,7 +327,7 @@ class CallController(QObject):
         """End the call, await its pipeline and every task of ours; then let go of the store."""
         await self.stop("the console is closing")
         self.history.stop_playback()
-        await self._drain_tasks()
+        await self._tasks.drain(driving.END_WAIT_S)
         self._report_timer.stop()
         self._flush_timer.stop()
         self.voice.close()
@@ -326,19 +344,26 @@ class CallController(QObject):
 
     def show_past_call(self, call_id: str, events: list[ev.CallEvent], report: dict[str, Any],
                        schema: str) -> None:
-        """Replay a stored call's events into the same signals as a live call's."""
+        """Replay a stored call's events into the same signals as a live call's (the cursor at its end)."""
         self._call, self._replaying = None, True
-        self._timeline.clear()
-        self._nodes.forget_entered()
         self._show_schema(self._nodes.known_schema(schema))
         self.change_state(CallState.REPLAY)
+        self.replay.load(events, report)
+        started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
+        if started is not None:
+            self.pastCallShown.emit(started.schema, started.patient_id)
+        self.messageShown.emit(f"Showing call {call_id} from the history")
+
+    def show_events(self, events: list[ev.CallEvent], report: dict[str, Any]) -> None:
+        """Show a replay's events up to its cursor, from a clean timeline."""
+        self._timeline.clear()
+        self._nodes.forget_entered()
         self.timelineReset.emit()
         for event in events:
             self._dispatch(event)
         self.latencyReplayed.emit([(e.turn, e.stage, e.ms, e.crossed_transition)
                                    for e in events if isinstance(e, ev.Latency)])
         self.reportChanged.emit(report)
-        self.messageShown.emit(f"Showing call {call_id} from the history")
 
     # ----- events -> signals -----------------------------------------------------------------
 
@@ -376,7 +401,7 @@ class CallController(QObject):
         self.callerSaid.emit(event.at, event.text, event.source)
 
     def _on_bot_turn(self, event: ev.BotTurn) -> None:
-        self.botSaid.emit(event.at, event.text)
+        self.botSaid.emit(event.at, event.written or event.text, event.text)
 
     def _on_function_called(self, event: ev.FunctionCalled) -> None:
         self.functionCalled.emit(event.at, event.name, dict(event.arguments), dict(event.result))
@@ -416,7 +441,7 @@ class CallController(QObject):
         self._emit_report()
         self.recordedCallEnded.emit(event.call_id)
         if self._call is not None:
-            self._spawn(self._call.wait_until_ended(driving.END_WAIT_S), f"reap-{event.call_id}")
+            self._tasks.spawn(self._call.wait_until_ended(driving.END_WAIT_S), f"reap-{event.call_id}")
 
     def _emit_report(self) -> None:
         if self._call is not None:
@@ -451,25 +476,6 @@ class CallController(QObject):
         if not isinstance(error, EngineError):
             logger.opt(exception=error).error(title)
         self.failed.emit(title, "\n".join(describe(error)))
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.opt(exception=task.exception()).error(f"console task {task.get_name()} failed")
-
-    async def _drain_tasks(self) -> None:
-        if not self._tasks:
-            return
-        _done, pending = await asyncio.wait(set(self._tasks), timeout=driving.END_WAIT_S)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _single_shot(parent: QObject, interval_ms: int, slot: Any) -> QTimer:

@@ -29,7 +29,7 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.STOPPING: frozenset({CallState.ENDED, CallState.FAILED}),
     CallState.ENDED: _IDLE_NEXT,
     CallState.FAILED: _IDLE_NEXT,
-    CallState.REPLAY: _IDLE_NEXT,
+    CallState.REPLAY: _IDLE_NEXT | {CallState.READY},  # another schema is chosen
     CallState.TESTING: frozenset({CallState.ENDED}),
 }
 

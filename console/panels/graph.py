@@ -15,8 +15,11 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsView,
+    QHBoxLayout,
+    QLabel,
     QMenu,
     QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -44,9 +47,12 @@ from console.graph.items import (
 )
 from console.graph.layout import EdgeKey, Point, Size, layout_graph
 from console.graph.view import GraphView
+from console.widgets import ElidedLabel, Panel
+
+GRAPH_HINT = "click: inspect · double-click: force · wheel: zoom · drag: pan"
 
 
-class StateGraphPanel(QWidget):
+class StateGraphPanel(Panel):
     """The conversation's state graph, with the live call's path and the tests' coverage.
 
     Feed it plain data: `set_graph(...)` once per schema, then `set_current`, `mark_visited` and
@@ -73,7 +79,9 @@ class StateGraphPanel(QWidget):
         self._legend = self._view.legend
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._view)
+        layout.setSpacing(0)
+        layout.addLayout(self._header())
+        layout.addWidget(self._view, 1)
         self._view.nodeClicked.connect(self.stateSelected)
         self._view.nodeDoubleClicked.connect(self.request_force)
         self._view.nodeMenuRequested.connect(self._show_node_menu)
@@ -82,6 +90,21 @@ class StateGraphPanel(QWidget):
         self._clear()
 
     # --- building
+
+    def _header(self) -> QHBoxLayout:
+        """The panel's title, how to drive the view, and a Fit button."""
+        title = QLabel("<b>State graph</b>")
+        hint = ElidedLabel(GRAPH_HINT)
+        hint.setStyleSheet("color: #78909c;")
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Fit the whole graph into the view (Ctrl+0 or 0)")
+        self.fit_button.clicked.connect(self.fit)
+        row = QHBoxLayout()
+        row.setContentsMargins(4, 2, 4, 2)
+        row.addWidget(title)
+        row.addWidget(hint, 1)
+        row.addWidget(self.fit_button)
+        return row
 
     def set_graph(self, states: list[str], edges: list[tuple[str, str, str]], initial: str,
                   endings: set[str]) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.slots import async_slot
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController, HistoryController
@@ -26,7 +27,7 @@ COLUMNS = ["Started", "Schema", "Patient", "Status", "Mode", "Call"]
 LIMIT = 200
 
 
-class HistoryPanel(QWidget):
+class HistoryPanel(Panel):
     def __init__(self, history: HistoryController, controller: CallController,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)

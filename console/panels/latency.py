@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.widgets import Panel
+
 Sample = tuple[int, str, float, bool]  # (turn, stage, ms, crossed_transition)
 
 STACK_ORDER = ("classify", "render", "transition", "stt", "llm", "tts")  # bottom to top
@@ -47,6 +49,7 @@ BUDGET_COLOURS = {SCHEMA_OVERHEAD: "#c62828", "transition": "#ef6c00"}
 CROSSED_COLOUR = "#ef6c00"
 OVER_BUDGET = QColor("#c62828")
 BAR_WIDTH = 0.6
+TABLE_MAX_WIDTH = 250
 NO_TURNS: Mapping[int, float] = MappingProxyType({})
 TREND_DELAY_MS = 30  # the turn plot is redrawn this long after the stage bars
 
@@ -138,7 +141,7 @@ def _plot(title: str, settle_ms: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotI
     return widget, plot, legend
 
 
-class LatencyPanel(QWidget):
+class LatencyPanel(Panel):
     """Per-turn stage latency (stacked bars + budget lines), turn latency, rolling p50/p95 table.
 
     API (plain data only):
@@ -186,6 +189,7 @@ class LatencyPanel(QWidget):
                                      "with the budgets")
         self._schema_only.toggled.connect(self.set_schema_only)
         self.table = self._make_table()
+        self.table.setMaximumWidth(TABLE_MAX_WIDTH)  # the plots get the rest
         side = QVBoxLayout()
         side.addWidget(self.table)
         side.addWidget(self._schema_only)

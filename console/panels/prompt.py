@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from console.panels import NodeView, SchemaInfo, Segment
 from console.slots import async_slot
+from console.widgets import ElidedLabel, Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -106,7 +107,7 @@ def _tag_format() -> QTextCharFormat:
     return fmt
 
 
-class PromptPanel(QWidget):
+class PromptPanel(Panel):
     def __init__(self, controller: CallController, voice: VoiceAdapter,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,13 +126,15 @@ class PromptPanel(QWidget):
         self.tags_toggle = QCheckBox("Field tags")
         self.tags_toggle.setToolTip("Write each highlighted value's field name after it")
         self.play_button = QPushButton("▶ Play")
+        self.play_reason = ElidedLabel()
+        self.play_reason.setStyleSheet("color: #6d4c41;")
         self.say_text = SegmentText("The node's scripted line")
         self.prompt_text = SegmentText("The node's task prompt")
         for toggle in (self.source_toggle, self.tags_toggle):
             toggle.toggled.connect(self._render)
         self.play_button.clicked.connect(self.play)
         header = QHBoxLayout()
-        header.addWidget(self.title, 1)
+        header.addStretch(1)
         for widget in (self.source_toggle, self.tags_toggle, self.play_button):
             header.addWidget(widget)
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -140,7 +143,9 @@ class PromptPanel(QWidget):
         splitter.setSizes([120, 240])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
         layout.addLayout(header)
+        layout.addWidget(self.play_reason)
         layout.addWidget(splitter, 1)
         self._update_play()
 
@@ -202,6 +207,8 @@ class PromptPanel(QWidget):
         self.play_button.setEnabled(available and bool(self.line))
         self.play_button.setToolTip("Speak the scripted line through text to speech" if available
                                     else f"Text to speech is unavailable: {reason}")
+        self.play_reason.set_full_text("" if available else f"Play is unavailable: {reason}")
+        self.play_reason.setVisible(not available)
 
     @async_slot()
     async def play(self) -> None:

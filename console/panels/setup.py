@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from console.dialogs import Dialogs
 from console.panels import CallSetup, Choice
 from console.slots import async_slot
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -37,7 +38,7 @@ RESPONDERS = [("Scripted (offline)", "scripted"), ("OpenAI-compatible", "openai"
 MODES = [("Text", "text"), ("Voice", "voice")]
 
 
-class SetupPanel(QWidget):
+class SetupPanel(Panel):
     outputDeviceChanged = Signal(str)  # the chosen speaker's name ("" = the default)
 
     def __init__(self, controller: CallController, voice: VoiceAdapter, settings: QSettings,
@@ -52,6 +53,7 @@ class SetupPanel(QWidget):
         controller.callStateChanged.connect(self._update_enabled)
         controller.callStateChanged.connect(self._update_monitor)
         controller.busyChanged.connect(self._update_enabled)
+        controller.pastCallShown.connect(self.show_call)
         voice.inputLevel.connect(self.set_input_level)
 
     # ----- building ----------------------------------------------------------------------------
@@ -66,8 +68,10 @@ class SetupPanel(QWidget):
         self.ready_label.setWordWrap(True)
         self.responder_box = _combo(RESPONDERS)
         self.url_edit, self.model_edit = QLineEdit(), QLineEdit()
-        self.url_edit.setPlaceholderText("http://127.0.0.1:8000/v1 (or $VOICE_CONSOLE_LLM_URL)")
-        self.model_edit.setPlaceholderText("model name (default gpt-4.1-mini)")
+        self.url_edit.setPlaceholderText("required, e.g. http://127.0.0.1:8000/v1")
+        self.url_edit.setToolTip("The OpenAI-compatible server's base URL. Empty: $VOICE_CONSOLE_LLM_URL "
+                                 "or $OPENAI_BASE_URL is used if set")
+        self.model_edit.setPlaceholderText("empty: gpt-4.1-mini")
         self.mode_box = _combo(MODES)
         self.voice_label = QLabel()
         self.voice_label.setWordWrap(True)
@@ -188,9 +192,20 @@ class SetupPanel(QWidget):
         if not _select_path(self.patient_box, chosen):
             self.patient_box.setCurrentIndex(0)
 
+    def show_call(self, schema_name: str, patient_id: str) -> None:
+        """Select a shown call's schema and patient (a replay), when they are among the choices."""
+        schema = next((path for label, path in self._controller.bundled_schemas() if label == schema_name),
+                      self.schema_path if Path(self.schema_path).stem == schema_name else "")
+        if not schema:
+            return
+        self._fill_schemas(schema)
+        patients = self._controller.patients_for(schema)
+        self._fill_patients(next((path for label, path in patients if label == patient_id), ""))
+        self._refresh()
+
     def _on_schema_chosen(self) -> None:
         if self.schema_box.currentData() == OPEN_FILE:
-            path = self._dialogs.open_file("Open schema file", str(Path(self.schema_path).parent),
+            path = self._dialogs.open_file("Open schema file", self._controller.file_folders()[0],
                                            "Schemas (*.yaml *.yml)")
             if path is None:
                 _select_path(self.schema_box, str(self._settings.value("setup/schema", "")))
@@ -206,7 +221,7 @@ class SetupPanel(QWidget):
 
     def _on_patient_chosen(self) -> None:
         if self.patient_box.currentData() == OPEN_FILE:
-            path = self._dialogs.open_file("Open patient file", str(Path(self.schema_path).parent),
+            path = self._dialogs.open_file("Open patient file", self._controller.file_folders()[1],
                                            "Patients (*.json)")
             self._fill_patients(path or str(self._settings.value("setup/patient", "")))
         self._refresh()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from console.panels import IntentChoice, NodeView
 from console.slots import async_slot
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 INTENT_COLUMNS = 1
 
 
-class StepPanel(QWidget):
+class StepPanel(Panel):
     def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._controller = controller
@@ -121,15 +122,15 @@ class StepPanel(QWidget):
 
     @async_slot(str)
     async def send_example(self, text: str) -> None:
-        await self.send_text(text)
+        await self.send_text(text, source="intent")
 
-    async def send_text(self, text: str) -> bool:
+    async def send_text(self, text: str, source: str = "typed") -> bool:
         if self._sending or self._controller.call_state != "running":
             return False
         self._sending = True
         self._update_enabled()
         try:
-            return await self._controller.step(text)
+            return await self._controller.step(text, source)
         finally:
             self._sending = False
             self._update_enabled()

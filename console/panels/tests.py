@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.widgets import ElidedLabel, Panel
+
 CaseKey = tuple[str, str]  # (schema, case)
 
 CASE_COLUMN, RESULT_COLUMN, TIME_COLUMN = 0, 1, 2
@@ -28,7 +30,7 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 PASS_COLOUR, FAIL_COLOUR, RUNNING_COLOUR = QColor("#2e7d32"), QColor("#c62828"), QColor("#546e7a")
 
 
-class TestsPanel(QWidget):
+class TestsPanel(Panel):
     """The cases of the loaded test scripts, grouped by schema, with their results.
 
     Plain data in: `set_cases`, `set_running`, `set_result`, `set_coverage`, `stop_stepping`.
@@ -67,6 +69,8 @@ class TestsPanel(QWidget):
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select a case to see why it failed.")
+        self.next_step_label = ElidedLabel()
+        self.next_step_label.setStyleSheet("color: #1565c0;")
         self.coverage_label = QLabel("Coverage: not run yet")
         self.coverage_label.setWordWrap(True)
         self.coverage_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -76,15 +80,17 @@ class TestsPanel(QWidget):
         self.next_button = QPushButton("Next turn")
         self.run_selected_button.clicked.connect(self._run_selected)
         self.run_all_button.clicked.connect(self._run_all)
-        self.step_button.clicked.connect(self._step_through)
-        self.next_button.clicked.connect(self.nextStepRequested)
+        self.step_button.clicked.connect(self.step_through)
+        self.next_button.clicked.connect(self.next_turn)
+        self.step_button.setToolTip("Play the selected case one caller turn at a time (F9)")
+        self.next_button.setToolTip("Send the stepped case's next caller turn (F10)")
         self._lay_out()
 
     def _lay_out(self) -> None:
         buttons = QHBoxLayout()
         for button in (self.run_selected_button, self.run_all_button, self.step_button, self.next_button):
             buttons.addWidget(button)
-        buttons.addStretch(1)
+        buttons.addWidget(self.next_step_label, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.tree)
         splitter.addWidget(self.detail)
@@ -143,6 +149,7 @@ class TestsPanel(QWidget):
 
     def stop_stepping(self) -> None:
         self._stepping = None
+        self.next_step_label.set_full_text("")
         self._update_buttons()
 
     # ----- what the panel shows ----------------------------------------------------------------
@@ -235,7 +242,15 @@ class TestsPanel(QWidget):
         if self._items:
             self.runRequested.emit(list(self._items))
 
-    def _step_through(self) -> None:
+    def show_next_step(self, number: int, total: int, text: str) -> None:
+        """The stepped case's next caller turn, before Next turn sends it."""
+        self.next_step_label.set_full_text(f"Next ({number}/{total}): {text}")
+
+    def next_turn(self) -> None:
+        if self._stepping is not None:
+            self.nextStepRequested.emit()
+
+    def step_through(self) -> None:
         chosen = self.selected_cases()
         if len(chosen) != 1 or self._stepping is not None:
             return

@@ -7,9 +7,11 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QHelpEvent, QResizeEvent
+from PySide6.QtWidgets import QTextBrowser, QToolTip, QVBoxLayout, QWidget
+
+from console.widgets import Panel
 
 if TYPE_CHECKING:
     from console.controllers import CallController
@@ -46,13 +48,23 @@ class _TranscriptView(QTextBrowser):
         self._pending = QResizeEvent(event.size(), old)
         self._settle.start()
 
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            tip = self.cursorForPosition(event.pos()).charFormat().toolTip()
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
+
     def _relayout(self) -> None:
         event, self._pending = self._pending, None
         if event is not None:
             super().resizeEvent(QResizeEvent(self.size(), event.oldSize()))
 
 
-class TranscriptPanel(QWidget):
+class TranscriptPanel(Panel):
     def __init__(self, controller: CallController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = _TranscriptView()
@@ -71,13 +83,20 @@ class TranscriptPanel(QWidget):
         controller.callError.connect(self._on_error)
         controller.callEnded.connect(self._on_ended)
 
-    def add(self, at: float, kind: str, who: str, text: str, note: str = "") -> None:
-        """Append one line: time, who (coloured), text, and an optional grey note."""
+    def add(self, at: float, kind: str, who: str, text: str, note: str = "", hover: str = "") -> None:
+        """Append one line: time, who (coloured), text (`hover` is its tooltip) and an optional grey note."""
         time = datetime.fromtimestamp(at).strftime("%H:%M:%S")
         note_html = f' <span style="color:#90a4ae">({html.escape(note)})</span>' if note else ""
+        body = html.escape(text)
+        if hover:
+            body = f'<span title="{html.escape(hover, quote=True)}" style="color:#1b5e20">{body}</span>'
         self.view.append(f'<span style="color:#90a4ae">{time}</span> '
-                         f'<b style="color:{COLOURS[kind]}">{html.escape(who)}</b> '
-                         f'{html.escape(text)}{note_html}')
+                         f'<b style="color:{COLOURS[kind]}">{html.escape(who)}</b> {body}{note_html}')
+
+    def tooltip_at_text(self, text: str) -> str:
+        """The tooltip on the first occurrence of `text` ("" if none), as hovering it would show."""
+        found = self.view.document().find(text)
+        return found.charFormat().toolTip() if not found.isNull() else ""
 
     def text(self) -> str:
         return self.view.toPlainText()
@@ -89,8 +108,8 @@ class TranscriptPanel(QWidget):
     def _on_caller(self, at: float, text: str, source: str) -> None:
         self.add(at, "caller", "Caller", text, source)
 
-    def _on_bot(self, at: float, text: str) -> None:
-        self.add(at, "bot", "Bot", text)
+    def _on_bot(self, at: float, written: str, spoken: str) -> None:
+        self.add(at, "bot", "Bot", written, hover=f"spoken as: {spoken}" if spoken != written else "")
 
     def _on_function(self, at: float, name: str, arguments: dict[str, Any], result: dict[str, Any]) -> None:
         self.add(at, "function", f"ƒ {name}", f"{_json(arguments)} → {_json(result)}")

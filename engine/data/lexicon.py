@@ -17,10 +17,12 @@ class Lexicon:
         pairs = (pronunciations or {}).items()
         self._spoken = {_key(written): spoken for written, spoken in pairs if _key(written)}
         self._pattern = self._compile(self._spoken) if self._spoken else None
+        self._written = {_key(spoken): written for written, spoken in pairs if _key(written) and _key(spoken)}
+        self._spoken_pattern = self._compile(self._written) if self._written else None
 
     @staticmethod
-    def _compile(spoken: dict[str, str]) -> re.Pattern[str]:
-        by_length = sorted(spoken, key=len, reverse=True)
+    def _compile(forms: dict[str, str]) -> re.Pattern[str]:
+        by_length = sorted(forms, key=len, reverse=True)
         alternatives = "|".join(r"\s+".join(map(re.escape, written.split())) for written in by_length)
         return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
@@ -37,3 +39,10 @@ class Lexicon:
 
     def _replacement(self, match: re.Match[str]) -> str:
         return self._spoken.get(_key(match.group()), match.group())
+
+    def restore(self, text: str) -> str:
+        """The written words back in place of their spoken forms (what a reader should see)."""
+        if self._spoken_pattern is None or not text:
+            return text
+        written = self._written
+        return self._spoken_pattern.sub(lambda match: written.get(_key(match.group()), match.group()), text)

@@ -76,6 +76,8 @@ class ScriptedDialogs(Dialogs):
     def __init__(self) -> None:
         super().__init__(None)
         self.errors: list[tuple[str, str]] = []
+        self.informed: list[tuple[str, str]] = []
+        self.opened_in: list[str] = []  # the folder each open-file dialog started in
         self.questions: list[str] = []
         self.confirm_answer = True
         self.files: deque[str | None] = deque()
@@ -83,6 +85,9 @@ class ScriptedDialogs(Dialogs):
 
     def error(self, title: str, message: str) -> None:
         self.errors.append((title, message))
+
+    def inform(self, title: str, text: str) -> None:
+        self.informed.append((title, text))
 
     def confirm(self, title: str, question: str) -> bool:
         self.questions.append(question)
@@ -92,6 +97,7 @@ class ScriptedDialogs(Dialogs):
         return self.choices.popleft() if self.choices else None
 
     def open_file(self, title: str, directory: str, name_filter: str) -> str | None:
+        self.opened_in.append(directory)
         return self.files.popleft() if self.files else None
 
     def save_file(self, title: str, suggested: str, name_filter: str) -> str | None:

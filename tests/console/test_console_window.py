@@ -87,7 +87,7 @@ def test_a_text_call_on_each_bundled_schema(make_window: MakeWindow, aio: Aio, d
     assert window.prompt.view["state"] == initial and window.prompt.view["current"]
     opening = compiled.renderer.render(initial, "say", _precomputed(compiled, patient))
     assert window.prompt.say_text.toPlainText() == opening
-    assert f"Bot {opening}" in transcript.text()
+    assert f"Bot {compiled.lexicon.restore(opening)}" in transcript.text()  # the written words
     assert window.prompt.say_text.highlighted_values(), "the opening line shows no patient value"
     assert graph.node_style(initial) == "current"
 
@@ -143,7 +143,7 @@ def test_intent_buttons_send_the_first_example(window: MainWindow, aio: Aio) -> 
     assert "→ reminder" in button.toolTip() and "speaking" in button.toolTip()
     button.click()
     aio.until(lambda: "→ greeting → reminder" in window.transcript.text())
-    assert "Caller yes, this is she (typed)" in window.transcript.text()
+    assert "Caller yes, this is she (intent)" in window.transcript.text()
     assert window.controller.current_state == "reminder"
 
 
@@ -273,7 +273,7 @@ def test_the_window_keeps_working_after_an_llm_fault(window: MainWindow, aio: Ai
     assert controller.call_state == "ended"
     setup.responder_box.setCurrentIndex(setup.responder_box.findData("scripted"))
     setup.start()
-    aio.until(lambda: controller.call_state == "running" and "River-side" in window.transcript.text())
+    aio.until(lambda: controller.call_state == "running" and "Riverside" in window.transcript.text())
 
 
 def test_the_window_keeps_working_after_an_audio_fault(window: MainWindow, aio: Aio,

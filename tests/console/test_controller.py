@@ -74,7 +74,7 @@ def test_a_text_call_becomes_signals_in_order(aio: Aio, controller: CallControll
     assert seen["callStarted"][0][1]["schema"] == "minimal_schema"
     assert [view["state"] for _at, view in seen["nodeEntered"]] == ["greet", "done"]
     assert [text for _at, text, _source in seen["callerSaid"]] == ["hmm, what was that?", "yes, that is fine"]
-    assert [text for _at, text in seen["botSaid"]][-1] == "Thanks friend!"
+    assert [text for _at, text, _spoken in seen["botSaid"]][-1] == "Thanks friend!"
     assert [(name, result["status"]) for _at, name, _args, result in seen["functionCalled"]] == [
         ("confirm_appointment", "recorded")]
     assert [args[1:] for args in seen["transitionTaken"]] == [("greet", "done", "yes", False)]

@@ -34,3 +34,12 @@ def test_empty_lexicon_returns_text_unchanged() -> None:
     assert lexicon.apply(text) is text
     assert not lexicon
     assert Lexicon().apply("") == ""
+
+
+def test_restore_puts_the_written_words_back() -> None:
+    lexicon = Lexicon({"Washtenaw": "WASH-teh-naw", "Riverside Clinic": "River-side Clinic"})
+    spoken = lexicon.apply("Riverside Clinic in Washtenaw county")
+    assert spoken == "River-side Clinic in WASH-teh-naw county"
+    assert lexicon.restore(spoken) == "Riverside Clinic in Washtenaw county"
+    assert lexicon.restore("nothing respelled") == "nothing respelled"
+    assert Lexicon().restore("as is") == "as is"
