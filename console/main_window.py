@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.tests = TestsPanel()
         self.timeline = TimelinePanel(controller.replay)
         self.status = StatusLine(self)
+        self._error_shown = False  # an error of the current call is in the status line
         self.setStatusBar(self.status)
         self.setStyleSheet(FOCUS_STYLE)  # every focus stop shows that it has the focus
         self.docks: dict[str, QDockWidget] = {}
@@ -297,7 +298,9 @@ class MainWindow(QMainWindow):
         self.menu_actions["stop"].setEnabled(self.controller.is_live)
         self.menu_actions["force"].setEnabled(state == "running")
         self.status.state.setText(f"● {state}")
-        if state in STATE_NOTES:  # a later success replaces an earlier error
+        if state in ("starting", "testing"):
+            self._error_shown = False
+        if state in STATE_NOTES and not self._error_shown:  # success replaces an earlier call's error
             self.status.show_message(STATE_NOTES[state])
         self._update_title()
 
@@ -305,11 +308,15 @@ class MainWindow(QMainWindow):
         first = message.splitlines()[0] if message else ""
         if first.lower().startswith(title.lower()):  # the message already says it: say it once
             first = first[len(title):].lstrip(" :")
-        self.status.show_message(f"{title}: {first}" if first else title, error=True)
+        self._show_error(f"{title}: {first}" if first else title)
         self.dialogs.error(title, message)
 
     def _on_call_error(self, _at: float, message: str, source: str, _fatal: bool) -> None:
-        self.status.show_message(f"Error ({source}): {message}", error=True)
+        self._show_error(f"Error ({source}): {message}")
+
+    def _show_error(self, text: str) -> None:
+        self._error_shown = True
+        self.status.show_message(text, error=True)
 
     def _update_title(self) -> None:
         schema = self.controller.schema_name or "no schema"

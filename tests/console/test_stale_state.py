@@ -45,7 +45,7 @@ def test_a_replay_shows_its_setup_and_a_schema_switch_leaves_it(window: MainWind
     assert (window.setup.schema_path, window.setup.patient_path) == (call_schema, call_patient)
     choose_schema(window, OTHER_SCHEMA)
     assert "replay" not in window.windowTitle() and "medication_adherence" in window.windowTitle()
-    initial = load_schema(OTHER_SCHEMA).schema.initial_state
+    initial = load_schema(OTHER_SCHEMA).schema.initial_node
     assert window.prompt.view is not None and window.prompt.view["state"] == initial
     assert window.graph.states() == window.controller.states()
 
