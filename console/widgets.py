@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QHelpEvent, QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QTextBrowser, QToolTip, QWidget
 
 
 class ElidedLabel(QLabel):
@@ -48,3 +48,15 @@ class Panel(QWidget):
 
     def minimumSizeHint(self) -> QSize:
         return self.minimumSize()
+
+
+def show_format_tooltip(view: QTextBrowser, event: QEvent) -> bool:
+    """Show the tooltip of the text under the mouse (set on its char format); True if `event` asked."""
+    if event.type() != QEvent.Type.ToolTip or not isinstance(event, QHelpEvent):
+        return False
+    tip = view.cursorForPosition(event.pos()).charFormat().toolTip()
+    if tip:
+        QToolTip.showText(event.globalPos(), tip, view)
+    else:
+        QToolTip.hideText()
+    return True

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QHelpEvent, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -19,14 +19,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTextBrowser,
-    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from console.panels import NodeView, SchemaInfo, Segment
 from console.slots import async_slot
-from console.widgets import ElidedLabel, Panel
+from console.widgets import ElidedLabel, Panel, show_format_tooltip
 
 if TYPE_CHECKING:
     from console.controllers import CallController, VoiceAdapter
@@ -81,14 +80,7 @@ class SegmentText(QTextBrowser):
         return found
 
     def viewportEvent(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
-            tip = self.cursorForPosition(event.pos()).charFormat().toolTip()
-            if tip:
-                QToolTip.showText(event.globalPos(), tip, self)
-            else:
-                QToolTip.hideText()
-            return True
-        return super().viewportEvent(event)
+        return show_format_tooltip(self, event) or super().viewportEvent(event)
 
 
 def _value_format(field: str, raw: str, spoken: str) -> QTextCharFormat:

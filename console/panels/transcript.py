@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QTimer
-from PySide6.QtGui import QHelpEvent, QResizeEvent
-from PySide6.QtWidgets import QTextBrowser, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
-from console.widgets import Panel
+from console.widgets import Panel, show_format_tooltip
 
 if TYPE_CHECKING:
     from console.controllers import CallController
@@ -49,14 +49,7 @@ class _TranscriptView(QTextBrowser):
         self._settle.start()
 
     def viewportEvent(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
-            tip = self.cursorForPosition(event.pos()).charFormat().toolTip()
-            if tip:
-                QToolTip.showText(event.globalPos(), tip, self)
-            else:
-                QToolTip.hideText()
-            return True
-        return super().viewportEvent(event)
+        return show_format_tooltip(self, event) or super().viewportEvent(event)
 
     def _relayout(self) -> None:
         event, self._pending = self._pending, None
