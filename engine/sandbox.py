@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
@@ -29,6 +29,7 @@ MAX_INT_BITS = 4096  # about 1,200 digits
 MAX_LOOP_STEPS = 10_000  # loop iterations in one render, all loops together
 MAX_RENDER_S = 1.0
 MAX_LIPSUM_PARAGRAPHS = 10
+MAX_NESTING = 50  # levels of brackets and operators in one expression
 _NUMBER = re.compile(r"\d+")
 _SIZED = (str, list, tuple, dict)
 
@@ -113,17 +114,25 @@ class BoundedEnvironment(SandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(finalize=checked_value, **options)
         self.globals["range"] = _bounded_range
         self.globals["lipsum"] = _bounded_lipsum
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         """Parse, then route every loop's iterable through `bounded_loop`."""
-        tree = super()._parse(source, name, filename)
+        try:
+            tree = super()._parse(source, name, filename)
+        except RecursionError:
+            raise _too_deep(name, filename) from None
+        if _depth(tree) > MAX_NESTING:
+            raise _too_deep(name, filename)
         for loop in tree.find_all(nodes.For):
             bounded = nodes.ImportedName(f"{__name__}.bounded_loop")
             loop.iter = nodes.Call(bounded, [loop.iter], [], None, None)
+        for concat in tree.find_all(nodes.Concat):  # `a ~ b` is no binop Jinja lets us intercept
+            checked = nodes.ImportedName(f"{__name__}.checked_value")
+            concat.nodes = [nodes.Call(checked, [operand], [], None, None) for operand in concat.nodes]
         return tree
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -137,6 +146,20 @@ class BoundedEnvironment(SandboxedEnvironment):
         method = getattr(__obj, "__name__", "")
         _check_arguments(receiver, method, args, kwargs)
         return _checked(SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs))
+
+
+def _too_deep(name: str | None, filename: str | None) -> TemplateSyntaxError:
+    return TemplateSyntaxError(f"expressions nested more than {MAX_NESTING} levels deep", 1, name, filename)
+
+
+def _depth(node: nodes.Node) -> int:
+    """How deep the tree goes, without recursion (a deep tree must not exhaust the stack here)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in current.iter_child_nodes())
+    return deepest
 
 
 def _check_binop(operator: str, left: Any, right: Any) -> None:
@@ -171,6 +194,8 @@ def _check_arguments(receiver: Any, method: str, args: tuple[Any, ...], kwargs: 
     for value in (*args, *kwargs.values()):
         if _is_int(value) and abs(value) > MAX_TEXT:
             raise TemplateLimitError(f"an argument larger than {MAX_TEXT:,}")
+        if isinstance(value, (list, tuple, dict)):
+            _check_size(_weight(value))
     if isinstance(receiver, str):
         if method in ("format", "format_map"):
             _check_format_string(receiver)
@@ -194,19 +219,36 @@ def _check_size(size: int) -> None:
         raise TemplateLimitError(f"a value longer than {MAX_TEXT:,} characters or items")
 
 
+def checked_value(value: Any) -> Any:
+    """`value`, once it is known to be within the bounds (every output and `~` operand passes here)."""
+    return _checked(value)
+
+
 def _checked(value: Any) -> Any:
-    if isinstance(value, _SIZED):
+    if isinstance(value, str):
         _check_size(len(value))
+    elif isinstance(value, _SIZED):
+        _check_size(_weight(value))
     elif _is_int(value) and value.bit_length() > MAX_INT_BITS:
         raise TemplateLimitError(f"a number larger than {MAX_INT_BITS} bits")
     return value
 
 
 def _weight(sequence: Any) -> int:
-    """Items counted one level deep, so `[big_list] * n` counts the big list's items."""
-    if isinstance(sequence, str):
-        return len(sequence)
-    return sum(len(item) if isinstance(item, _SIZED) else 1 for item in sequence)
+    """Items counted at every depth, each shared reference again (printing repeats it), stopping
+    once past MAX_TEXT: so `[[[0] * 100] * 100] * 100` weighs a million, not a hundred."""
+    weight, stack = 0, [sequence]
+    while stack and weight <= MAX_TEXT:
+        value = stack.pop()
+        if isinstance(value, str):
+            weight += len(value)
+        elif isinstance(value, dict):
+            weight += len(value)
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            weight += len(value)
+            stack.extend(value)
+    return weight
 
 
 def _is_int(value: Any) -> bool:

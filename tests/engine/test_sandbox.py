@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from jinja2 import TemplateSyntaxError
 
 from engine.prompts import make_environment
 from engine.sandbox import MAX_TEXT, TemplateLimitError, bounded_render, bounded_stream, bounded_text
@@ -34,12 +35,32 @@ def render(source: str, **values: object) -> str:
     ("{{ [range(10000)|list] * 100 }}", "a value longer than"),
     ("{{ reason * 10**7 }}", "a value longer than"),
     ("{{ 'x' * 60000 }}{{ 'y' * 60000 }}", "the output is longer than"),
+    ("{{ [[[[0] * 100] * 100] * 100] * 100 }}", "a value longer than"),
+    ("{{ ([[[0] * 100] * 100] * 100)|pprint }}", "a value longer than"),
+    ("{% set b = [0] * 100000 %}{{ [b, b, b] }}", "a value longer than"),
+    ("{% set b = [0] * 100000 %}{{ [b, b, b] ~ '' }}", "a value longer than"),
+    ("{% set b = [0] * 100000 %}{{ [b, b, b]|string }}", "a value longer than"),
+    ("{% set b = [0] * 60000 %}{{ {'x': b, 'y': b} }}", "a value longer than"),
 ])
 def test_hostile_templates_stop_fast_at_a_named_bound(source: str, message: str) -> None:
     started = time.perf_counter()
     with pytest.raises(TemplateLimitError, match=message):
         render(source, reason="")
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("depth", [60, 300, 3000])
+def test_an_expression_nested_too_deep_is_a_syntax_error_not_a_crash(depth: int) -> None:
+    if depth > 100:  # brackets alone make no tree node, but exhaust the parser's stack
+        with pytest.raises(TemplateSyntaxError, match="nested more than 50 levels deep"):
+            render("{{ " + "(" * depth + "1" + ")" * depth + " }}")
+    with pytest.raises(TemplateSyntaxError, match="nested more than 50 levels deep"):
+        render("{{ " + "[" * depth + "]" * depth + " }}")
+
+
+def test_nesting_within_the_bound_renders() -> None:
+    assert render("{{ " + "[" * 20 + "]" * 20 + " }}") == "[" * 20 + "]" * 20
+    assert render("{{ [1, 2] ~ '!' }} {{ {'a': [1]} }}") == "[1, 2]! {'a': [1]}"
 
 
 def test_ordinary_templates_render_as_before() -> None:
