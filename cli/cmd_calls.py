@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from cli.options import add_responder_options, responder_config
 from engine import driving
 from engine import events as ev
 from engine.errors import (
@@ -58,9 +59,7 @@ def add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_schema_and_patient(parser)
     parser.add_argument("--script", type=Path, metavar="TURNS",
                         help="caller turns, one a line ('#' comments, '!force STATE'); default: read stdin")
-    parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted")
-    parser.add_argument("--llm-url", help="OpenAI-compatible base URL (openai responder)")
-    parser.add_argument("--llm-model", help="model name (openai responder)")
+    add_responder_options(parser)
     parser.add_argument("--report", type=Path, metavar="OUT.json",
                         help="write the performance report (- for stdout)")
     parser.add_argument("--csv", type=Path, metavar="OUT.csv",
@@ -87,7 +86,6 @@ def run_call(args: argparse.Namespace) -> int:
 async def _run_call(args: argparse.Namespace) -> int:
     from engine.calls import create_call
     from engine.export import refuse_special_target
-    from engine.responders.factory import ResponderConfig
     from engine.schema.compiled import load_schema
     from engine.store import CallStore
 
@@ -98,7 +96,7 @@ async def _run_call(args: argparse.Namespace) -> int:
     compiled = load_schema(schema)
     script = read_turn_script(args.script, compiled.schema.nodes) if args.script else None
     forces = forces_by_turn(args.force_at, compiled.schema.nodes)
-    responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
+    responder = responder_config(args)
     call = create_call(compiled, patient, responder=responder)
     with CallStore.open_default(args.data_dir) as store:
         store.attach(call)

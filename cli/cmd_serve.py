@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.options import bounded_int
+from cli.options import add_responder_options, bounded_int, responder_config
 
 if TYPE_CHECKING:
     from engine.api import ApiLimits
@@ -25,10 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help=f"address to bind (default {DEFAULT_HOST}; others expose patient data)")
     parser.add_argument("--port", type=bounded_int(0, 65535), default=DEFAULT_PORT,
                         help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted",
-                        help="who answers the caller (default scripted, offline)")
-    parser.add_argument("--llm-url", help="base URL of an OpenAI-compatible server (openai responder)")
-    parser.add_argument("--llm-model", help="model name (openai responder)")
+    add_responder_options(parser)
     parser.add_argument("--data-dir", type=Path, help="where call history is kept")
     parser.add_argument("--token", help="bearer token the API requires (beyond loopback: default, one "
                                         f"generated in the data folder's {TOKEN_FILE})")
@@ -42,12 +39,11 @@ def run_serve(args: argparse.Namespace) -> int:
     from engine.logs import configure_logging
     from engine.paths import SCHEMAS_DIR, data_dir
     from engine.patients import JsonFolderPatientStore
-    from engine.responders.factory import ResponderConfig
     from engine.store import CallStore
 
     limits = api_limits(args.host, args.token, data_dir(args.data_dir))
     configure_logging("INFO")
-    responder = ResponderConfig(kind=args.responder, base_url=args.llm_url, model=args.llm_model)
+    responder = responder_config(args)
     with CallStore.open_default(args.data_dir) as store:
         app = create_app(patients=JsonFolderPatientStore(), schemas_dir=SCHEMAS_DIR, store=store,
                          responder=responder, limits=limits)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli.options import add_responder_options, responder_config
 from engine.errors import Problem, ProblemsError
 from engine.paths import SCHEMAS_DIR
 
@@ -32,9 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                              "or a folder of scripts (default: the bundled schemas/)")
     parser.add_argument("--case", action="append", default=None, metavar="NAME",
                         help="run only the case(s) with this name (repeatable)")
-    parser.add_argument("--responder", choices=("scripted", "openai"), default="scripted")
-    parser.add_argument("--llm-url", help="OpenAI-compatible base URL (openai responder)")
-    parser.add_argument("--llm-model", help="model name (openai responder)")
+    add_responder_options(parser)
     parser.add_argument("--junit", type=Path, metavar="OUT.xml", help="also write the results as JUnit XML")
     parser.add_argument("--jobs", type=positive, default=1, metavar="N",
                         help="run up to N cases of each script at once, and the scripts side by side "
@@ -61,7 +60,6 @@ def positive(text: str) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    from engine.responders.factory import ResponderConfig
     from engine.testing import discover_scripts
 
     try:
@@ -69,7 +67,7 @@ def run_test(args: argparse.Namespace) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    responder = ResponderConfig(args.responder, args.llm_url, args.llm_model)
+    responder = responder_config(args)
     if (usage := _responder_problem(responder)) is not None:
         print(f"error: {usage}", file=sys.stderr)
         return EXIT_USAGE

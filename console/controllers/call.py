@@ -35,6 +35,7 @@ from engine.describe import describe
 from engine.errors import EngineError, ResponderError
 from engine.export import write_latency_csv
 from engine.lifecycle import CallStatus
+from engine.logs import REDACTOR, Redactor, redactor_for, safe_line
 from engine.paths import DEFAULT_SCHEMA, PATIENTS_DIR, SCHEMAS_DIR, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
@@ -75,6 +76,7 @@ class CallController(QObject):
                  history: HistorySupport | None = None) -> None:
         super().__init__(parent)
         self._call: HealthcareAIPipeline | None = None
+        self._redactor: Redactor = REDACTOR  # the shown call's patient values, kept after it ends
         self._state = CallState.READY
         self._nodes = NodeRenderer()
         self._replaying = False
@@ -179,7 +181,7 @@ class CallController(QObject):
         if self.is_live:
             why = ("Test cases are running: wait for them or stop them first." if self.is_testing
                    else "A call is already running: stop it first.")
-            self.failed.emit("Cannot start a call", why)
+            self.say_failed("Cannot start a call", why)
             return False
         self.change_state(CallState.STARTING)
         self._starting = asyncio.current_task()
@@ -222,6 +224,7 @@ class CallController(QObject):
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
         self._call, self._replaying = call, False
+        self._redactor = redactor_for(call.session_id, call.patient_data, call.precomputed.values)
         if self.replay.total:
             self.replay.clear()
         self._timeline.clear()
@@ -237,7 +240,7 @@ class CallController(QObject):
             await call.stop("the start was cancelled")
         self.flush()
         self.change_state(CallState.ENDED)
-        self.messageShown.emit("The call was not started")
+        self.notify("The call was not started")
 
     async def stop(self, reason: str = "stopped by the operator") -> None:
         """End the live call (or cancel its start, or the running test cases) and wait for its pipeline
@@ -294,7 +297,7 @@ class CallController(QObject):
     def _live_call(self, action: str) -> HealthcareAIPipeline | None:
         call = self._call
         if call is None or self._state != CallState.RUNNING:
-            self.failed.emit(f"Cannot {action}", "No call is running: start one first.")
+            self.say_failed(f"Cannot {action}", "No call is running: start one first.")
             return None
         return call
 
@@ -302,7 +305,7 @@ class CallController(QObject):
         """Write the latency CSV of the current (or last, or replayed) call; the number of rows."""
         self.flush()
         if not self._timeline:
-            self.failed.emit("Nothing to export", "No call yet: start one or open one from the history.")
+            self.say_failed("Nothing to export", "No call yet: start one or open one from the history.")
             return None
         schema = next((e.schema for e in self._timeline if isinstance(e, ev.CallStarted)), self.schema_name)
         try:
@@ -310,7 +313,7 @@ class CallController(QObject):
         except EngineError as error:
             self.report_failure("The latency CSV could not be written", error)
             return None
-        self.messageShown.emit(f"Exported {rows} latency samples to {path}")
+        self.notify(f"Exported {rows} latency samples to {path}")
         return rows
 
     async def speak(self, text: str, output_device: str = "") -> bool:
@@ -338,7 +341,7 @@ class CallController(QObject):
     def can_show_past_call(self) -> bool:
         """Whether a past call can be shown now (no call is live); if not, says why on `failed`."""
         if self.is_live:
-            self.failed.emit("Cannot open a past call", "Test cases are running: wait for them or stop them."
+            self.say_failed("Cannot open a past call", "Test cases are running: wait for them or stop them."
                              if self.is_testing else "A call is running: stop it first.")
         return not self.is_live
 
@@ -352,7 +355,7 @@ class CallController(QObject):
         started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
         if started is not None:
             self.pastCallShown.emit(started.schema, started.patient_id)
-        self.messageShown.emit(f"Showing call {call_id} from the history")
+        self.notify(f"Showing call {call_id} from the history")
 
     def show_events(self, events: list[ev.CallEvent], report: dict[str, Any]) -> None:
         """Show a replay's events up to its cursor, from a clean timeline."""
@@ -421,15 +424,15 @@ class CallController(QObject):
             self.latencySample.emit(event.turn, event.stage, event.ms, event.crossed_transition)
 
     def _on_error(self, event: ev.CallError) -> None:
-        self.callError.emit(event.at, event.message, event.source, event.fatal)
+        self.callError.emit(event.at, self.safe(event.message), event.source, event.fatal)
         reported_by_start = self._state == CallState.STARTING and event.fatal  # `start` reports it itself
         reported_by_test = self.is_testing  # a test case's errors are in its result
         if (not self._replaying and not reported_by_start and not reported_by_test
                 and event.source not in BENIGN_ERROR_SOURCES):
-            self.failed.emit("Call error", f"{event.source}: {event.message}")
+            self.say_failed("Call error", f"{event.source}: {event.message}")
 
     def _on_call_ended(self, event: ev.CallEnded) -> None:
-        self.callEnded.emit(event.at, event.status, event.reason)
+        self.callEnded.emit(event.at, event.status, self.safe(event.reason))
         if self._replaying:
             return
         if self.is_testing:  # the test runner waits for its calls; they are not in the history
@@ -475,7 +478,20 @@ class CallController(QObject):
         """Say on `failed` what went wrong (unexpected errors are logged with their traceback)."""
         if not isinstance(error, EngineError):
             logger.opt(exception=error).error(title)
-        self.failed.emit(title, "\n".join(describe(error)))
+        self.say_failed(title, "\n".join(describe(error)))
+
+    def notify(self, text: str) -> None:
+        """The one way a notice reaches the status line."""
+        self.messageShown.emit(self.safe(text))
+
+    def say_failed(self, title: str, message: str) -> None:
+        """The one way a failure reaches the status line and a dialog."""
+        self.failed.emit(self.safe(title), self.safe(message))
+
+    def safe(self, text: str) -> str:
+        """`text` as the console may show it: the shown call's patient values redacted (and any
+        live call's), control characters escaped. Transcript and prompts show values on purpose."""
+        return safe_line(REDACTOR.scrub(text), self._redactor)
 
 
 def _single_shot(parent: QObject, interval_ms: int, slot: Any) -> QTimer:

@@ -146,10 +146,10 @@ class HistoryController(QObject):
         if it has none or it cannot be played."""
         path = self.recording_of(call_id)
         if path is None:
-            self._call.failed.emit("Cannot play the recording", f"The call {call_id} has no recorded audio.")
+            self._call.say_failed("Cannot play the recording", f"The call {call_id} has no recorded audio.")
             return False
         if self._playing:
-            self._call.failed.emit("Cannot play the recording",
+            self._call.say_failed("Cannot play the recording",
                                    "A recording is already playing: stop it first.")
             return False
         self._set_playing(True)

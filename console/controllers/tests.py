@@ -98,7 +98,7 @@ class TestRunController(QObject):
     def next_test_step(self) -> bool:
         """Play the stepped test case's next step; False if no step waits."""
         if self._next_step is None:
-            self._call.messageShown.emit("No test step is waiting: step through a test case first.")
+            self._call.notify("No test step is waiting: step through a test case first.")
             return False
         self._next_step.set()
         return True
@@ -115,18 +115,18 @@ class TestRunController(QObject):
     def _chosen_cases(self, action: str, keys: list[CaseKey]) -> list[TestCase] | None:
         call = self._call
         if call.is_live:
-            call.failed.emit(f"Cannot {action}", "Test cases are already running: wait for them or stop them."
+            call.say_failed(f"Cannot {action}", "Test cases are already running: wait for them or stop them."
                              if call.is_testing else "A call is running: stop it first.")
             return None
         script = self._script
         if script is None:
-            call.failed.emit(f"Cannot {action}", self._note or "The shown schema has no test cases.")
+            call.say_failed(f"Cannot {action}", self._note or "The shown schema has no test cases.")
             return None
         by_name = {case.name: case for case in script.cases}
         unknown = [f"{schema}: {name}" for schema, name in keys
                    if schema != script.schema_name or name not in by_name]
         if unknown or not keys:
-            call.failed.emit(f"Cannot {action}", f"Not a test case of '{script.schema_name}': "
+            call.say_failed(f"Cannot {action}", f"Not a test case of '{script.schema_name}': "
                              + ", ".join(unknown) if unknown else "No test case was chosen.")
             return None
         return [by_name[name] for _schema, name in keys]
@@ -155,7 +155,7 @@ class TestRunController(QObject):
                                          result.ms)
             finished = True
         except asyncio.CancelledError:  # Stop, or the console closing
-            call.messageShown.emit("The test cases were stopped")
+            call.notify("The test cases were stopped")
             self._end_case(script, current, started, "stopped before the case finished")
         except Exception as error:
             call.report_failure("The test cases could not run", error)
@@ -168,7 +168,7 @@ class TestRunController(QObject):
             self._emit_coverage(script, results)
         if finished:
             passed = sum(result.passed for result in results)
-            call.messageShown.emit(f"Test cases of '{script.schema_name}': {passed}/{len(results)} passed")
+            call.notify(f"Test cases of '{script.schema_name}': {passed}/{len(results)} passed")
         return finished
 
     def _begin_test_call(self, test_call: HealthcareAIPipeline) -> None:
@@ -184,7 +184,7 @@ class TestRunController(QObject):
             gate = self._next_step = asyncio.Event()
             step = case.steps[played - 1].describe()
             self.testStepReady.emit(played, len(case.steps), step)
-            self._call.messageShown.emit(f"Step {played}/{len(case.steps)} of '{case.name}' next: {step}")
+            self._call.notify(f"Step {played}/{len(case.steps)} of '{case.name}' next: {step}")
             try:
                 await gate.wait()
             finally:

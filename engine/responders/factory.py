@@ -10,6 +10,7 @@ from pipecat.services.llm_service import LLMService
 
 from engine.errors import ResponderError
 from engine.nodes import CallSession
+from engine.responders import LLM_TIMEOUT_S
 
 ResponderKind = Literal["scripted", "openai"]
 
@@ -22,7 +23,7 @@ class ResponderConfig:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None
-    timeout_s: float = 15.0  # per request; a slower answer is an error, not a silent wait
+    timeout_s: float = LLM_TIMEOUT_S  # per request, connecting included; a slower answer is an error
 
     def resolved(self) -> ResponderConfig:
         env = os.environ.get

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,27 @@ def test_a_failing_responder_exits_1(tmp_path: Path) -> None:
                            "--responder", "openai", "--llm-url", "http://127.0.0.1:9/v1", stdin="hello\n")
     assert result.returncode == 1
     assert "error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_llm_server_that_accepts_and_then_hangs_is_an_error_within_llm_timeout(tmp_path: Path) -> None:
+    """The server takes the connection and never answers: with --llm-timeout 1 each of the two requests
+    (opening line, one turn) is an error after a second; the default 15 s each would pass the 28 s budget."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # connections complete in the kernel's backlog; nothing ever reads them
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+        script = tmp_path / "turns.txt"
+        script.write_text("yes, that is fine\n")
+        result = subprocess.run(
+            [str(VOICE_CONSOLE), "call", SCHEMA, "--patient", PATIENT, "--script", script, "--data-dir",
+             tmp_path, "--responder", "openai", "--llm-url", url, "--llm-model", "m", "--llm-timeout", "1"],
+            capture_output=True, text=True, timeout=28, check=False)
+    assert "Traceback" not in result.stderr
+    assert "!! error (responder): Error during completion: Request timed out." in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "601", "soon"])
+def test_llm_timeout_refuses_what_is_no_usable_number_of_seconds(value: str) -> None:
+    result = voice_console("call", SCHEMA, "--llm-timeout", value)
+    assert result.returncode == 2
+    assert "--llm-timeout" in result.stderr and "seconds" in result.stderr

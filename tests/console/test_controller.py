@@ -13,6 +13,7 @@ from PySide6.QtCore import SignalInstance
 
 from console.controllers import CallController, VoiceAdapter
 from console.panels import CallSetup
+from engine.errors import ResponderError
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio
@@ -117,6 +118,27 @@ def test_failures_are_reported_on_the_failed_signal(aio: Aio, controller: CallCo
     assert "unknown state 'nowhere'" in seen["failed"][-1][1]
     assert controller.call_state == "ended"
     assert seen["callEnded"][-1][1:] == ("ended", "stopped by the operator")
+
+
+def test_failure_and_notice_texts_are_redacted_and_escaped_even_after_the_call(
+        aio: Aio, controller: CallController) -> None:
+    """An LLM server's error text may echo the prompt: the console shows no patient value from it."""
+    seen = Recorder(controller)
+
+    async def scenario() -> None:
+        assert await controller.start(MINIMAL)
+        await controller.stop()
+
+    aio.run(scenario())
+    assert controller.call_state == "ended"  # the live-call redaction has forgotten this patient
+    controller.report_failure("The responder failed",
+                              ResponderError("500: You are calling Ann about \x1b]0;pwned\x07 her visit"))
+    controller.notify("Step 1/2 next: yes this is Ann")
+    title, message = seen["failed"][-1]
+    assert title == "The responder failed"
+    assert "Ann" not in message and "[REDACTED]" in message
+    assert "\x1b" not in message and "\\x1b]0;pwned\\x07" in message
+    assert seen["messageShown"][-1] == ("Step 1/2 next: yes this is [REDACTED]",)
 
 
 def test_select_and_start_report_every_problem_of_a_patient(aio: Aio, controller: CallController,
