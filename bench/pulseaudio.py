@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -141,11 +142,19 @@ class VirtualAudioServer:
         return subprocess.Popen(["paplay", "--device=micfeed", "--latency-msec=20", str(wav)],
                                 env=self.client_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def record_speaker(self) -> subprocess.Popen[bytes]:
-        """Start recording the virtual speaker as raw 16-bit mono PCM on the process's stdout."""
-        return subprocess.Popen(["parecord", "--device=spk.monitor", "--raw", "--format=s16le",
-                                 f"--rate={self.sample_rate}", "--channels=1", "--latency-msec=20"],
-                                env=self.client_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    def record_speaker(self, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+        """Record the virtual speaker as raw 16-bit mono PCM on the process's stdout; returns once the
+        recording runs (its first bytes are waiting), so nothing played after the call is missed."""
+        process = subprocess.Popen(["parecord", "--device=spk.monitor", "--raw", "--format=s16le",
+                                    f"--rate={self.sample_rate}", "--channels=1", "--latency-msec=20"],
+                                   env=self.client_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert process.stdout is not None  # stdout=PIPE
+        streaming, _, _ = select.select([process.stdout], [], [], timeout)  # the monitor streams silence too
+        if not streaming:
+            process.kill()
+            process.wait(timeout=5)
+            raise AudioDeviceError(f"parecord recorded nothing from spk.monitor within {timeout:g} s")
+        return process
 
     @property
     def running(self) -> bool:
