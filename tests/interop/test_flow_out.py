@@ -71,6 +71,8 @@ async def test_each_case_reaches_the_same_nodes_on_stock_pipecat(path: Path, cas
     assert not llm.pending, "the exported flow ended before every recorded call was replayed"
     assert [e.node for e in llm.entered] == [node for node, _ in expected]
     assert [e.prompt.strip() for e in llm.entered] == [prompt.strip() for _, prompt in expected]
+    role = calls[0].precomputed.role.strip()
+    assert role and all(e.role.startswith(role) for e in llm.entered)
 
 
 def replay_steps(compiled: CompiledSchema, history: list[ev.CallEvent]) -> list[ReplayStep]:

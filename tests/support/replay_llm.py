@@ -40,6 +40,7 @@ class ReplayStep:
 class Entered:
     node: str
     prompt: str  # the node's task message, as FlowManager filled it
+    role: str  # the LLM's system instruction by then: the role message, then whatever Pipecat appends
 
 
 class ReplayLLM(LLMService):
@@ -64,7 +65,9 @@ class ReplayLLM(LLMService):
         messages = frame.context.get_messages()
         last = messages[-1] if messages else {}
         if isinstance(last, dict) and last.get("role") != "tool":
-            self.entered.append(Entered(self.flow_manager.current_node or "", str(last.get("content", ""))))
+            role = self._settings.system_instruction
+            self.entered.append(Entered(self.flow_manager.current_node or "", str(last.get("content", "")),
+                                        role if isinstance(role, str) else ""))
         if not self.pending:
             self.done.set()
             return
