@@ -94,7 +94,16 @@ class _Exporter:
             self.problem(("initial_node",), "a decision node cannot start a Pipecat flow (it has no "
                                             "FlowConfig form); start at a node that speaks")
         nodes = {name: self._node(name) for name in self.schema.nodes if name not in self.decisions}
+        self._check_block_names()
         return {"initial_node": self.schema.initial_node, "nodes": nodes}
+
+    def _check_block_names(self) -> None:
+        """A text block is a function and a state key in handlers.py: it must not shadow another name."""
+        taken = set(self.schema.data) | set(self.tools) | RESERVED_NAMES
+        for block in self.blocks:
+            if block.key in taken:
+                self.problem(("nodes",), f"the text block '{block.key}' would shadow a name of the same "
+                                         "spelling in handlers.py; rename the node or that name")
 
     def _check_names(self) -> None:
         for name in self.schema.data:
@@ -120,6 +129,10 @@ class _Exporter:
         if functions:
             node["functions"] = functions
         for key in ("pre_actions", "post_actions"):
+            for index, action in enumerate(getattr(spec, key)):
+                if action.handler is not None:
+                    self.problem(("nodes", name, key, index, "handler"), f"the handler '{action.handler}' "
+                                 "is Python the export cannot write into handlers.py")
             if actions := getattr(spec, key):
                 node[key] = [action.model_dump(exclude_none=True) for action in actions]
         if spec.context_strategy is not None:
