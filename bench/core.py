@@ -298,7 +298,7 @@ async def collect(quick: bool) -> dict[str, Any]:
         bench_render(compiled, precomputed, max(50, repeat // 10), figures)
         await bench_transitions(compiled, record, max(50, repeat // 10), figures)
         await bench_exported_transitions(compiled, record, exported_steps(compiled, record),
-                                         max(50, repeat // 10), figures.samples)
+                                         max(50, repeat // 10), figures.samples, settle)
         turns = await bench_text_turns(compiled, 2 if quick else 10)
         figures.samples.setdefault("text_turn", []).extend(s / MS for s in turns["turn"])
         figures.samples.setdefault("overhead", []).extend(s / MS for s in turns["overhead"])
@@ -347,7 +347,7 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
         ("  baseline: str.format, same text", "render_str_format", "us", None),
         ("transition (classify+render+set_node)", "transition", "ms", "set_node_bare"),
         ("  baseline: bare set_node_from_config", "set_node_bare", "ms", None),
-        ("exported flow on stock Pipecat: tool+set_node", "exported_transition", "ms", None),
+        ("exported flow: tool + set_node (Pipecat)", "exported_transition", "ms", None),
         ("  baseline: bare set_node_from_config", "exported_set_node_bare", "ms", None),
         ("text turn (caller text -> bot text)", "text_turn", "ms", None),
         ("schema overhead per turn", "schema_overhead_per_turn", "ms", None),

@@ -12,6 +12,7 @@ import importlib.util
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -60,16 +61,15 @@ def load_exported(compiled: CompiledSchema, folder: Path) -> tuple[Flow, ModuleT
     return Flow(FlowConfig.from_file(folder / "flow.yaml"), handlers=handlers), handlers
 
 
-async def bench_exported_transitions(compiled: CompiledSchema, raw_record: dict[str, Any],
+async def bench_exported_transitions(compiled: CompiledSchema, record: dict[str, Any],
                                      steps: list[tuple[str, str, dict[str, Any]]], repeat: int,
-                                     samples: dict[str, list[float]]) -> None:
+                                     samples: dict[str, list[float]],
+                                     settle: Callable[[], Awaitable[None]]) -> None:
     """`steps` are (node, tool, arguments); adds to samples["exported_transition"] and
-    samples["exported_set_node_bare"], in seconds."""
-    from bench.core import settle
-
+    samples["exported_set_node_bare"], in seconds. `settle()` runs between samples."""
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as folder:
         flow, handlers = load_exported(compiled, Path(folder))
-    flow_manager, stop = await _running_flow_manager(flow, handlers.initial_state(raw_record))
+    flow_manager, stop = await _running_flow_manager(flow, handlers.initial_state(record))
     steps = [step for step in steps if step[0] in flow.config.nodes]
     try:
         for index in range(repeat):
