@@ -11,7 +11,8 @@ cannot translate raises `Untranslatable`, never a wrong text.
 from __future__ import annotations
 
 import ast
-import textwrap
+import json
+import re
 from dataclasses import dataclass, field
 
 from jinja2 import nodes
@@ -28,6 +29,7 @@ _STR_FILTERS = {"lower": "lower", "upper": "upper", "title": "title", "capitaliz
 _LOOP = {"first": "{i} == 0", "last": "{i} == len({items}) - 1", "index": "{i} + 1", "index0": "{i}",
          "length": "len({items})"}
 STATE_KEYS = ("record", "slots", "attempts", "next_node")  # what the runtime keeps in the state itself
+_FSTRING_UNSAFE = re.compile(r'["\\{}!:#]')  # an expression that cannot sit inside f"..." as it is
 
 
 class Untranslatable(Exception):
@@ -67,8 +69,7 @@ def split_template(env: Environment, source: str, contract: dict[str, DataField]
 def whole_block(env: Environment, source: str, contract: dict[str, DataField], key: str) -> Block:
     """All of `source` as one block (a function argument rendered from the record)."""
     writer = _Writer(contract)
-    for node in env.parse(source).body:
-        writer.statement(node, 1)
+    writer.statements(env.parse(source).body, 1)
     return Block(key, source, tuple(writer.lines))
 
 
@@ -96,8 +97,7 @@ def _flush(pending: list[nodes.Node], split: SplitTemplate, contract: dict[str, 
         return ""
     block_key = f"{key}_{len(split.blocks) + 1}"
     writer = _Writer(contract)
-    for node in pending:
-        writer.statement(node, 1)
+    writer.statements(pending, 1)
     split.blocks.append(Block(block_key, source, tuple(writer.lines)))
     pending.clear()
     return f"{{{{ {block_key} }}}}"
@@ -115,36 +115,63 @@ class _Writer:
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line)
 
-    def statement(self, node: nodes.Node, depth: int) -> None:
-        if isinstance(node, nodes.Output):
-            for child in node.nodes:
-                self.statement(child, depth)
-        elif isinstance(node, nodes.TemplateData):
-            if node.data:
-                self._append_literal(node.data, depth)
-        elif isinstance(node, nodes.If):
+    def statements(self, body: list[nodes.Node], depth: int) -> None:
+        """Each run of text and expressions becomes one `parts.append(f"...")`."""
+        run: list[nodes.Node] = []
+        for node in body:
+            if isinstance(node, nodes.Output):
+                run += node.nodes
+            elif isinstance(node, nodes.Expr):
+                run.append(node)
+            else:
+                self._output(run, depth)
+                run = []
+                self._statement(node, depth)
+        self._output(run, depth)
+
+    def _statement(self, node: nodes.Node, depth: int) -> None:
+        if isinstance(node, nodes.If):
             self._if(node, depth)
         elif isinstance(node, nodes.For):
             self._for(node, depth)
-        elif isinstance(node, nodes.Const) and isinstance(node.value, str):
-            self._append_literal(node.value, depth)
-        elif isinstance(node, nodes.Expr):
-            self.emit(depth, f"parts.append(str({_bare(self.expr(node))}))")
         else:
             raise Untranslatable(f"the '{type(node).__name__.lower()}' statement")
 
-    def _append_literal(self, text: str, depth: int) -> None:
-        width = max(40, 90 - 4 * depth)
-        chunks = textwrap.wrap(text, width, drop_whitespace=False, replace_whitespace=False,
-                               expand_tabs=False)
-        if "".join(chunks) != text:
-            chunks = [text[start:start + width] for start in range(0, len(text), width)]
-        if len(chunks) == 1:
-            self.emit(depth, f"parts.append({chunks[0]!r})")
+    def _output(self, run: list[nodes.Node], depth: int) -> None:
+        pieces: list[str] = []  # f-string content: escaped text and {expressions}
+        for node in run:
+            text = _literal_text(node)
+            if text is not None:
+                pieces += [_fstring_text(word) for word in re.findall(r"\S+\s*|\s+", text)]
+                continue
+            code = _bare(self.expr(node))
+            if _FSTRING_UNSAFE.search(code):
+                self._append(pieces, depth)
+                pieces = []
+                self.emit(depth, f"parts.append(str({code}))")
+            else:
+                pieces.append(f"{{{code}}}")
+        self._append(pieces, depth)
+
+    def _append(self, pieces: list[str], depth: int) -> None:
+        """`parts.append(...)` of the pieces, as adjacent strings of at most the line width."""
+        if not pieces:
+            return
+        width = max(40, 100 - 4 * (depth + 1) - 3)
+        lines, line = [], ""
+        for piece in pieces:
+            if line and len(line) + len(piece) > width:
+                lines.append(line)
+                line = ""
+            line += piece
+        lines.append(line)
+        strings = [("f" if _has_field(text) else "") + f'"{text}"' for text in lines]
+        if len(strings) == 1 and len(strings[0]) + 4 * depth + 14 <= 110:
+            self.emit(depth, f"parts.append({strings[0]})")
             return
         self.emit(depth, "parts.append(")
-        for chunk in chunks:
-            self.emit(depth + 1, repr(chunk))
+        for string in strings:
+            self.emit(depth + 1, string)
         self.emit(depth, ")")
 
     def _if(self, node: nodes.If, depth: int) -> None:
@@ -180,8 +207,7 @@ class _Writer:
 
     def _body(self, body: list[nodes.Node], depth: int) -> None:
         before = len(self.lines)
-        for child in body:
-            self.statement(child, depth)
+        self.statements(body, depth)
         if len(self.lines) == before:
             self.emit(depth, "pass")
 
@@ -189,7 +215,7 @@ class _Writer:
         """An expression used as a condition: a boolean field is true only when it was true."""
         if isinstance(node, nodes.Name) and (data := self.contract.get(node.name)) is not None \
                 and data.type is FieldType.BOOLEAN:
-            return f'state["{node.name}"] == "yes"'
+            return f"state[{node.name!r}] == 'yes'"
         if isinstance(node, nodes.Not):
             return f"not ({self.test(node.node)})"
         if isinstance(node, nodes.And | nodes.Or):
@@ -241,9 +267,9 @@ class _Writer:
         if name in self.loops:
             return name
         if name == "slots":
-            return 'state["slots"]'
+            return "state['slots']"
         if name in self.contract:
-            return f'state["{name}"]'
+            return f"state[{name!r}]"
         raise Untranslatable(f"the name '{name}', which is not a data field")
 
     def _attribute(self, node: nodes.Getattr) -> str:
@@ -294,3 +320,21 @@ def _bare(expression: str) -> str:
     except SyntaxError:
         return expression
     return expression[1:-1] if same else expression
+
+
+def _fstring_text(text: str) -> str:
+    """Literal text as the inside of an f"..." string."""
+    return json.dumps(text, ensure_ascii=False)[1:-1].replace("{", "{{").replace("}", "}}")
+
+
+def _has_field(text: str) -> bool:
+    """Whether f-string content holds a {field} (doubled braces are literal text)."""
+    return "{" in text.replace("{{", "")
+
+
+def _literal_text(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.TemplateData):
+        return str(node.data)
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        return node.value
+    return None
