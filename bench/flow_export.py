@@ -8,16 +8,13 @@ the same node, in the same pipeline.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from pipecat.flows import Flow, FlowConfig, FlowManager, FlowsFunctionSchema, NodeConfig
+from pipecat.flows import Flow, FlowManager, FlowsFunctionSchema, NodeConfig
 from pipecat.frames.frames import EndFrame, Frame, LLMContextFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -28,7 +25,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 from pipecat.workers.runner import WorkerRunner
 
-from engine.interop.flow_out import export_flow
+from engine.interop.flow_out import export_flow, load_exported
 from engine.schema.compiled import CompiledSchema
 
 START_TIMEOUT_S = 10
@@ -49,18 +46,6 @@ class SilentLLM(LLMService):
             await self.push_frame(frame, direction)
 
 
-def load_exported(compiled: CompiledSchema, folder: Path) -> tuple[Flow, ModuleType]:
-    export_flow(compiled, folder)
-    name = f"bench_handlers_{compiled.name}"
-    spec = importlib.util.spec_from_file_location(name, folder / "handlers.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot import the exported {folder / 'handlers.py'}")
-    handlers = importlib.util.module_from_spec(spec)
-    sys.modules[name] = handlers  # its dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(handlers)
-    return Flow(FlowConfig.from_file(folder / "flow.yaml"), handlers=handlers), handlers
-
-
 async def bench_exported_transitions(compiled: CompiledSchema, record: dict[str, Any],
                                      steps: list[tuple[str, str, dict[str, Any]]], repeat: int,
                                      samples: dict[str, list[float]],
@@ -68,7 +53,8 @@ async def bench_exported_transitions(compiled: CompiledSchema, record: dict[str,
     """`steps` are (node, tool, arguments); adds to samples["exported_transition"] and
     samples["exported_set_node_bare"], in seconds. `settle()` runs between samples."""
     with tempfile.TemporaryDirectory(prefix="bench-flow-") as folder:
-        flow, handlers = load_exported(compiled, Path(folder))
+        export_flow(compiled, Path(folder))
+        flow, handlers = load_exported(Path(folder), f"bench_handlers_{compiled.name}")
     flow_manager, stop = await _running_flow_manager(flow, handlers.initial_state(record))
     steps = [step for step in steps if step[0] in flow.config.nodes]
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -20,7 +21,7 @@ def run_export_flow(args: argparse.Namespace) -> int:
     from engine.schema.compiled import load_schema
 
     if args.output.exists() and not args.output.is_dir():
-        print(f"error: {args.output}: not a folder")
+        print(f"error: {args.output}: not a folder", file=sys.stderr)
         return 2
     written = export_flow(load_schema(args.schema), args.output)
     for path in written:

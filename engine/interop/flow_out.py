@@ -13,13 +13,17 @@ A construct with no faithful form is a located `FlowExportError`, never a wrong 
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
 from jinja2 import Environment
+from pipecat.flows import Flow, FlowConfig
 
 from engine.errors import FlowExportError, Problem
 from engine.interop import flow_runtime as rt
@@ -53,6 +57,18 @@ def export_flow(compiled: CompiledSchema, out_dir: Path) -> list[Path]:
     """Write the schema's flow.yaml, handlers.py and README.md into `out_dir`; FlowExportError if the
     schema has a construct with no faithful Pipecat form."""
     return build_export(compiled).write(out_dir)
+
+
+def load_exported(folder: Path, module_name: str) -> tuple[Flow, ModuleType]:
+    """An export as a Pipecat user loads it: `FlowConfig.from_file` and its handlers module, imported
+    as `module_name` (the bench and the tests run exports this way)."""
+    spec = importlib.util.spec_from_file_location(module_name, folder / HANDLERS_FILE)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(folder / HANDLERS_FILE)
+    handlers = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = handlers  # its dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(handlers)
+    return Flow(FlowConfig.from_file(folder / FLOW_FILE), handlers=handlers), handlers
 
 
 def build_export(compiled: CompiledSchema) -> ExportedFlow:

@@ -175,10 +175,10 @@ class _Writer:
         self.emit(depth, ")")
 
     def _if(self, node: nodes.If, depth: int) -> None:
-        self.emit(depth, f"if {self.test(node.test)}:")
+        self.emit(depth, f"if {_bare(self.test(node.test))}:")
         self._body(node.body, depth + 1)
         for branch in node.elif_:
-            self.emit(depth, f"elif {self.test(branch.test)}:")
+            self.emit(depth, f"elif {_bare(self.test(branch.test))}:")
             self._body(branch.body, depth + 1)
         if node.else_:
             self.emit(depth, "else:")

@@ -8,17 +8,15 @@ same order with the same task messages.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from pipecat.flows import Flow, FlowConfig
+from pipecat.flows import Flow
 
 from engine import events as ev
-from engine.interop.flow_out import export_flow
+from engine.interop.flow_out import export_flow, load_exported
 from engine.paths import bundled_schemas
 from engine.pipeline import HealthcareAIPipeline
 from engine.schema.compiled import CompiledSchema, load_schema
@@ -34,12 +32,7 @@ CASES = [(path, case.name) for path in SCHEMAS
 def load_export(compiled: CompiledSchema, out: Path) -> tuple[Flow, ModuleType]:
     """Export into `out`, then load it as a Pipecat user would: FlowConfig.from_file + its module."""
     export_flow(compiled, out)
-    spec = importlib.util.spec_from_file_location(f"handlers_{compiled.name}_{out.name}", out / "handlers.py")
-    assert spec is not None and spec.loader is not None
-    handlers = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = handlers  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(handlers)
-    return Flow(FlowConfig.from_file(out / "flow.yaml"), handlers=handlers), handlers
+    return load_exported(out, f"handlers_{compiled.name}_{out.name}")
 
 
 @pytest.mark.parametrize("path", SCHEMAS, ids=[p.stem for p in SCHEMAS])
