@@ -123,3 +123,27 @@ def test_cli_prints_located_errors_and_fails(tmp_path: Path, capsys: pytest.Capt
     error = capsys.readouterr().err
     assert f"{path}:" in error and "initial_node" in error and "Traceback" not in error
     assert not (tmp_path / "out").exists()
+
+
+def test_globals_actions_and_context_strategy_reach_the_flow(tmp_path: Path) -> None:
+    path = _lab_variant(tmp_path, "initial_node: greeting\n",
+                        "initial_node: greeting\n\nglobal_functions:\n"
+                        "  - {intent: wants_a_person, name: escalate_to_nurse}\n")
+    text = path.read_text().replace(
+        "intents:\n", "intents:\n  wants_a_person:\n    description: The caller asks for a person.\n"
+        "    examples: [\"can I talk to a real person\"]\n", 1).replace(
+        "  verify_identity:\n    task_messages:",
+        "  verify_identity:\n    context_strategy: reset\n"
+        "    pre_actions: [{type: tts_say, text: \"One moment, please.\"}]\n    task_messages:", 1)
+    path.write_text(text)
+    compiled = load_schema(path)
+    flow, handlers = load_export(compiled, tmp_path / "out")
+    nodes = flow.config.nodes
+    for name, node in compiled.schema.nodes.items():
+        if node.decide is None:
+            offered = "wants_a_person" in [f.name for f in nodes[name].functions]
+            assert offered == (not node.ending), name
+    assert flow.config.global_functions == []  # written into each node, as the engine offers them
+    assert nodes["verify_identity"].context_strategy == "reset"
+    assert [a.type for a in nodes["verify_identity"].pre_actions] == ["tts_say"]
+    assert flow.node("verify_identity")["pre_actions"][0]["text"] == "One moment, please."
