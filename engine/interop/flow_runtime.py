@@ -1,9 +1,7 @@
 """The runtime every exported handlers.py carries: contract checks, spoken values, effects, routing.
 
-`voice-console export-flow` copies this module's code, below this docstring, into the
-handlers.py it writes, so an exported flow needs only Pipecat. It imports nothing of this
-project (a test checks it). The generated part of handlers.py adds the schema's own tables
-(CONTRACT, PRONUNCIATIONS, FUNCTIONS, CALLS, DECISIONS, ATTEMPTS), its text blocks and its tools.
+`voice-console export-flow` copies this code, below this docstring, into each handlers.py; it imports
+nothing of this project. The generated part adds the schema's tables, text blocks and tools.
 """
 
 from __future__ import annotations
@@ -153,10 +151,8 @@ _ORDINALS = ("", "first", "second", "third", "fourth", "fifth", "sixth", "sevent
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_UNITS = {"mg": ("milligram", "milligrams"), "mcg": ("microgram", "micrograms"), "g": ("gram", "grams"),
-          "ml": ("milliliter", "milliliters"), "unit": ("unit", "units"), "units": ("unit", "units"),
-          "tablet": ("tablet", "tablets"), "tablets": ("tablet", "tablets"), "puff": ("puff", "puffs"),
-          "puffs": ("puff", "puffs")}
+_UNITS = {"mg": "milligram", "mcg": "microgram", "g": "gram", "ml": "milliliter", "unit": "unit",
+          "units": "unit", "tablet": "tablet", "tablets": "tablet", "puff": "puff", "puffs": "puff"}
 
 
 def number_words(number: int) -> str:
@@ -259,7 +255,7 @@ def speak(spec: Field, value: Any, pronunciations: Mapping[str, str]) -> Any:
         return [] if spec.type == "list" else ""
     if spec.type == "list":
         return [_speak_item(spec.fields, item, pronunciations) for item in value]
-    spoken = _SPEAKERS[spec.type](value, spec)
+    spoken = _speak_scalar(spec, value)
     return pronounce(spoken, pronunciations) if spec.pronounce else spoken
 
 
@@ -274,26 +270,24 @@ def _speak_item(fields: Mapping[str, Field], item: Mapping[str, Any],
     spoken = speak_record(fields, item, pronunciations)
     dose, unit = item.get("dose"), item.get("unit")
     if isinstance(unit, str) and isinstance(dose, int | float) and not isinstance(dose, bool):
-        forms = _UNITS.get(unit.strip().lower())
-        agreed = (forms[0] if dose == 1 else forms[1]) if forms else unit
+        singular = _UNITS.get(unit.strip().lower())
+        agreed = (singular if dose == 1 else f"{singular}s") if singular else unit
         agreed = agreed.replace("_", " ")
         spec = fields.get("unit")
         spoken["unit"] = pronounce(agreed, pronunciations) if spec and spec.pronounce else agreed
     return spoken
 
 
-_SPEAKERS: dict[str, Callable[[Any, Field], str]] = {
-    "string": lambda value, spec: str(value),
-    "name": lambda value, spec: str(value),
-    "date": lambda value, spec: speak_date(value, with_year=spec.say_year),
-    "time": lambda value, spec: speak_time(value),
-    "datetime": lambda value, spec: f"{speak_date(value.date())} at {speak_time(value.time())}",
-    "phone": lambda value, spec: speak_phone(value),
-    "integer": lambda value, spec: number_words(value),
-    "number": lambda value, spec: speak_number(value),
-    "boolean": lambda value, spec: "yes" if value else "no",
-    "enum": lambda value, spec: str(value).replace("_", " "),
-}
+def _speak_scalar(spec: Field, value: Any) -> str:
+    if spec.type in ("date", "datetime"):
+        day = speak_date(value if spec.type == "date" else value.date(), with_year=spec.say_year)
+        return day if spec.type == "date" else f"{day} at {speak_time(value.time())}"
+    speakers: dict[str, Callable[[Any], str]] = {
+        "time": speak_time, "phone": speak_phone, "integer": number_words, "number": speak_number,
+        "boolean": lambda value: "yes" if value else "no"}
+    if spec.type in speakers:
+        return speakers[spec.type](value)
+    return str(value).replace("_", " ") if spec.type == "enum" else str(value)
 
 
 # ----- functions and their effects --------------------------------------------------------------
