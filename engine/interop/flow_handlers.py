@@ -82,7 +82,7 @@ def _header(plan: HandlersPlan) -> str:
     return (f'"""Handlers for the {plan.schema_name} flow (flow.yaml).\n\n'
             f"Exported by voice-console from {plan.source_file}. Run it on stock Pipecat:\n\n"
             "    flow = Flow(FlowConfig.from_file(\"flow.yaml\"), handlers=handlers)\n"
-            "    flow_manager = FlowManager(task=task, llm=llm, context_aggregator=aggregator)\n"
+            "    flow_manager = FlowManager(worker=worker, llm=llm, context_aggregator=aggregator)\n"
             "    flow_manager.state.update(handlers.initial_state(patient_record))\n"
             "    await flow_manager.initialize(flow.initial_node)\n\n"
             "`initial_state` checks the record against the data contract and puts each field's spoken\n"

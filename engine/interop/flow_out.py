@@ -338,7 +338,7 @@ from pipecat.flows import Flow, FlowConfig, FlowManager
 import handlers
 
 flow = Flow(FlowConfig.from_file("{FLOW_FILE}"), handlers=handlers)
-flow_manager = FlowManager(task=task, llm=llm, context_aggregator=context_aggregator)
+flow_manager = FlowManager(worker=worker, llm=llm, context_aggregator=context_aggregator)
 flow_manager.state.update(handlers.initial_state(patient_record))  # RecordError if it breaks the contract
 await flow_manager.initialize(flow.initial_node)
 ```
