@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from bench.flow_export import bench_exported_transitions
 from bench.nlu import TARGETS as NLU_TARGETS
 from bench.nlu import nlu_figures, print_nlu
 from engine.latency import percentile
@@ -156,6 +157,14 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
         await call.stop()
 
 
+def exported_steps(compiled: CompiledSchema, record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The transitions bench_transitions takes, as (node, tool, arguments) for an exported flow."""
+    values = DataPrecomputer(compiled).precompute_all(record).values
+    walked = _walk(compiled, values)
+    entries = [(source, compiled.entry(source, intent), text) for source, intent, text in walked]
+    return [(source, entry.tool, spoken_arguments(entry, text, record)) for source, entry, text in entries]
+
+
 def spoken_arguments(entry: CompiledEntry, text: str, record: dict[str, Any]) -> dict[str, Any]:
     """The entry's unbound parameters parsed from `text`, as the scripted responder fills them."""
     from engine.functions import from_speech
@@ -258,6 +267,7 @@ TARGETS = {
     "render_p99_us": ("<=", 25.0),
     "transition_p99_ms": ("<=", 0.5),
     "transition_vs_bare_p99_ratio": ("<=", 5.0),
+    "exported_transition_vs_bare_p99_ratio": ("<=", 5.0),
     "call_states_10k_memory_mb": ("<=", 50.0),
     "schema_overhead_per_turn_p99_ms": ("<", 50.0),
     "api_lost_events": ("<=", 0),
@@ -287,6 +297,8 @@ async def collect(quick: bool) -> dict[str, Any]:
         precomputed = DataPrecomputer(compiled).precompute_all(record)
         bench_render(compiled, precomputed, max(50, repeat // 10), figures)
         await bench_transitions(compiled, record, max(50, repeat // 10), figures)
+        await bench_exported_transitions(compiled, record, exported_steps(compiled, record),
+                                         max(50, repeat // 10), figures.samples, settle)
         turns = await bench_text_turns(compiled, 2 if quick else 10)
         figures.samples.setdefault("text_turn", []).extend(s / MS for s in turns["turn"])
         figures.samples.setdefault("overhead", []).extend(s / MS for s in turns["overhead"])
@@ -307,6 +319,10 @@ async def collect(quick: bool) -> dict[str, Any]:
     )
     ratio = results["transition_p99_ms"] / results["set_node_bare_p99_ms"]
     results["transition_vs_bare_p99_ratio"] = round(ratio, 2)
+    for name in ("exported_transition", "exported_set_node_bare"):
+        results.update({f"{name}_p50_ms": figures.p(name, 50, MS), f"{name}_p99_ms": figures.p(name, 99, MS)})
+    exported = results["exported_transition_p99_ms"] / results["exported_set_node_bare_p99_ms"]
+    results["exported_transition_vs_bare_p99_ratio"] = round(exported, 2)
     states = bench_call_states(load_schema(bundled_schemas()[0]), 10_000)
     results.update(call_states_10k_create_ms=states["create_ms"],
                    call_states_10k_memory_mb=states["memory_mb"],
@@ -331,6 +347,8 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
         ("  baseline: str.format, same text", "render_str_format", "us", None),
         ("transition (classify+render+set_node)", "transition", "ms", "set_node_bare"),
         ("  baseline: bare set_node_from_config", "set_node_bare", "ms", None),
+        ("exported flow: tool + set_node (Pipecat)", "exported_transition", "ms", None),
+        ("  baseline: bare set_node_from_config", "exported_set_node_bare", "ms", None),
         ("text turn (caller text -> bot text)", "text_turn", "ms", None),
         ("schema overhead per turn", "schema_overhead_per_turn", "ms", None),
     ]

@@ -41,6 +41,10 @@ class SchemaError(ProblemsError):
     """A conversation schema that cannot be loaded."""
 
 
+class FlowExportError(ProblemsError):
+    """A schema construct with no faithful form in a stock Pipecat flow (voice-console export-flow)."""
+
+
 class PatientDataError(ProblemsError):
     """A patient record that breaks its schema's data contract."""
 
