@@ -2,9 +2,10 @@
 
 Pure functions on the text of one caller turn (as typed, or as a speech-to-text engine wrote it).
 Each returns None when the turn does not clearly hold a value of its kind: a bare "Yes." is no
-date. Number words become digits through text2num (`alpha2digit`); dates are read by dateparser
-with fixed settings (English only, US month/day order, no locale detection), and nothing reads
-the wall clock: dates without a year, two-digit years and "tomorrow" resolve against `today`.
+date. Number words become digits through text2num (`alpha2digit`); a date in one of the usual
+forms ("may 4th 1970", "4th of may 70", "5/4/70", "1970-05-04") is read exactly, any other by
+dateparser with fixed settings (English only, US month/day order, no locale detection), and nothing
+reads the wall clock: dates without a year, two-digit years and "tomorrow" resolve against `today`.
 
     parse_date("uh, it's May fourth, nineteen seventy")        # date(1970, 5, 4)
     parse_time("half past two in the afternoon")               # time(14, 30)
@@ -19,12 +20,15 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from dateparser.date import DateDataParser
 from rapidfuzz import fuzz
 from text_to_num import alpha2digit  # type: ignore[import-untyped]  # text2num ships no type hints
 
 from engine.data.speakable import normalize_phone
+
+if TYPE_CHECKING:
+    from dateparser.date import DateDataParser
 
 _MONTHS = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -51,12 +55,14 @@ def parse_date(text: str, *, today: date | None = None, past: bool = False) -> d
     cleaned = _date_words(text, relative=today is not None)
     if not cleaned:
         return None
-    found = _date_parser(today, past).get_date_data(cleaned).date_obj
-    if found is None or not _month_first(cleaned, found):
-        return None
-    day = found.date()
-    if past and today is not None and day > today and _TWO_DIGIT_YEAR.search(cleaned):
-        day = _years_earlier(day, 100)
+    exact = exact_date(cleaned, today=today, past=past)
+    return exact or _resolve_year(cleaned, _dateparser_date(cleaned, today, past), today, past)
+
+
+def _resolve_year(cleaned: str, day: date | None, today: date | None, past: bool) -> date | None:
+    """With `past`, a two-digit year that would land after `today` goes back a century."""
+    if day is not None and past and today is not None and day > today and _TWO_DIGIT_YEAR.search(cleaned):
+        return _years_earlier(day, 100)
     return day
 
 
@@ -65,7 +71,7 @@ def warm_up() -> None:
 
     Call it while a call is being set up, so the caller's first spoken date is not the slow one.
     """
-    parse_date("May fourth, nineteen seventy", today=date(2000, 1, 1), past=True)
+    _dateparser_date("may 4th 1970", date(2000, 1, 1), True)
 
 
 def _date_words(text: str, *, relative: bool) -> str:
@@ -79,8 +85,91 @@ def _date_words(text: str, *, relative: bool) -> str:
     return " ".join(tokens)
 
 
+_MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS[:12], 1)}
+_MONTH_NUMBERS |= {name[:3]: number for name, number in _MONTH_NUMBERS.items()} | {"sept": 9}
+_ORDINALS = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
+_DAY = re.compile(r"(\d{1,2})(st|nd|rd|th)?")
+_YEAR = re.compile(r"[1-9]\d{3}|\d{2}")
+_ISO = re.compile(r"([1-9]\d{3})-(\d{2})-(\d{2})")
+_US_NUMERIC = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|[1-9]\d{3})")
+
+
+def exact_date(cleaned: str, *, today: date | None = None, past: bool = False) -> date | None:
+    """A date in one of the usual forms of `_date_words`' output, read as dateparser reads it, without it:
+    'may 4th 1970', '4th of may 1970', '4 may 70', '5/4/70', '05-04-1970', '1970-05-04'.
+
+    None for any other form, and for a form that names no real day (dateparser then decides).
+    """
+    day, month, year = _numeric_parts(cleaned) if " " not in cleaned else _spoken_parts(cleaned.split(" "))
+    found = _real_date(_year(year), month, _day(day))
+    if found is not None and past and today is not None and found > today and len(year) == 2:
+        return _years_earlier(found, 100)
+    return found
+
+
+_Parts = tuple[str, int | None, str]  # day as said, month number, year as said
+
+
+def _numeric_parts(token: str) -> _Parts:
+    """The parts of '1970-05-04' or of US '5/4/70'; empty ones when it is neither."""
+    if iso := _ISO.fullmatch(token):
+        return iso[3], int(iso[2]), iso[1]
+    if us := _US_NUMERIC.fullmatch(token):
+        return us[3], int(us[1]), us[4]
+    return "", None, ""
+
+
+def _spoken_parts(tokens: list[str]) -> _Parts:
+    """The parts of 'may 4th 1970', '4th of may 1970' or '4 may 70'; empty ones for any other words."""
+    if len(tokens) == 4 and tokens[1] == "of":
+        del tokens[1]
+    if len(tokens) != 3:
+        return "", None, ""
+    month, day, year = tokens if tokens[0] in _MONTH_NUMBERS else (tokens[1], tokens[0], tokens[2])
+    return day, _MONTH_NUMBERS.get(month), year
+
+
+def _day(token: str) -> int | None:
+    """'4', '04' or '4th' (the right suffix only) -> 4."""
+    match = _DAY.fullmatch(token)
+    if match is None:
+        return None
+    number = int(match[1])
+    suffix = match[2]
+    return number if suffix is None or suffix == _ORDINALS.get(number, "th") else None
+
+
+def _year(token: str) -> int | None:
+    """'1970' -> 1970; two digits follow the POSIX pivot, as in dateparser: '70' -> 1970, '30' -> 2030."""
+    if not _YEAR.fullmatch(token):
+        return None
+    year = int(token)
+    if len(token) == 2:
+        return year + (1900 if year >= 69 else 2000)
+    return year
+
+
+def _real_date(year: int | None, month: int | None, day: int | None) -> date | None:
+    if year is None or month is None or day is None:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _dateparser_date(cleaned: str, today: date | None, past: bool) -> date | None:
+    found = _date_parser(today, past).get_date_data(cleaned).date_obj
+    if found is None or not _month_first(cleaned, found):
+        return None
+    day: date = found.date()
+    return day
+
+
 @lru_cache(maxsize=64)
 def _date_parser(today: date | None, past: bool) -> DateDataParser:
+    from dateparser.date import DateDataParser  # on first use: 0.3 s of imports `validate` never needs
+
     base = datetime.combine(today, time()) if today is not None else datetime(2000, 1, 1)
     return DateDataParser(
         languages=["en"],
