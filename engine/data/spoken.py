@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, time
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
@@ -66,10 +66,11 @@ def _resolve_year(cleaned: str, day: date | None, today: date | None, past: bool
     return day
 
 
+@cache
 def warm_up() -> None:
-    """Pay dateparser's one-off set-up (~0.3 s of regex compiling on its first date) now.
+    """Pay dateparser's one-off set-up (its import and ~0.3 s of regex compiling) now, once a process.
 
-    Call it while a call is being set up, so the caller's first spoken date is not the slow one.
+    Call it while a call is being set up, so a date only dateparser reads is not slow on first use.
     """
     _dateparser_date("may 4th 1970", date(2000, 1, 1), True)
 
