@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from engine.sandbox import BoundedEnvironment, bounded_render, bounded_stream, bounded_text
+from engine.sandbox import BoundedEnvironment, bounded_render, bounded_stream, bounded_text, run_template
 from engine.schema.model import Schema, is_template
 
 _SEPARATOR = "\x1e"  # ASCII record separator; never in a schema's text
@@ -87,9 +87,9 @@ class PromptRenderer:
     def _compile(self, key: tuple[str, str], source: str, schema: Schema) -> None:
         variables = meta.find_undeclared_variables(self._env.parse(source))
         fields = tuple(sorted(v for v in variables if v in schema.data))
-        self._templates[key] = CompiledTemplate(
-            source, self._env.from_string(source), fields, "slots" in variables
-        )
+        template = self._env.from_string(source)
+        template.globals = dict(template.globals)  # one flat dict: Jinja's ChainMap is copied on every render
+        self._templates[key] = CompiledTemplate(source, template, fields, "slots" in variables)
 
     def template(self, state: str, kind: str = PROMPT) -> CompiledTemplate:
         return self._templates[(state, kind)]
@@ -103,9 +103,9 @@ class PromptRenderer:
     def render_template(self, state: str, kind: str, values: Mapping[str, Any],
                         slots: Mapping[str, Any] | None = None) -> str:
         """Render with Jinja, bypassing the precomputed text."""
-        compiled = self._templates[(state, kind)]
+        template = self._templates[(state, kind)].template
         with bounded_render():
-            return bounded_text(compiled.template.generate({**values, "slots": slots or {}})).strip()
+            return bounded_text(run_template(template, values, slots=slots or {})).strip()
 
     def render(self, state: str, kind: str, precomputed: RenderValues,
                slots: Mapping[str, Any] | None = None) -> str:
