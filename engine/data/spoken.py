@@ -317,25 +317,41 @@ def match_choice(text: str, choices: Sequence[str]) -> str | None:
     'I need more of my metforman please' among ['Lisinopril', 'Metformin'] -> 'Metformin'.
     An enum's '_' matches a space. None when nothing is close enough, or two choices are.
     """
-    words = _plain(text).split()
-    scored = [(_choice_score(words, choice), choice) for choice in choices]
+    windows = _Windows(_plain(text).split())
+    scored = [(_choice_score(windows, choice), choice) for choice in choices]
     good = sorted((item for item in scored if item[0] >= _CHOICE_CUTOFF), reverse=True)
     if not good or (len(good) > 1 and good[0][0] == good[1][0]):
         return None
     return good[0][1]
 
 
-def _choice_score(words: list[str], choice: str) -> float:
+class _Windows(dict[int, list[tuple[str, str]]]):
+    """Each run of `width` words of a turn, spaced and glued, made once for all the choices."""
+
+    def __init__(self, words: list[str]) -> None:
+        super().__init__()
+        self.words = words
+
+    def __missing__(self, width: int) -> list[tuple[str, str]]:
+        runs = [self.words[start : start + width] for start in range(len(self.words) - width + 1)]
+        self[width] = [(" ".join(run), "".join(run)) for run in runs]
+        return self[width]
+
+
+@lru_cache(maxsize=4096)
+def _choice_target(choice: str) -> tuple[str, str, int]:
+    """A choice as said: plain words, glued, and how many words."""
     target = _plain(choice.replace("_", " "))
-    size = len(target.split())
+    return target, target.replace(" ", ""), len(target.split())
+
+
+def _choice_score(windows: _Windows, choice: str) -> float:
+    target, glued_target, size = _choice_target(choice)
     if not target:
         return 0.0
-    glued_target = target.replace(" ", "")
     best = 0.0
     for width in (size, size + 1):  # one word more: STT splits words ("met formin")
-        for start in range(len(words) - width + 1):
-            window = words[start : start + width]
-            spaced, glued = " ".join(window), "".join(window)
+        for spaced, glued in windows[width]:
             best = max(best, _similarity(spaced, target), _similarity(glued, glued_target))
     return best
 
