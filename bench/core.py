@@ -126,6 +126,7 @@ async def bench_transitions(compiled: CompiledSchema, record: dict[str, Any], re
     from engine.calls import call_for_record
 
     call = call_for_record(compiled, record, "bench")
+    await asyncio.to_thread(compiled.classifier.wait_ready)  # not the model's warm-up on another thread
     await call.start()
     session, conversation, flow_manager = call.session, call.conversation, call.flow_manager
     if flow_manager is None:
@@ -249,6 +250,7 @@ async def bench_text_turns(compiled: CompiledSchema, calls: int) -> dict[str, li
     steps = _walk(compiled, DataPrecomputer(compiled).precompute_all(record).values)
     for _ in range(calls):
         call = call_for_record(compiled, record, "bench")
+        await asyncio.to_thread(compiled.classifier.wait_ready)
         await call.start()
         for source, _intent, text in steps[:8]:
             if call.conversation.current != source:

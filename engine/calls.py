@@ -50,7 +50,7 @@ def call_for_record(
     voice: Any = None,
 ) -> HealthcareAIPipeline:
     """A call for an already validated (normalized) record."""
-    compiled.classifier.prepare()
+    compiled.prepare_calls()
     precomputed = DataPrecomputer(compiled).precompute_all(record)
     session_id = session_id or new_session_id()
     state = StateManagerFactory(compiled).create_state(session_id)

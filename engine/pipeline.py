@@ -190,6 +190,7 @@ class HealthcareAIPipeline:
             observers=[self._observer, *(self.voice.observers() if self.voice else [])],
             cancel_on_idle_timeout=False,
             enable_rtvi=False,
+            enable_turn_tracking=False,  # nothing reads its turns; as one more observer it costs every frame
             idle_timeout_secs=None,
         )
         self._flow_manager = FlowManager(llm=responder, context_aggregator=aggregators, worker=worker)

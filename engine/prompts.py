@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from engine.sandbox import BoundedEnvironment, bounded_render, bounded_stream, bounded_text
+from engine.sandbox import BoundedEnvironment, bounded_stream, render_bounded, run_template
 from engine.schema.model import Schema, is_template
 
 _SEPARATOR = "\x1e"  # ASCII record separator; never in a schema's text
@@ -82,14 +82,17 @@ class PromptRenderer:
         if any(_SEPARATOR in self._templates[key].source for key in keys):
             return keys, None
         source = _SEPARATOR.join(f"{{% with %}}{self._templates[key].source}{{% endwith %}}" for key in keys)
-        return keys, self._env.from_string(source)
+        return keys, self._template(source)
 
     def _compile(self, key: tuple[str, str], source: str, schema: Schema) -> None:
         variables = meta.find_undeclared_variables(self._env.parse(source))
         fields = tuple(sorted(v for v in variables if v in schema.data))
-        self._templates[key] = CompiledTemplate(
-            source, self._env.from_string(source), fields, "slots" in variables
-        )
+        self._templates[key] = CompiledTemplate(source, self._template(source), fields, "slots" in variables)
+
+    def _template(self, source: str) -> Template:
+        template = self._env.from_string(source)
+        template.globals = dict(template.globals)  # one flat dict: Jinja's ChainMap is copied on every render
+        return template
 
     def template(self, state: str, kind: str = PROMPT) -> CompiledTemplate:
         return self._templates[(state, kind)]
@@ -103,9 +106,7 @@ class PromptRenderer:
     def render_template(self, state: str, kind: str, values: Mapping[str, Any],
                         slots: Mapping[str, Any] | None = None) -> str:
         """Render with Jinja, bypassing the precomputed text."""
-        compiled = self._templates[(state, kind)]
-        with bounded_render():
-            return bounded_text(compiled.template.generate({**values, "slots": slots or {}})).strip()
+        return render_bounded(self._templates[(state, kind)].template, values, slots=slots or {}).strip()
 
     def render(self, state: str, kind: str, precomputed: RenderValues,
                slots: Mapping[str, Any] | None = None) -> str:
@@ -128,14 +129,12 @@ class PromptRenderer:
         if text is not None:
             yield text
             return
-        context = {**precomputed.values, "slots": slots or {}}
-        yield from bounded_stream(lambda: self._templates[(state, PROMPT)].template.generate(context))
+        template = self._templates[(state, PROMPT)].template
+        yield from bounded_stream(lambda: run_template(template, precomputed.values, slots=slots or {}))
 
     def render_static(self, values: Mapping[str, Any]) -> dict[tuple[str, str], str]:
         """Render every template that depends only on the record."""
-        context = {**values, "slots": {}}
         if self._static_bundle is None:
             return {key: self.render_template(*key, values) for key in self._static_keys}
-        with bounded_render():
-            pieces = bounded_text(self._static_bundle.generate(context)).split(_SEPARATOR)
+        pieces = render_bounded(self._static_bundle, values, slots={}).split(_SEPARATOR)
         return {key: piece.strip() for key, piece in zip(self._static_keys, pieces, strict=True)}

@@ -28,16 +28,21 @@ class ConversationState:
     It holds no schema copy: the compiled schema is shared, read-only.
     """
 
-    __slots__ = ("session_id", "current", "visited", "transitions", "slots", "attempts", "_compiled")
+    __slots__ = ("session_id", "current", "transitions", "slots", "attempts", "_compiled")
 
     def __init__(self, session_id: str, compiled: CompiledSchema) -> None:
         self.session_id = session_id
         self._compiled = compiled
         self.current: str = compiled.schema.initial_node
-        self.visited: list[str] = [self.current]
         self.transitions: list[TransitionRecord] = []
         self.slots: dict[str, Any] = {}
         self.attempts: dict[str, int] = {}  # node -> reprompts and failed checks so far
+
+    @property
+    def visited(self) -> list[str]:
+        """Every state entered, in order, from the first (kept as the transitions, one list a call)."""
+        first = self.transitions[0].source if self.transitions else self.current
+        return [first, *(record.target for record in self.transitions)]
 
     @property
     def schema(self) -> Schema:
@@ -74,7 +79,6 @@ class ConversationState:
             raise UnknownStateError(f"unknown state '{target}' in schema '{self.schema.name}'")
         self.transitions.append(TransitionRecord(self.current, target, intent, forced, time.perf_counter()))
         self.current = target
-        self.visited.append(target)
 
     def force(self, target: str) -> None:
         """Move anywhere, recording that the move was forced."""

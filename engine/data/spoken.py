@@ -2,9 +2,10 @@
 
 Pure functions on the text of one caller turn (as typed, or as a speech-to-text engine wrote it).
 Each returns None when the turn does not clearly hold a value of its kind: a bare "Yes." is no
-date. Number words become digits through text2num (`alpha2digit`); dates are read by dateparser
-with fixed settings (English only, US month/day order, no locale detection), and nothing reads
-the wall clock: dates without a year, two-digit years and "tomorrow" resolve against `today`.
+date. Number words become digits through text2num (`alpha2digit`); a date in one of the usual
+forms ("may 4th 1970", "4th of may 70", "5/4/70", "1970-05-04") is read exactly, any other by
+dateparser with fixed settings (English only, US month/day order, no locale detection), and nothing
+reads the wall clock: dates without a year, two-digit years and "tomorrow" resolve against `today`.
 
     parse_date("uh, it's May fourth, nineteen seventy")        # date(1970, 5, 4)
     parse_time("half past two in the afternoon")               # time(14, 30)
@@ -18,13 +19,16 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime, time
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
-from dateparser.date import DateDataParser
 from rapidfuzz import fuzz
 from text_to_num import alpha2digit  # type: ignore[import-untyped]  # text2num ships no type hints
 
 from engine.data.speakable import normalize_phone
+
+if TYPE_CHECKING:
+    from dateparser.date import DateDataParser
 
 _MONTHS = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -51,21 +55,24 @@ def parse_date(text: str, *, today: date | None = None, past: bool = False) -> d
     cleaned = _date_words(text, relative=today is not None)
     if not cleaned:
         return None
-    found = _date_parser(today, past).get_date_data(cleaned).date_obj
-    if found is None or not _month_first(cleaned, found):
-        return None
-    day = found.date()
-    if past and today is not None and day > today and _TWO_DIGIT_YEAR.search(cleaned):
-        day = _years_earlier(day, 100)
+    exact = exact_date(cleaned, today=today, past=past)
+    return exact or _resolve_year(cleaned, _dateparser_date(cleaned, today, past), today, past)
+
+
+def _resolve_year(cleaned: str, day: date | None, today: date | None, past: bool) -> date | None:
+    """With `past`, a two-digit year that would land after `today` goes back a century."""
+    if day is not None and past and today is not None and day > today and _TWO_DIGIT_YEAR.search(cleaned):
+        return _years_earlier(day, 100)
     return day
 
 
+@cache
 def warm_up() -> None:
-    """Pay dateparser's one-off set-up (~0.3 s of regex compiling on its first date) now.
+    """Pay dateparser's one-off set-up (its import and ~0.3 s of regex compiling) now, once a process.
 
-    Call it while a call is being set up, so the caller's first spoken date is not the slow one.
+    Call it while a call is being set up, so a date only dateparser reads is not slow on first use.
     """
-    parse_date("May fourth, nineteen seventy", today=date(2000, 1, 1), past=True)
+    _dateparser_date("may 4th 1970", date(2000, 1, 1), True)
 
 
 def _date_words(text: str, *, relative: bool) -> str:
@@ -79,8 +86,91 @@ def _date_words(text: str, *, relative: bool) -> str:
     return " ".join(tokens)
 
 
+_MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS[:12], 1)}
+_MONTH_NUMBERS |= {name[:3]: number for name, number in _MONTH_NUMBERS.items()} | {"sept": 9}
+_ORDINALS = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
+_DAY = re.compile(r"(\d{1,2})(st|nd|rd|th)?")
+_YEAR = re.compile(r"[1-9]\d{3}|\d{2}")
+_ISO = re.compile(r"([1-9]\d{3})-(\d{2})-(\d{2})")
+_US_NUMERIC = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|[1-9]\d{3})")
+
+
+def exact_date(cleaned: str, *, today: date | None = None, past: bool = False) -> date | None:
+    """A date in one of the usual forms of `_date_words`' output, read as dateparser reads it, without it:
+    'may 4th 1970', '4th of may 1970', '4 may 70', '5/4/70', '05-04-1970', '1970-05-04'.
+
+    None for any other form, and for a form that names no real day (dateparser then decides).
+    """
+    day, month, year = _numeric_parts(cleaned) if " " not in cleaned else _spoken_parts(cleaned.split(" "))
+    found = _real_date(_year(year), month, _day(day))
+    if found is not None and past and today is not None and found > today and len(year) == 2:
+        return _years_earlier(found, 100)
+    return found
+
+
+_Parts = tuple[str, int | None, str]  # day as said, month number, year as said
+
+
+def _numeric_parts(token: str) -> _Parts:
+    """The parts of '1970-05-04' or of US '5/4/70'; empty ones when it is neither."""
+    if iso := _ISO.fullmatch(token):
+        return iso[3], int(iso[2]), iso[1]
+    if us := _US_NUMERIC.fullmatch(token):
+        return us[3], int(us[1]), us[4]
+    return "", None, ""
+
+
+def _spoken_parts(tokens: list[str]) -> _Parts:
+    """The parts of 'may 4th 1970', '4th of may 1970' or '4 may 70'; empty ones for any other words."""
+    if len(tokens) == 4 and tokens[1] == "of":
+        del tokens[1]
+    if len(tokens) != 3:
+        return "", None, ""
+    month, day, year = tokens if tokens[0] in _MONTH_NUMBERS else (tokens[1], tokens[0], tokens[2])
+    return day, _MONTH_NUMBERS.get(month), year
+
+
+def _day(token: str) -> int | None:
+    """'4', '04' or '4th' (the right suffix only) -> 4."""
+    match = _DAY.fullmatch(token)
+    if match is None:
+        return None
+    number = int(match[1])
+    suffix = match[2]
+    return number if suffix is None or suffix == _ORDINALS.get(number, "th") else None
+
+
+def _year(token: str) -> int | None:
+    """'1970' -> 1970; two digits follow the POSIX pivot, as in dateparser: '70' -> 1970, '30' -> 2030."""
+    if not _YEAR.fullmatch(token):
+        return None
+    year = int(token)
+    if len(token) == 2:
+        return year + (1900 if year >= 69 else 2000)
+    return year
+
+
+def _real_date(year: int | None, month: int | None, day: int | None) -> date | None:
+    if year is None or month is None or day is None:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _dateparser_date(cleaned: str, today: date | None, past: bool) -> date | None:
+    found = _date_parser(today, past).get_date_data(cleaned).date_obj
+    if found is None or not _month_first(cleaned, found):
+        return None
+    day: date = found.date()
+    return day
+
+
 @lru_cache(maxsize=64)
 def _date_parser(today: date | None, past: bool) -> DateDataParser:
+    from dateparser.date import DateDataParser  # on first use: 0.3 s of imports `validate` never needs
+
     base = datetime.combine(today, time()) if today is not None else datetime(2000, 1, 1)
     return DateDataParser(
         languages=["en"],
@@ -227,25 +317,41 @@ def match_choice(text: str, choices: Sequence[str]) -> str | None:
     'I need more of my metforman please' among ['Lisinopril', 'Metformin'] -> 'Metformin'.
     An enum's '_' matches a space. None when nothing is close enough, or two choices are.
     """
-    words = _plain(text).split()
-    scored = [(_choice_score(words, choice), choice) for choice in choices]
+    windows = _Windows(_plain(text).split())
+    scored = [(_choice_score(windows, choice), choice) for choice in choices]
     good = sorted((item for item in scored if item[0] >= _CHOICE_CUTOFF), reverse=True)
     if not good or (len(good) > 1 and good[0][0] == good[1][0]):
         return None
     return good[0][1]
 
 
-def _choice_score(words: list[str], choice: str) -> float:
+class _Windows(dict[int, list[tuple[str, str]]]):
+    """Each run of `width` words of a turn, spaced and glued, made once for all the choices."""
+
+    def __init__(self, words: list[str]) -> None:
+        super().__init__()
+        self.words = words
+
+    def __missing__(self, width: int) -> list[tuple[str, str]]:
+        runs = [self.words[start : start + width] for start in range(len(self.words) - width + 1)]
+        self[width] = [(" ".join(run), "".join(run)) for run in runs]
+        return self[width]
+
+
+@lru_cache(maxsize=4096)
+def _choice_target(choice: str) -> tuple[str, str, int]:
+    """A choice as said: plain words, glued, and how many words."""
     target = _plain(choice.replace("_", " "))
-    size = len(target.split())
+    return target, target.replace(" ", ""), len(target.split())
+
+
+def _choice_score(windows: _Windows, choice: str) -> float:
+    target, glued_target, size = _choice_target(choice)
     if not target:
         return 0.0
-    glued_target = target.replace(" ", "")
     best = 0.0
     for width in (size, size + 1):  # one word more: STT splits words ("met formin")
-        for start in range(len(words) - width + 1):
-            window = words[start : start + width]
-            spaced, glued = " ".join(window), "".join(window)
+        for spaced, glued in windows[width]:
             best = max(best, _similarity(spaced, target), _similarity(glued, glued_target))
     return best
 

@@ -13,12 +13,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from engine.nlu.encoder import Vectors, shared_encoder
 from engine.nlu.result import Candidate
 
 if TYPE_CHECKING:
+    from engine.nlu.encoder import Vectors
     from engine.schema.model import Intent
 
 
@@ -49,6 +47,8 @@ class SemanticIndex:
 
     def _intent_vectors(self, name: str) -> Vectors:
         """Embedded by the worker, or by a turn that needs the intent before the worker got to it."""
+        from engine.nlu.encoder import shared_encoder  # numpy and onnxruntime: only once a call needs them
+
         with self._lock:
             if name not in self._vectors:
                 self._vectors[name] = shared_encoder().embed_examples(self._texts[name])
@@ -64,6 +64,10 @@ class SemanticIndex:
 
     def scores(self, text: str, candidates: tuple[str, ...]) -> list[Candidate]:
         """Each candidate's best cosine similarity to `text`, best first."""
+        import numpy as np
+
+        from engine.nlu.encoder import shared_encoder
+
         turn = shared_encoder().embed([text])[0]
         scored = [Candidate(name, round(float(np.max(self._intent_vectors(name) @ turn)), 3))
                   for name in candidates]

@@ -146,6 +146,14 @@ class CompiledSchema:
         data_field = self.schema.data.get(field_name)
         return data_field.type if data_field else None
 
+    def prepare_calls(self) -> None:
+        """The set-up calls need and loading does not (so `validate` never pays it): the classifier's
+        model, started in the background, and dateparser's one-off set-up when a function reads a date."""
+        self.classifier.prepare()
+        used = (entry.function for entries in self._entries.values() for entry in entries if entry.function)
+        if any(p.type is ParamType.DATE for function in used for p in function.parameters.values()):
+            spoken.warm_up()
+
     def validate_data(self, record: Any, *, positions: Positions | None = None,
                       file: str = "<record>", base_path: PathKey = ("data",)) -> dict[str, Any]:
         return validate_data(self.schema.data, record, positions=positions, file=file, base_path=base_path)
@@ -191,14 +199,7 @@ def compile_schema(path: Path) -> CompiledSchema:
         positions=positions,
     )
     _check_examples_render(compiled)
-    if _parses_dates(compiled):
-        spoken.warm_up()  # dateparser's one-off set-up, at load rather than on the first spoken date
     return compiled
-
-
-def _parses_dates(compiled: CompiledSchema) -> bool:
-    used = (e.function for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.function)
-    return any(p.type is ParamType.DATE for function in used for p in function.parameters.values())
 
 
 def _validate_model(raw: Any, positions: Positions) -> Schema:

@@ -9,6 +9,7 @@ from datetime import date, time
 
 import pytest
 
+from engine.data import spoken
 from engine.data.spoken import (
     match_choice,
     match_name,
@@ -406,3 +407,42 @@ def test_warm_up_leaves_later_answers_unchanged() -> None:
     warm_up()
     assert parse_date("May fourth, nineteen seventy", today=TODAY, past=True) == BIRTHDAY
     assert parse_date("May fourth", today=TODAY, past=True) == date(2026, 5, 4)
+
+
+def _exact_forms(day: date) -> list[str]:
+    """A date said in the forms `exact_date` reads, with four- and two-digit years."""
+    month, year, short = day.strftime("%B"), str(day.year), day.strftime("%y")
+    suffixes = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
+    ordinal = f"{day.day}{suffixes.get(day.day, 'th')}"
+    return [
+        f"{month} {ordinal}, {year}", f"{month[:3]} {ordinal} {short}", f"the {ordinal} of {month} {year}",
+        f"{day.day} {month} {short}", f"{day.month}/{day.day}/{short}",
+        f"{day.month:02d}-{day.day:02d}-{year}", f"{day.month}.{day.day}.{year}", day.isoformat(),
+    ]
+
+
+EXACT_DAYS = [date(1900 + offset * 7, 1 + offset % 12, 1 + offset * 5 % 28) for offset in range(19)] + [
+    date(1968, 2, 29), date(1969, 12, 31), date(2000, 1, 1), date(2026, 11, 30), date(2026, 12, 25),
+]
+
+
+def _dateparser_reading(cleaned: str, today: date | None, past: bool) -> date | None:
+    return spoken._resolve_year(cleaned, spoken._dateparser_date(cleaned, today, past), today, past)
+
+
+@pytest.mark.parametrize(
+    ("today", "past"), [(None, False), (TODAY, True), (TODAY, False), (date(2035, 6, 1), True)]
+)
+def test_the_exact_date_reader_agrees_with_dateparser(today: date | None, past: bool) -> None:
+    for day in EXACT_DAYS:
+        for text in _exact_forms(day):
+            cleaned = spoken._date_words(text, relative=today is not None)
+            exact = spoken.exact_date(cleaned, today=today, past=past)
+            assert exact is not None, text
+            assert exact == _dateparser_reading(cleaned, today, past), (text, today, past)
+
+
+@pytest.mark.parametrize("text", ["5 4 70", "1905 june 2nd", "may 4rd 1970", "13/4/70", "may 4th",
+                                  "2/30/1980", "5/4-70", "may 4th 970", "tomorrow"])
+def test_the_exact_date_reader_leaves_other_forms_to_dateparser(text: str) -> None:
+    assert spoken.exact_date(text) is None
