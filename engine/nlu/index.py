@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.nlu.anchors import OFF_TOPIC_ANCHORS
 from engine.nlu.encoder import Vectors, shared_encoder
 from engine.nlu.result import Candidate
+
+TOP_K = 2  # an intent's score: the mean of its two nearest texts, so one stray example cannot carry it
 
 if TYPE_CHECKING:
     from engine.schema.model import Intent
@@ -44,6 +47,7 @@ class SemanticIndex:
             return self._built
 
     def _build(self) -> None:
+        _anchor_vectors()
         for name in self._texts:
             self._intent_vectors(name)
 
@@ -62,9 +66,19 @@ class SemanticIndex:
         """Until every intent is embedded (raises what building the index raised)."""
         self.prepare().result()
 
-    def scores(self, text: str, candidates: tuple[str, ...]) -> list[Candidate]:
-        """Each candidate's best cosine similarity to `text`, best first."""
+    def scores(self, text: str, candidates: tuple[str, ...]) -> tuple[list[Candidate], float]:
+        """Each candidate's score for `text` (best first), and the turn's similarity to small talk."""
         turn = shared_encoder().embed([text])[0]
-        scored = [Candidate(name, round(float(np.max(self._intent_vectors(name) @ turn)), 3))
-                  for name in candidates]
-        return sorted(scored, key=lambda c: -c.score)
+        scored = [Candidate(name, _top_k_mean(self._intent_vectors(name) @ turn)) for name in candidates]
+        off_topic = round(float(np.max(_anchor_vectors() @ turn)), 3)
+        return sorted(scored, key=lambda c: -c.score), off_topic
+
+
+def _top_k_mean(similarities: Vectors) -> float:
+    nearest = np.sort(similarities)[::-1][:TOP_K]
+    return round(float(nearest.mean()), 3)
+
+
+def _anchor_vectors() -> Vectors:
+    """The off-topic anchors' vectors (the encoder remembers them after the first call)."""
+    return shared_encoder().embed_examples(list(OFF_TOPIC_ANCHORS))
