@@ -64,7 +64,7 @@ class IntentClassifier:
     def _without_model(self, text: str, candidates: tuple[str, ...]) -> Classification | None:
         """What the keyword and example stages decide; None when the embeddings must."""
         words = normalize(text)
-        candidates = self._without_guarded_all_clear(text, candidates)
+        candidates = self._without_guarded_all_clear(text, words, candidates)
         if not words or not candidates:
             return NO_MATCH
         by_keyword = self._keywords.keyword(words, candidates)
@@ -75,13 +75,16 @@ class IntentClassifier:
             return by_example
         return None
 
-    def _without_guarded_all_clear(self, text: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+    def _without_guarded_all_clear(self, text: str, words: str,
+                                   candidates: tuple[str, ...]) -> tuple[str, ...]:
         """A turn that names a symptom ("no problems, apart from a pain in my chest") is no "all clear",
-        whatever keyword it holds: those intents leave the keyword stage's candidates (the embeddings
-        still rank them, and the symptom guard refuses them)."""
+        whatever keyword it holds, unless the schema lists it as one ("I'm fine, a little tired but
+        fine"): the others leave the keyword stage's candidates (the embeddings still rank them, and
+        the symptom guard refuses them)."""
         if not mentions_symptom(text):
             return candidates
-        return tuple(name for name in candidates if self._safety.get(name) != ALL_CLEAR)
+        return tuple(name for name in candidates
+                     if self._safety.get(name) != ALL_CLEAR or self._keywords.copies_example(words, name))
 
     def _question_guarded(self, text: str, by_keyword: Classification) -> Classification:
         """An alert intent's keyword inside a question ("who am I speaking with?") is no answer,
