@@ -35,6 +35,7 @@ class SemanticIndex:
     def __init__(self, intents: dict[str, Intent]) -> None:
         self._texts = {name: [*intent.examples, intent.description] for name, intent in intents.items()}
         self._vectors: dict[str, Vectors] = {}
+        self._anchors: Vectors | None = None
         self._lock = threading.Lock()
         self._starting = threading.Lock()
         self._built: Future[None] | None = None
@@ -47,7 +48,7 @@ class SemanticIndex:
             return self._built
 
     def _build(self) -> None:
-        _anchor_vectors()
+        self._anchor_vectors()
         for name in self._texts:
             self._intent_vectors(name)
 
@@ -57,6 +58,13 @@ class SemanticIndex:
             if name not in self._vectors:
                 self._vectors[name] = shared_encoder().embed_examples(self._texts[name])
             return self._vectors[name]
+
+    def _anchor_vectors(self) -> Vectors:
+        """The off-topic anchors' vectors (embedded once per process, fetched once per index)."""
+        with self._lock:
+            if self._anchors is None:
+                self._anchors = shared_encoder().embed_examples(list(OFF_TOPIC_ANCHORS))
+            return self._anchors
 
     @property
     def ready(self) -> bool:
@@ -70,15 +78,10 @@ class SemanticIndex:
         """Each candidate's score for `text` (best first), and the turn's similarity to small talk."""
         turn = shared_encoder().embed([text])[0]
         scored = [Candidate(name, _top_k_mean(self._intent_vectors(name) @ turn)) for name in candidates]
-        off_topic = round(float(np.max(_anchor_vectors() @ turn)), 3)
+        off_topic = round(float(np.max(self._anchor_vectors() @ turn)), 3)
         return sorted(scored, key=lambda c: -c.score), off_topic
 
 
 def _top_k_mean(similarities: Vectors) -> float:
     nearest = np.sort(similarities)[::-1][:TOP_K]
     return round(float(nearest.mean()), 3)
-
-
-def _anchor_vectors() -> Vectors:
-    """The off-topic anchors' vectors (the encoder remembers them after the first call)."""
-    return shared_encoder().embed_examples(list(OFF_TOPIC_ANCHORS))
