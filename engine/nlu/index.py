@@ -78,7 +78,7 @@ class SemanticIndex:
         """Each candidate's score for `text` (best first), and the turn's similarity to small talk."""
         turn = shared_encoder().embed([text])[0]
         scored = [Candidate(name, _top_k_mean(self._intent_vectors(name) @ turn)) for name in candidates]
-        off_topic = round(float(np.max(self._anchor_vectors() @ turn)), 3)
+        off_topic = _top_k_mean(self._anchor_vectors() @ turn)
         return sorted(scored, key=lambda c: -c.score), off_topic
 
 
