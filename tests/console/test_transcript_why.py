@@ -43,6 +43,6 @@ def test_a_semantic_turn_lists_every_candidate_with_its_score_on_hover(window: M
 
 
 def test_a_near_tie_names_the_two_intents_it_asked_about(window: MainWindow, aio: Aio) -> None:
-    text = run_reminder_turn(window, aio, "I don't think I can come then")
+    text = run_reminder_turn(window, aio, "I can't come that day")
     assert "↳ why no intent · near_tie" in text
     assert "asked: cancel or reschedule" in text or "asked: reschedule or cancel" in text
