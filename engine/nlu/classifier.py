@@ -88,11 +88,13 @@ class IntentClassifier:
 
     def _question_guarded(self, text: str, by_keyword: Classification) -> Classification:
         """An alert intent's keyword inside a question ("who am I speaking with?") is no answer,
-        unless the turn names a symptom ("why is my chest pain back?")."""
+        unless it is said before the question ("yes, who's calling?"), is itself a question ("why do
+        you need"), or the turn names a symptom ("why is my chest pain back?")."""
         alert = self._safety.get(by_keyword.intent or "") == ALERT
         if not alert or not is_question(text) or mentions_symptom(text):
             return by_keyword
-        if f" {by_keyword.matched} " in f" {before_question(text)} ":
+        keyword = by_keyword.matched
+        if f" {keyword} " in f" {before_question(text)} " or is_question(keyword):
             return by_keyword
         return Classification(None, by_keyword.confidence, by_keyword.matched, rule=Rule.QUESTION_GUARD,
                               candidates=by_keyword.candidates)

@@ -100,6 +100,7 @@ def intent(*examples: str, keywords: tuple[str, ...] = (), safety: str | None = 
 
 KEYWORD_ONLY = IntentClassifier({
     "is_patient": intent("speaking", "yes, who's calling?", keywords=("yes", "speaking"), safety=ALERT),
+    "dob_refused": intent("why do you need that?", keywords=("why do you need",), safety=ALERT),
     "no_side_effects": intent("no side effects", "I'm fine, a little tired but fine", keywords=("no", "fine"),
                               safety=ALL_CLEAR),
     "emergency": intent("I have chest pain", keywords=("chest pain",), safety=ALERT),
@@ -109,6 +110,7 @@ KEYWORD_ONLY = IntentClassifier({
 @pytest.mark.parametrize("text, candidates, expected, rule", [
     ("who am I speaking with?", ("is_patient",), None, Rule.QUESTION_GUARD),
     ("yes, who's calling?", ("is_patient",), "is_patient", Rule.KEYWORD),
+    ("why do you need my birthday?", ("dob_refused",), "dob_refused", Rule.KEYWORD),
     ("why is my chest pain back?", ("emergency",), "emergency", Rule.KEYWORD),
     ("no problems, apart from some pain in my chest", ("no_side_effects", "emergency"), None,
      Rule.BELOW_THRESHOLD),
