@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 MAX_BLOCKS = 5000
 COLOURS = {"caller": "#1565c0", "bot": "#2e7d32", "function": "#6a1b9a", "transition": "#455a64",
-           "forced": "#e65100", "error": "#c62828", "call": "#37474f"}
+           "forced": "#e65100", "error": "#c62828", "call": "#37474f", "why": "#8d6e63"}
 
 
 RELAYOUT_SETTLE_MS = 30
@@ -70,6 +70,7 @@ class TranscriptPanel(Panel):
         controller.timelineReset.connect(self.view.clear)
         controller.callStarted.connect(self._on_started)
         controller.callerSaid.connect(self._on_caller)
+        controller.turnClassified.connect(self._on_classified)
         controller.botSaid.connect(self._on_bot)
         controller.functionCalled.connect(self._on_function)
         controller.transitionTaken.connect(self._on_transition)
@@ -101,6 +102,11 @@ class TranscriptPanel(Panel):
     def _on_caller(self, at: float, text: str, source: str) -> None:
         self.add(at, "caller", "Caller", text, source)
 
+    def _on_classified(self, at: float, why: dict[str, Any]) -> None:
+        """The detail line under a caller turn: what the classifier chose and by which rule; hovering
+        it lists every candidate with its score."""
+        self.add(at, "why", "  ↳ why", why_line(why), hover=why_hover(why))
+
     def _on_bot(self, at: float, written: str, spoken: str) -> None:
         self.add(at, "bot", "Bot", written, hover=f"spoken as: {spoken}" if spoken != written else "")
 
@@ -118,6 +124,22 @@ class TranscriptPanel(Panel):
 
     def _on_ended(self, at: float, status: str, reason: str) -> None:
         self.add(at, "error" if status == "failed" else "call", f"Call {status}", reason)
+
+
+def why_line(why: dict[str, Any]) -> str:
+    """"cancel · semantic 0.62, lead 0.21"; "no intent · near_tie: asked cancel or reschedule"."""
+    chosen = why["intent"] or "no intent"
+    line = f"{chosen} · {why['rule']} {why['confidence']:.2f}, lead {why['margin']:.2f}"
+    if why["matched"]:
+        line += f" · matched “{why['matched']}”"
+    if why["asked"]:
+        line += f" · asked: {' or '.join(why['asked'])}"
+    return line
+
+
+def why_hover(why: dict[str, Any]) -> str:
+    rows = [f"{intent}: {score:.3f}" for intent, score in why["candidates"]]
+    return "candidates (best first)\n" + "\n".join(rows) if rows else "no candidates"
 
 
 def _json(value: dict[str, Any]) -> str:

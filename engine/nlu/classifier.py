@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.nlu.decision import DecisionRule
+from engine.nlu.decision import ALERT, ALL_CLEAR, DecisionRule
 from engine.nlu.index import SemanticIndex
 from engine.nlu.keywords import EXAMPLE_COPY_THRESHOLD, FUZZY_THRESHOLD, KeywordStage, normalize
 from engine.nlu.mode import NluMode
 from engine.nlu.result import NO_MATCH, Classification, Rule
-from engine.nlu.symptoms import is_question, mentions_symptom
+from engine.nlu.symptoms import before_question, is_question, mentions_symptom
 
 if TYPE_CHECKING:
     from engine.schema.model import Intent
@@ -57,22 +57,47 @@ class IntentClassifier:
         if decided is not None:
             return decided
         assert self._index is not None
-        ranked = self._index.scores(text, candidates)
+        ranked, off_topic = self._index.scores(text, candidates)
         return self.rule.decide(ranked, self._safety, mentions_symptom(text), is_question(text),
-                                self._asked_as_questions)
+                                self._asked_as_questions, off_topic)
 
     def _without_model(self, text: str, candidates: tuple[str, ...]) -> Classification | None:
         """What the keyword and example stages decide; None when the embeddings must."""
         words = normalize(text)
+        candidates = self._without_guarded_all_clear(text, words, candidates)
         if not words or not candidates:
             return NO_MATCH
         by_keyword = self._keywords.keyword(words, candidates)
         if by_keyword is not None:
-            return by_keyword
+            return self._question_guarded(text, by_keyword)
         by_example = self._keywords.fuzzy(words, candidates)
         if by_example.intent is not None or self._index is None:
             return by_example
         return None
+
+    def _without_guarded_all_clear(self, text: str, words: str,
+                                   candidates: tuple[str, ...]) -> tuple[str, ...]:
+        """A turn that names a symptom ("no problems, apart from a pain in my chest") is no "all clear",
+        whatever keyword it holds, unless the schema lists it as one ("I'm fine, a little tired but
+        fine"): the others leave the keyword stage's candidates (the embeddings still rank them, and
+        the symptom guard refuses them)."""
+        if not mentions_symptom(text):
+            return candidates
+        return tuple(name for name in candidates
+                     if self._safety.get(name) != ALL_CLEAR or self._keywords.copies_example(words, name))
+
+    def _question_guarded(self, text: str, by_keyword: Classification) -> Classification:
+        """An alert intent's keyword inside a question ("who am I speaking with?") is no answer,
+        unless it is said before the question ("yes, who's calling?"), is itself a question ("why do
+        you need"), or the turn names a symptom ("why is my chest pain back?")."""
+        alert = self._safety.get(by_keyword.intent or "") == ALERT
+        if not alert or not is_question(text) or mentions_symptom(text):
+            return by_keyword
+        keyword = by_keyword.matched
+        if f" {keyword} " in f" {before_question(text)} " or is_question(keyword):
+            return by_keyword
+        return Classification(None, by_keyword.confidence, by_keyword.matched, rule=Rule.QUESTION_GUARD,
+                              candidates=by_keyword.candidates)
 
     def resolve_tie(self, text: str, tie: tuple[str, str]) -> Classification:
         """The caller's answer to "do you mean A, or B?": one of the two, or no intent."""

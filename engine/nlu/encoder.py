@@ -75,11 +75,7 @@ class Encoder:
         self._tokenizer = Tokenizer.from_file(str(spec.tokenizer.locate()))
         self._tokenizer.no_padding()  # the file pads every text to 128 tokens
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one short turn: threads cost more than they save
-        options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = False  # the arena would keep the largest batch's memory
-        self._session = ort.InferenceSession(str(spec.model.locate()), options,
+        self._session = ort.InferenceSession(str(spec.model.locate()), _session_options(),
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._examples: dict[str, Vectors] = {}  # schemas share many examples (greeting, identity)
@@ -115,6 +111,20 @@ class Encoder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         unit: Vectors = pooled / np.maximum(norms, 1e-12)
         return unit
+
+
+def _session_options() -> ort.SessionOptions:
+    """One thread that sleeps when idle: a short turn gains nothing from more, and a spinning thread
+    would take the core speech recognition needs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = False  # the arena would keep the largest batch's memory
+    return options
 
 
 _shared: Encoder | None = None

@@ -51,6 +51,11 @@ class KeywordStage:
         return Classification(best[1], KEYWORD_CONFIDENCE, best[2], rule=Rule.KEYWORD,
                               candidates=(Candidate(best[1], KEYWORD_CONFIDENCE),))
 
+    def copies_example(self, words: str, intent: str) -> bool:
+        """Whether the normalized `words` are a near copy of one of `intent`'s own examples."""
+        return any(fuzz.token_sort_ratio(words, example) >= EXAMPLE_COPY_THRESHOLD * 100
+                   for example in self._examples[intent])
+
     def fuzzy(self, words: str, candidates: tuple[str, ...]) -> Classification:
         """The closest example by token-sorted edit ratio; an intent only at or above the threshold."""
         choices = [(intent, example) for intent in candidates for example in self._examples[intent]]

@@ -20,6 +20,7 @@ class Rule(StrEnum):
     SAFETY_BAR = "safety_bar"  # a safety intent by similarity alone, below its stricter bar
     SYMPTOM_GUARD = "symptom_guard"  # an "all clear" by similarity alone, but the turn names a symptom
     QUESTION_GUARD = "question_guard"  # a question is not an answer: no safety intent, nor one never asked
+    OFF_TOPIC = "off_topic"  # the turn is nearer small talk than any intent (engine/nlu/anchors.py)
     BELOW_THRESHOLD = "below_threshold"  # nothing close enough
     NO_MATCH = "no_match"  # an empty turn, or no intents to choose from
 

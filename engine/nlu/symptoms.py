@@ -25,6 +25,21 @@ def mentions_symptom(text: str) -> bool:
 _QUESTION_WORDS = ("who", "whos", "what", "whats", "why", "how", "where", "when", "which")
 
 
+_YES_NO_STARTS = ("is", "are", "am", "do", "does", "did", "can", "could", "will", "would", "have", "has")
+
+
 def is_question(text: str) -> bool:
     words = normalize(text).split()
     return text.rstrip().endswith("?") or bool(words) and words[0] in _QUESTION_WORDS
+
+
+def before_question(text: str) -> str:
+    """The normalized words said before the turn's question begins ("yes, who's calling?" -> "yes");
+    all of them when the turn asks nothing."""
+    words = normalize(text).split()
+    if not is_question(text):
+        return " ".join(words)
+    if words and words[0] in _YES_NO_STARTS:
+        return ""
+    start = next((i for i, word in enumerate(words) if word in _QUESTION_WORDS), len(words))
+    return " ".join(words[:start])

@@ -33,7 +33,7 @@ def classified(call) -> list[ev.Classified]:
 
 async def test_a_near_tie_asks_which_and_the_answer_moves_the_call() -> None:
     call = await reminder_call()
-    await call.step("I don't think I can come then")
+    await call.step("I can't come that day")
     assert call.conversation.current == "reminder"
     asked = classified(call)[-1]
     assert (asked.intent, asked.rule, set(asked.asked)) == (None, "near_tie", {"cancel", "reschedule"})
@@ -63,7 +63,7 @@ async def test_the_classified_event_carries_candidates_scores_and_rule() -> None
 async def test_classified_events_round_trip_through_the_call_history(tmp_path) -> None:
     with CallStore.open_default(tmp_path) as store:
         call = await reminder_call(store)
-        await call.step("I don't think I can come then")
+        await call.step("I can't come that day")
         await call.stop()
         stored = [e for e in store.events(call.session_id) if isinstance(e, ev.Classified)]
     assert stored == classified(call) and len(stored) == 2

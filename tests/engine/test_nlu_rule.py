@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from engine.nlu import ALERT, ALL_CLEAR, Candidate, DecisionRule, Rule
-from engine.nlu.symptoms import is_question, mentions_symptom
+from engine.nlu import ALERT, ALL_CLEAR, Candidate, DecisionRule, IntentClassifier, NluMode, Rule
+from engine.nlu.index import _top_k_mean
+from engine.nlu.symptoms import before_question, is_question, mentions_symptom
+from engine.schema.model import Intent
 
-RULE = DecisionRule(threshold=0.35, margin=0.15, safety_threshold=0.5, safety_margin=0.15)
+RULE = DecisionRule(threshold=0.35, anchor_lead=0.1, margin=0.15, safety_threshold=0.5, safety_margin=0.15)
 SAFETY = {"emergency": ALERT, "all_clear": ALL_CLEAR, "confirm": None, "cancel": None}
 
 
-def decide(*scores: tuple[str, float], symptom: bool = False, question: bool = False):
+def decide(*scores: tuple[str, float], symptom: bool = False, question: bool = False,
+           off_topic: float = -1.0):
     return RULE.decide([Candidate(i, s) for i, s in scores], SAFETY, symptom, question,
-                       frozenset({"emergency", "confirm"}))
+                       frozenset({"emergency", "confirm"}), off_topic)
 
 
 def test_a_clear_winner_is_accepted_with_its_margin_and_candidates() -> None:
@@ -66,3 +70,53 @@ def test_symptom_mentions(text: str, expected: bool) -> None:
 ])
 def test_questions(text: str, expected: bool) -> None:
     assert is_question(text) is expected
+
+
+def test_a_turn_nearer_small_talk_than_any_intent_is_off_topic_and_never_asked_about() -> None:
+    assert decide(("confirm", 0.6), ("cancel", 0.3), off_topic=0.55).rule is Rule.OFF_TOPIC
+    assert decide(("confirm", 0.6), ("cancel", 0.3), off_topic=0.45).intent == "confirm"
+    close = decide(("confirm", 0.6), ("cancel", 0.5), off_topic=0.45)  # the runner-up is not plausible
+    assert (close.rule, close.tie) == (Rule.LOW_MARGIN, None)
+    assert decide(("confirm", 0.6), ("cancel", 0.5), off_topic=0.3).rule is Rule.NEAR_TIE
+
+
+def test_an_intent_scores_the_mean_of_its_two_nearest_texts() -> None:
+    assert _top_k_mean(np.array([0.2, 0.9, 0.5], dtype=np.float32)) == pytest.approx(0.7)
+    assert _top_k_mean(np.array([0.4], dtype=np.float32)) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("text, said", [
+    ("yes, who's calling?", "yes"), ("who am I speaking with?", ""), ("is this a sales call?", ""),
+    ("speaking", "speaking"), ("it's me, what's this about?", "its me"),
+])
+def test_what_is_said_before_the_question(text: str, said: str) -> None:
+    assert before_question(text) == said
+
+
+def intent(*examples: str, keywords: tuple[str, ...] = (), safety: str | None = None) -> Intent:
+    return Intent(description="a test intent", examples=list(examples), keywords=list(keywords),
+                  safety=safety)
+
+
+KEYWORD_ONLY = IntentClassifier({
+    "is_patient": intent("speaking", "yes, who's calling?", keywords=("yes", "speaking"), safety=ALERT),
+    "dob_refused": intent("why do you need that?", keywords=("why do you need",), safety=ALERT),
+    "no_side_effects": intent("no side effects", "I'm fine, a little tired but fine", keywords=("no", "fine"),
+                              safety=ALL_CLEAR),
+    "emergency": intent("I have chest pain", keywords=("chest pain",), safety=ALERT),
+}, NluMode.KEYWORDS)
+
+
+@pytest.mark.parametrize("text, candidates, expected, rule", [
+    ("who am I speaking with?", ("is_patient",), None, Rule.QUESTION_GUARD),
+    ("yes, who's calling?", ("is_patient",), "is_patient", Rule.KEYWORD),
+    ("why do you need my birthday?", ("dob_refused",), "dob_refused", Rule.KEYWORD),
+    ("why is my chest pain back?", ("emergency",), "emergency", Rule.KEYWORD),
+    ("no problems, apart from some pain in my chest", ("no_side_effects", "emergency"), None,
+     Rule.BELOW_THRESHOLD),
+    ("no, but I've got chest pain", ("no_side_effects", "emergency"), "emergency", Rule.KEYWORD),
+    ("I'm fine, a little tired but fine", ("no_side_effects",), "no_side_effects", Rule.KEYWORD),
+])
+def test_keyword_guards(text: str, candidates: tuple[str, ...], expected: str | None, rule: Rule) -> None:
+    decided = KEYWORD_ONLY.classify(text, candidates)
+    assert (decided.intent, decided.rule) == (expected, rule)
