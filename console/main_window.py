@@ -279,7 +279,8 @@ class MainWindow(QMainWindow):
 
     def _on_schema_changed(self, info: SchemaInfo | None) -> None:
         if info:
-            self.graph.set_graph(info["states"], info["edges"], info["initial"], info["endings"])
+            self.graph.set_graph(info["states"], info["edges"], info["initial"], info["endings"],
+                                 info["edge_labels"], info["decisions"])
         else:
             self.graph.set_graph([], [], "", set())
         self._update_title()

@@ -3,8 +3,8 @@
 Engine events become Qt signals carrying plain data (str, float, dict, tuples), so no panel
 imports the engine or Pipecat. Events are queued as they happen and delivered on the next turn
 of the event loop, so widget work never runs inside Pipecat's frame handling. Panels write back
-through `select`, `start`, `stop`, `step`, `force`, `export` and `speak`; failures are reported
-on `failed` (title, message), never raised into a slot.
+through `select`, `start`, `stop`, `step`, `call_function`, `force`, `export` and `speak`; failures
+are reported on `failed` (title, message), never raised into a slot.
 
 Every change of `call_state` goes through `change_state`, which refuses (and logs) a change the
 table in `console.controllers.state` does not allow. The test-run, history and voice parts
@@ -272,6 +272,23 @@ class CallController(QObject):
                 await driving.take_turn(call, text, source=source)
             except Exception as error:
                 self.report_failure("The caller turn failed", error)
+                return False
+            finally:
+                self.flush()
+        return True
+
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None = None) -> bool:
+        """Call one of the current node's functions as the LLM would (`result` stands in for a missing
+        handler's); wait until the call settles."""
+        call = self._live_call("call a function")
+        if call is None:
+            return False
+        async with self._step_lock:
+            try:
+                await driving.call_function(call, name, arguments, result)
+            except Exception as error:
+                self.report_failure(f"The function {name} failed", error)
                 return False
             finally:
                 self.flush()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.panels import IntentChoice, NodeView, SchemaInfo
+from console.controllers.functions import offered_choices
+from console.panels import Edge, IntentChoice, NodeView, SchemaInfo
 from engine import events as ev
 from engine.describe import describe
 from engine.errors import EngineError
@@ -20,6 +21,7 @@ from engine.pipeline import HealthcareAIPipeline
 from engine.precompute import DataPrecomputer
 from engine.prompts import PROMPT, SAY
 from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.model import Branch
 
 
 class NodeRenderer:
@@ -70,6 +72,7 @@ class NodeRenderer:
         if compiled is None or state not in compiled.schema.nodes:
             return None
         context = self._context(call)
+        record = context.record if context is not None else {}
         if context is not None:
             say, prompt = context.segments(state, SAY), context.segments(state, PROMPT)
         else:
@@ -79,7 +82,8 @@ class NodeRenderer:
                         say_source=compiled.renderer.template(state, SAY).source,
                         prompt_source=compiled.renderer.template(state, PROMPT).source,
                         intents=[_intent_choice(compiled, state, intent)
-                                 for intent in compiled.intents_of(state)])
+                                 for intent in compiled.intents_of(state)],
+                        functions=offered_choices(compiled, state, record))
 
     def _context(self, call: HealthcareAIPipeline | None) -> RenderContext | None:
         shown = self.shown
@@ -93,7 +97,8 @@ class NodeRenderer:
     def event_view(event: ev.NodeEntered) -> NodeView:
         """A node as its event tells it (for a node the shown schema lacks)."""
         return NodeView(state=event.state, current=True, say=plain_segments(event.say),
-                        prompt=plain_segments(event.prompt), say_source="", prompt_source="", intents=[])
+                        prompt=plain_segments(event.prompt), say_source="", prompt_source="", intents=[],
+                        functions=[])
 
 
 def schema_info(compiled: CompiledSchema) -> SchemaInfo:
@@ -101,7 +106,26 @@ def schema_info(compiled: CompiledSchema) -> SchemaInfo:
     return SchemaInfo(name=compiled.name, path=str(compiled.path), states=list(nodes),
                       edges=compiled.edges(),
                       initial=compiled.schema.initial_node,
-                      endings={name for name, node in nodes.items() if node.ending})
+                      endings={name for name, node in nodes.items() if node.ending},
+                      edge_labels=branch_labels(compiled),
+                      decisions={name for name, node in nodes.items() if node.decide is not None})
+
+
+def branch_labels(compiled: CompiledSchema) -> dict[Edge, str]:
+    """Each branch edge's label: its intent (or decided field) and the case values (or "default") leading
+    there."""
+    labels: dict[Edge, str] = {}
+    for name, node in compiled.schema.nodes.items():
+        branches = [(entry.label, entry.transition_to) for entry in compiled.entries_of(name)
+                    if isinstance(entry.transition_to, Branch)]
+        if node.decide is not None:
+            branches.append((node.decide.field, node.decide))
+        for label, branch in branches:
+            for target in branch.targets():
+                cases = [case for case, to in branch.cases.items() if to == target]
+                cases += ["default"] if branch.default == target else []
+                labels[(name, label, target)] = f"{label}: {' / '.join(cases)}"
+    return labels
 
 
 def schema_name_of(schema_path: str) -> str:

@@ -140,14 +140,30 @@ def _rounded_rect(rect: QRectF) -> QPainterPath:
     return path
 
 
+def decision_shape(rect: QRectF) -> QPainterPath:
+    """A hexagon pointed left and right: a node decided by data, with no caller turn."""
+    tip = rect.height() / 2
+    left, right, top, bottom, middle = rect.left(), rect.right(), rect.top(), rect.bottom(), rect.center().y()
+    path = QPainterPath()
+    path.addPolygon(QPolygonF([QPointF(left, middle), QPointF(left + tip, top), QPointF(right - tip, top),
+                               QPointF(right, middle), QPointF(right - tip, bottom),
+                               QPointF(left + tip, bottom), QPointF(left, middle)]))
+    return path
+
+
+def node_shape(rect: QRectF, decision: bool) -> QPainterPath:
+    return decision_shape(rect) if decision else _rounded_rect(rect)
+
+
 # ----------------------------------------------------------------------------------------- items
 
 class NodeItem(QGraphicsPathItem):
-    """A state: rounded rect with its name; bold border if initial, double border if ending."""
+    """A state: rounded rect with its name (a pointed hexagon if it is a decision); bold border if
+    initial, double border if ending."""
 
-    def __init__(self, state: str, rect: QRectF, initial: bool, ending: bool) -> None:
-        super().__init__(_rounded_rect(rect))
-        self.state, self.initial, self.ending = state, initial, ending
+    def __init__(self, state: str, rect: QRectF, initial: bool, ending: bool, decision: bool = False) -> None:
+        super().__init__(node_shape(rect, decision))
+        self.state, self.initial, self.ending, self.decision = state, initial, ending, decision
         self.style = "unvisited"
         self.setZValue(Z_NODE)
         self.setPen(QPen(DARK_GREEN if initial else BORDER, 3.0 if initial else 1.3))
@@ -160,17 +176,18 @@ class NodeItem(QGraphicsPathItem):
         self.set_style("unvisited")
 
     def _describe(self) -> str:
-        roles = [role for role, flag in (("initial", self.initial), ("ending", self.ending)) if flag]
+        roles = [role for role, flag in (("initial", self.initial), ("ending", self.ending),
+                                         ("decided by the record", self.decision)) if flag]
         suffix = f" ({', '.join(roles)})" if roles else ""
         return f"{self.state}{suffix}\nclick: show prompt · double-click: force the call here"
 
     def _inner_border(self, rect: QRectF) -> QGraphicsPathItem:
-        inner = QGraphicsPathItem(_rounded_rect(rect.adjusted(3, 3, -3, -3)), self)
+        inner = QGraphicsPathItem(node_shape(rect.adjusted(3, 3, -3, -3), self.decision), self)
         inner.setPen(QPen(BORDER, 1.1))
         return inner
 
     def _coverage_marks(self, rect: QRectF) -> QGraphicsPathItem:
-        hatch = QGraphicsPathItem(_rounded_rect(rect.adjusted(-3, -3, 3, 3)), self)
+        hatch = QGraphicsPathItem(node_shape(rect.adjusted(-3, -3, 3, 3), self.decision), self)
         hatch.setBrush(QBrush(QColor(211, 47, 47, 170), Qt.BrushStyle.BDiagPattern))
         hatch.setPen(QPen(RED, 1.8, Qt.PenStyle.DashLine))
         hatch.setVisible(False)
