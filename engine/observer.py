@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from openai import APIConnectionError, APITimeoutError
 from pipecat.frames.frames import (
     ErrorFrame,
     FunctionCallsStartedFrame,
@@ -42,6 +43,9 @@ class FrameListener(Protocol):
     def on_stage_latency(self, stage: str, ms: float) -> None: ...
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None: ...
+
+    def on_responder_unreachable(self) -> None:
+        """The responder's server refused the connection: no turn of this call can be answered."""
 
 
 class CallObserver(BaseObserver):
@@ -86,7 +90,10 @@ class CallObserver(BaseObserver):
             self._on_metrics(frame, self._responder)
         elif isinstance(frame, ErrorFrame):
             self._answered = True
-            self._call.on_pipeline_error(str(frame.error), "responder", bool(frame.fatal))
+            if refused(frame):
+                self._call.on_responder_unreachable()
+            else:
+                self._call.on_pipeline_error(str(frame.error), "responder", bool(frame.fatal))
 
     def _on_metrics(self, frame: MetricsFrame, source: FrameProcessor) -> None:
         stage = _stage_of(source)
@@ -95,6 +102,12 @@ class CallObserver(BaseObserver):
         for item in frame.data:
             if isinstance(item, TTFBMetricsData) and item.value > 0:
                 self._call.on_stage_latency(stage, item.value * 1000)
+
+
+def refused(frame: ErrorFrame) -> bool:
+    """Whether the error is a refused connection (the server is not there), not a slow or failed answer."""
+    error = frame.exception
+    return isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError)
 
 
 def _stage_of(processor: FrameProcessor) -> str | None:

@@ -115,6 +115,7 @@ class HealthcareAIPipeline:
         self._worker: PipelineWorker | None = None
         self._flow_manager: FlowManager | None = None
         self._runner_task: asyncio.Task[None] | None = None
+        self._failing: asyncio.Task[None] | None = None  # ending the call after a fatal error in the pipeline
         self._ended = asyncio.Event()
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -153,9 +154,15 @@ class HealthcareAIPipeline:
             mark = len(self.events.history)
             await self.initialize_first_node()
             await self._wait_for_turn(mark, OPENING_WAIT_S)  # the opening line is out before any caller turn
+            if self._failing is not None:  # e.g. the responder's server refused the connection
+                await self._failed()
+                raise EngineError(self.end_reason or "the call failed while starting")
         except Exception as error:
             reason = f"the call could not start: {str(error) or type(error).__name__}"
-            await self._fail(reason)
+            if self._failing is not None:  # the call has failed and said why
+                await self._failed()
+            else:
+                await self._fail(reason)
             raise EngineError(reason) from error
 
     async def _wait_for_pipeline_start(self, started: asyncio.Event) -> None:
@@ -235,10 +242,23 @@ class HealthcareAIPipeline:
         REDACTOR.forget(self.session_id)
         self._ended.set()
 
-    async def _fail(self, reason: str) -> None:
-        self._emit(ev.CallError, message=reason, source="pipeline", fatal=True)
+    async def _fail(self, reason: str, source: str = "pipeline") -> None:
+        self._emit(ev.CallError, message=reason, source=source, fatal=True)
         self._finish(CallStatus.FAILED, reason)
+        if self._worker is not None:
+            await self._worker.cancel(reason=reason)
         await self._cancel_runner()
+
+    async def _failed(self) -> None:
+        """Let a failure that began in the pipeline finish ending the call."""
+        if self._failing is not None and self._failing is not asyncio.current_task():
+            await self._failing
+
+    def _fail_from_pipeline(self, reason: str, source: str) -> None:
+        """Fail the call from its own task: the pipeline, which is running this, cannot await its own end."""
+        if self._failing is None and self.status is CallStatus.RUNNING:
+            self._failing = asyncio.get_running_loop().create_task(self._fail(reason, source),
+                                                                   name=f"fail-{self.session_id}")
 
     async def stop(self, reason: str = "stopped by the operator") -> None:
         """End the call now and wait for the pipeline to shut down."""
@@ -249,6 +269,7 @@ class HealthcareAIPipeline:
             self.end_reason = reason
             await self._pipeline_worker().cancel(reason=reason)
         await self._cancel_runner()
+        await self._failed()
         self._finish(CallStatus.ENDED, reason)
 
     async def _cancel_runner(self) -> None:
@@ -267,6 +288,7 @@ class HealthcareAIPipeline:
         except TimeoutError:
             return False
         await self._cancel_runner()
+        await self._failed()
         return True
 
     @property
@@ -439,6 +461,11 @@ class HealthcareAIPipeline:
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None:
         self._emit(ev.CallError, message=message, source=source, fatal=fatal)
+
+    def on_responder_unreachable(self) -> None:
+        where = self.responder_config.resolved().base_url or "the configured address"
+        self._fail_from_pipeline(f"the LLM server at {where} refused the connection: is it running?",
+                                 "responder")
 
     def fields_used(self, state: str) -> tuple[str, ...]:
         prompt = self.renderer.template(state, PROMPT).fields
