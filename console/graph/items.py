@@ -128,6 +128,28 @@ def loop_extent(loops: int) -> float:
     return 0.0 if loops == 0 else (LOOP_REACH + LOOP_STEP * (loops - 1)) * 0.75 + 4
 
 
+# sideways, as a share of the chord: the least that passes through no other node wins
+FORCED_BENDS = (0.2, -0.2, 0.4, -0.4, 0.7, -0.7, 1.0, -1.0, 1.5, -1.5, 2.2, -2.2)
+CROSSING_SAMPLES = 48
+
+
+def forced_curve(source: QRectF, target: QRectF, bend: float) -> tuple[QPainterPath, QPointF, QPointF]:
+    """A curve from `source` to `target` bowed sideways by `bend`; (path, arrow tip, arrow direction)."""
+    start, end = port(source, target.center()), port(target, source.center())
+    chord = end - start
+    control = (start + end) / 2 + QPointF(-chord.y(), chord.x()) * bend
+    direction = end - control
+    path = QPainterPath(start)
+    path.quadTo(control, end - unit(direction) * (ARROW_LENGTH * 0.7))
+    return path, end, direction
+
+
+def crosses(path: QPainterPath, rects: list[QRectF]) -> bool:
+    """Whether the line of `path` passes through any of `rects`."""
+    points = [path.pointAtPercent(step / CROSSING_SAMPLES) for step in range(CROSSING_SAMPLES + 1)]
+    return any(rect.contains(point) for rect in rects for point in points)
+
+
 def untested_pen() -> QPen:
     pen = QPen(QColor(211, 47, 47, 130), 5.0, Qt.PenStyle.CustomDashLine, Qt.PenCapStyle.FlatCap)
     pen.setDashPattern([1.6, 1.0])

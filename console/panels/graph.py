@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from console.graph.items import (
-    ARROW_LENGTH,
     EDGE_STYLE_RANK,
+    FORCED_BENDS,
     LABEL_FONT_PX,
     LABEL_PAD,
     NODE_FONT_PX,
@@ -37,13 +37,14 @@ from console.graph.items import (
     EdgeItem,
     EdgeLabel,
     NodeItem,
+    crosses,
     font,
+    forced_curve,
     layered_path,
     loop_extent,
     loop_path,
     port,
     text_size,
-    unit,
 )
 from console.graph.layout import EdgeKey, Point, Size, layout_graph
 from console.graph.view import GraphView
@@ -251,25 +252,26 @@ class StateGraphPanel(Panel):
     def _forced_edge(self, source: str, target: str) -> EdgeItem:
         key = (source, target)
         if key not in self._forced_extra:
-            item = self._make_forced_edge(self._nodes[source].node_rect(), self._nodes[target].node_rect())
+            others = [node.node_rect().adjusted(-2, -2, 2, 2) for name, node in self._nodes.items()
+                      if name not in key]
+            item = self._make_forced_edge(self._nodes[source].node_rect(), self._nodes[target].node_rect(),
+                                          others)
             item.setToolTip(f"{source} → {target}\nforced (no such transition in the schema)")
             item.add_to(self._scene)
             self._forced_extra[key] = item
+            if self._view.auto_fit:  # the legend may now cover the new edge: place it again
+                self.fit()
         return self._forced_extra[key]
 
     @staticmethod
-    def _make_forced_edge(source: QRectF, target: QRectF) -> EdgeItem:
+    def _make_forced_edge(source: QRectF, target: QRectF, others: list[QRectF]) -> EdgeItem:
+        """A forced move's curve, bowed as little as it can be while passing through no other node."""
         if source == target:
             path, tip, direction = loop_path(source, 0)
             return EdgeItem(path, tip, direction, None, Z_FORCED)
-        start, end = port(source, target.center()), port(target, source.center())
-        chord = end - start
-        bend = QPointF(-chord.y(), chord.x()) * 0.2
-        control = (start + end) / 2 + bend
-        direction = end - control
-        path = QPainterPath(start)
-        path.quadTo(control, end - unit(direction) * (ARROW_LENGTH * 0.7))
-        return EdgeItem(path, end, direction, None, Z_FORCED)
+        curves = [forced_curve(source, target, bend) for bend in FORCED_BENDS]
+        path, tip, direction = next((curve for curve in curves if not crosses(curve[0], others)), curves[0])
+        return EdgeItem(path, tip, direction, None, Z_FORCED)
 
     # --- coverage
 
@@ -383,6 +385,14 @@ class StateGraphPanel(Panel):
 
     def has_forced_extra_edge(self, source: str, target: str) -> bool:
         return (source, target) in self._forced_extra
+
+    def edge_path(self, edge: EdgeKey) -> QPainterPath:
+        """An edge's line, in scene coordinates."""
+        return self._edges[edge].path()
+
+    def forced_extra_path(self, source: str, target: str) -> QPainterPath:
+        """The line of a temporary forced edge, in scene coordinates."""
+        return self._forced_extra[(source, target)].path()
 
     def node_rect(self, state: str) -> QRectF:
         """The state's rectangle in scene coordinates."""
