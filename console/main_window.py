@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         self.report = ReportPanel(controller)
         self.history = HistoryPanel(controller.history, controller)
         self.tests = TestsPanel()
-        self.timeline = TimelinePanel(controller.replay)
+        self.timeline = TimelinePanel(controller.replay, controller.history)
         self.status = StatusLine(self)
         self._error_shown = False  # an error of the current call is in the status line
         self.setStatusBar(self.status)

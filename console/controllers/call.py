@@ -14,7 +14,7 @@ table in `console.controllers.state` does not allow. The test-run, history and v
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -365,7 +365,7 @@ class CallController(QObject):
         self._call, self._replaying = None, True
         self._show_schema(self._nodes.known_schema(schema))
         self.change_state(CallState.REPLAY)
-        self.replay.load(events, report)
+        self.replay.load(events, report, call_id, self.history.recording_of(call_id) is not None)
         started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
         if started is not None:
             self.pastCallShown.emit(started.schema, started.patient_id)
@@ -465,6 +465,10 @@ class CallController(QObject):
             self.reportChanged.emit(self._call.get_performance_report())
 
     # ----- plumbing --------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run `coroutine` as one of our tracked tasks (awaited, or cancelled, at shutdown)."""
+        self._tasks.spawn(coroutine, name)
 
     def change_state(self, state: CallState) -> bool:
         """The one way `call_state` changes; refuses (logs, False) a change the table does not allow."""
