@@ -5,14 +5,14 @@ raised, the call ended, or a node that does not speak first was entered. Every w
 here watches the call's event stream (no polling) and has a timeout.
 
 The CLI, the HTTP API, the test runner and the console drive calls with `start_call`,
-`take_turn`, `force` (each returns the events its action caused) and `finish`.
+`take_turn`, `call_function`, `force` (each returns the events its action caused) and `finish`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine import events as ev
 from engine.schema.model import Node
@@ -40,6 +40,9 @@ class DrivenCall(Protocol):
     async def step(self, text: str | bytes, source: str = ..., wait_s: float | None = ...) -> None: ...
 
     async def force(self, state: str) -> None: ...
+
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None = ...) -> None: ...
 
     async def stop(self, reason: str = ...) -> None: ...
 
@@ -88,6 +91,16 @@ async def start_call(call: DrivenCall) -> list[ev.CallEvent]:
 async def take_turn(call: DrivenCall, text: str | bytes, source: str = "typed") -> list[ev.CallEvent]:
     """A caller turn, settled (`step` itself waits up to TURN_TIMEOUT_S for the answer)."""
     return await _settled_after(call, lambda: call.step(text, source=source))
+
+
+async def call_function(call: DrivenCall, name: str, arguments: dict[str, Any],
+                        result: dict[str, Any] | None = None) -> list[ev.CallEvent]:
+    """The operator plays the LLM: call `name` (a function the current node offers) with exactly
+    `arguments`, settled. `result` is used only when the function has no handler.
+
+    Raises UnknownFunctionError (after the call emitted it) when the node offers no `name`.
+    """
+    return await _settled_after(call, lambda: call.call_function(name, arguments, result))
 
 
 async def force(call: DrivenCall, state: str) -> list[ev.CallEvent]:

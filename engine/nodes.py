@@ -133,6 +133,7 @@ class CallSession:
         self.nodes = nodes
         self.listener = listener
         self.flow_manager: FlowManager | None = None
+        self._supplied: dict[str, dict[str, Any]] = {}  # function -> the operator's result for it
 
     @property
     def compiled(self) -> CompiledSchema:
@@ -162,6 +163,13 @@ class CallSession:
                     for arg in entry.template_args}
         return {**entry.fixed_args, **_typed(entry, rendered)}
 
+    def supply_result(self, tool: str, result: dict[str, Any] | None) -> None:
+        """The result the next call of `tool` returns when its function has no handler."""
+        if result is None:
+            self._supplied.pop(tool, None)
+        else:
+            self._supplied[tool] = dict(result)
+
     def call_function(self, state: str, entry: CompiledEntry,
                       args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
         """Run the entry's function, then move where its transition (and the attempts) say."""
@@ -169,7 +177,8 @@ class CallSession:
         if state != self.conversation.current:
             return self._stale(entry.tool, state), None
         arguments = {**args, **self.bound_arguments(entry)}
-        result: dict[str, Any] = {"status": "ok", "intent": entry.intent}
+        supplied = self._supplied.pop(entry.tool, None)
+        result: dict[str, Any] = supplied or {"status": "ok", "intent": entry.intent}
         if entry.function is not None and entry.name is not None:
             against = entry.function.verify.against if entry.function.verify else ""
             result = invoke(entry.name, entry.function, arguments, self.conversation.slots,

@@ -34,7 +34,7 @@ from pipecat.workers.runner import WorkerRunner
 from engine import events as ev
 from engine.clock import iso_utc
 from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
-from engine.errors import CallLifecycleError, EngineError, UnknownStateError
+from engine.errors import CallLifecycleError, EngineError, UnknownFunctionError, UnknownStateError
 from engine.latency import LatencyTracker, Stage
 from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
@@ -44,6 +44,7 @@ from engine.observer import CallObserver
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, SAY, PromptRenderer
 from engine.responders.factory import ResponderConfig, build_responder
+from engine.responders.scripted import OperatorFunctionCall
 from engine.sandbox import TemplateLimitError
 from engine.state import ConversationState
 from engine.turns import typed_turn_strategies
@@ -112,6 +113,7 @@ class HealthcareAIPipeline:
         self._pending_transitions: list[PendingTransition] = []
         self._turn_started_at: float | None = None
         self._turn_crossed_transition = False
+        self._context: LLMContext | None = None
         self._worker: PipelineWorker | None = None
         self._flow_manager: FlowManager | None = None
         self._runner_task: asyncio.Task[None] | None = None
@@ -183,7 +185,7 @@ class HealthcareAIPipeline:
         if self.voice is not None:
             self.voice.attach(self)  # checks devices and models; raises before anything is built
         responder = build_responder(self.responder_config, self.session)
-        context = LLMContext()
+        context = self._context = LLMContext()
         aggregators = LLMContextAggregatorPair(context, user_params=self._user_params())
         stages: list[FrameProcessor] = [aggregators.user(), responder]
         if self.voice is not None:
@@ -347,6 +349,27 @@ class HealthcareAIPipeline:
 
     async def force(self, state: str) -> None:
         await self._transition_to_state(state, forced=True)
+
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None = None) -> None:
+        """The operator plays the LLM: call a function the current node offers, with exactly
+        `arguments`; `result` stands in for the result of a function that has no handler.
+
+        Raises UnknownFunctionError (after the call emitted it) when the node offers no `name`."""
+        self._require_running("call a function")
+        if self.responder_config.kind != "scripted":
+            raise CallLifecycleError("the operator calls functions only with the scripted responder; "
+                                     f"this call's {self.responder_config.kind} responder calls them itself")
+        state = self.conversation.current
+        offered = [f.name for f in self.conversation.compiled.offered_functions(state)]
+        if name not in offered:
+            known = ", ".join(offered) or "none"
+            message = f"state '{state}' offers no function '{name}' (it offers: {known})"
+            self._emit(ev.CallError, message=message, source="function")
+            raise UnknownFunctionError(message)
+        self.session.supply_result(name, result)
+        frame = OperatorFunctionCall(function=name, arguments=dict(arguments), context=self._context)
+        await self._pipeline_worker().queue_frames([frame])
 
     def get_performance_report(self) -> dict[str, Any]:
         report = self.latency_tracker.report()

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipecat.frames.frames import (
+    DataFrame,
     Frame,
     FunctionCallFromLLM,
     LLMContextFrame,
@@ -35,6 +37,15 @@ from engine.nodes import CallSession
 from engine.prompts import REPROMPT, SAY
 
 
+@dataclass
+class OperatorFunctionCall(DataFrame):
+    """The operator (or a test script) plays the LLM: call `function` with exactly `arguments`."""
+
+    function: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    context: LLMContext | None = None
+
+
 class ScriptedResponder(LLMService):
     def __init__(self, session: CallSession, **kwargs: Any) -> None:
         super().__init__(settings=_scripted_settings(), **kwargs)
@@ -46,6 +57,9 @@ class ScriptedResponder(LLMService):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, OperatorFunctionCall):
+            await self._call_for_operator(frame)
+            return
         if not isinstance(frame, LLMContextFrame):
             await self.push_frame(frame, direction)
             return
@@ -73,6 +87,17 @@ class ScriptedResponder(LLMService):
             await self._ask_which(decided.tie)
             return
         await self._speak(REPROMPT if self._has_spoken_here() else SAY)
+
+    async def _call_for_operator(self, call: OperatorFunctionCall) -> None:
+        """An ordinary function call from the LLM, with the operator's name and arguments."""
+        assert call.context is not None
+        await self.push_frame(LLMFullResponseStartFrame())
+        try:
+            await self.run_function_calls([FunctionCallFromLLM(
+                function_name=call.function, tool_call_id=f"operator-{next(self._call_ids)}",
+                arguments=dict(call.arguments), context=call.context)])
+        finally:
+            await self.push_frame(LLMFullResponseEndFrame())
 
     async def _out_of_attempts(self) -> bool:
         """Count a not-understood turn; when the node's attempts run out, move to its `then`."""

@@ -36,6 +36,7 @@ from engine.schema.model import (
     Verify,
     is_template,
 )
+from engine.schema.offered import OfferedFunction, result_cases
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
 
 Edge = tuple[str, str, str]  # (source, label, target); the label is an intent, a decided field or "attempts"
@@ -65,6 +66,14 @@ class CompiledEntry:
         if self.transition_to is None:
             return []
         return [self.transition_to] if isinstance(self.transition_to, str) else self.transition_to.targets()
+
+    def offered(self) -> OfferedFunction:
+        parameters = self.function.parameters if self.function else {}
+        return OfferedFunction(
+            name=self.tool, description=self.description,
+            parameters={k: p for k, p in parameters.items() if k in self.properties},
+            result_cases=result_cases(self.transition_to), has_handler=self.function is not None,
+            targets=tuple(self.targets()))
 
 
 @dataclass(eq=False)
@@ -126,6 +135,10 @@ class CompiledSchema:
     def entry(self, node: str, tool: str) -> CompiledEntry:
         """The node's entry named `tool` (an intent, or a function name when it has no intent)."""
         return self._by_tool[(node, tool)]
+
+    def offered_functions(self, state: str) -> list[OfferedFunction]:
+        """The functions `state` offers (its own, then the global ones), as the operator calls them."""
+        return [entry.offered() for entry in self._entries[state]]
 
     def targets_of(self, node: str, intent: str) -> list[str]:
         """Where the intent's function can lead (several when it branches)."""
