@@ -110,8 +110,9 @@ def test_a_spoken_date_of_birth_verifies_and_the_branch_moves_the_call(make_wind
     window.step.function_form.picker.setCurrentText(tool)
     assert window.step.function_form.label_of("date_of_birth") == "date_of_birth *"
     _call(window, qtbot, tool, date_of_birth="May fourth, nineteen seventy")
-    aio.until(lambda: window.controller.current_state == "deliver_normal")
-    assert "→ result_decision → deliver_normal" in window.transcript.text()
+    aio.until(lambda: window.controller.current_state == "deliver_normal"
+              and "→ result_decision → deliver_normal" in window.transcript.text())
+    assert "→ verify_identity → result_decision" in window.transcript.text()
     assert window.graph.node_style("deliver_normal") == "current"
     assert not dialogs.errors
 
@@ -144,6 +145,7 @@ def test_an_item_parameter_offers_the_records_medicines(make_window: MakeWindow,
         == medicine.choices
     editor.setCurrentText(medicine.choices[0])
     qtbot.mouseClick(form.call_button, Qt.MouseButton.LeftButton)
-    aio.until(lambda: window.controller.current_state == "pharmacist_questions")
+    aio.until(lambda: window.controller.current_state == "pharmacist_questions"
+              and "ƒ request_refill" in window.transcript.text())
     assert "ƒ request_refill" in window.transcript.text()
     assert medicine.choices[0] in window.transcript.text()
