@@ -106,7 +106,8 @@ class MainWindow(QMainWindow):
     closed = Signal()
 
     def __init__(self, controller: CallController, settings: QSettings, dialogs: Dialogs | None = None,
-                 *, schema: str = "", patient: str = "", parent: QWidget | None = None) -> None:
+                 *, schema: str = "", patient: str = "", handlers: str = "", state: str = "",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller, self.settings = controller, settings
         self.dialogs = dialogs or Dialogs(self)
@@ -133,7 +134,7 @@ class MainWindow(QMainWindow):
         self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
-        self.setup.restore(schema, patient)
+        self.setup.restore(schema, patient, handlers, state)
         self.history.refresh()
 
     # ----- layout --------------------------------------------------------------------------

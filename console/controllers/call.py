@@ -21,25 +21,25 @@ from typing import Any
 from loguru import logger
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from console.controllers.call_setup import make_call, responder_of
+from console.controllers.flow_files import FlowFiles, is_flow_file
 from console.controllers.history import HistoryController, HistorySupport
 from console.controllers.replay import ReplayCursor
-from console.controllers.schema_view import NodeRenderer, schema_info, schema_name_of
+from console.controllers.schema_view import NodeRenderer, classification_view, schema_info, schema_name_of
 from console.controllers.state import LIVE_STATES, CallState, allowed
 from console.controllers.tests import TestRunController
 from console.controllers.voice import VoiceAdapter
 from console.panels import CallSetup, Choice, NodeView
 from engine import driving
 from engine import events as ev
-from engine.calls import create_call
 from engine.describe import describe
-from engine.errors import EngineError, ResponderError
+from engine.errors import EngineError
 from engine.export import write_latency_csv
 from engine.lifecycle import CallStatus
 from engine.paths import DEFAULT_SCHEMA, PATIENTS_DIR, SCHEMAS_DIR, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
-from engine.responders.factory import ResponderConfig
-from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.compiled import CompiledSchema
 from engine.tasks import TrackedTasks
 
 REPORT_INTERVAL_MS = 500
@@ -84,6 +84,7 @@ class CallController(QObject):
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task[Any] | None = None
+        self.flow_files = FlowFiles()  # a plain flow's handlers module and initial state
         self._flush_timer = _single_shot(self, 0, self.flush)
         self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
         self.voice = voice or VoiceAdapter()
@@ -137,6 +138,9 @@ class CallController(QObject):
         patient = default_patient_for(DEFAULT_SCHEMA.stem)
         return str(DEFAULT_SCHEMA), str(patient or "")
 
+    def is_flow_file(self, path: str) -> bool:
+        return is_flow_file(path)
+
     def patients_for(self, schema_path: str) -> list[Choice]:
         name = schema_name_of(schema_path)
         return [(patient.id, str(patient.path)) for patient in JsonFolderPatientStore().list(name)]
@@ -150,11 +154,13 @@ class CallController(QObject):
     def _select(self, schema_path: str, patient_path: str) -> list[str]:
         self._nodes.clear_preview()
         try:
-            compiled = load_schema(schema_path)
+            compiled = self.flow_files.load(schema_path)
         except EngineError as error:
             self._show_schema(None)
             return describe(error)
         self._show_schema(compiled)
+        if compiled.is_flow:  # a flow has no patient record: its nodes render from its state
+            return self._nodes.preview_record(compiled, {})
         return self._nodes.preview_patient(compiled, patient_path)
 
     def node_view(self, state: str) -> NodeView | None:
@@ -203,21 +209,15 @@ class CallController(QObject):
         return True
 
     async def _new_call(self, setup: CallSetup) -> HealthcareAIPipeline:
-        compiled = load_schema(setup["schema"])
+        compiled = self.flow_files.load(setup["schema"])
         self._show_schema(compiled)
+        responder_of(setup)  # a missing LLM URL is said before the voice models load
         voice = None
         if setup.get("mode") == "voice":
             async with self.working("Loading the voice models…"):
                 self.voice.recordings_root = self.history.recordings_root()
                 voice = await self.voice.build(setup)
-        responder = ResponderConfig(kind=setup.get("responder", "scripted"),  # type: ignore[arg-type]
-                                    base_url=setup.get("llm_url") or None,
-                                    model=setup.get("llm_model") or None)
-        resolved = responder.resolved()
-        if resolved.kind == "openai" and not resolved.base_url and resolved.api_key == "not-needed":
-            raise ResponderError("the OpenAI-compatible responder needs its server's address: "
-                                 "fill in LLM URL in Call setup")
-        return create_call(compiled, setup["patient"], responder=responder, voice=voice)
+        return make_call(compiled, setup, self.flow_files, voice)
 
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
@@ -240,8 +240,7 @@ class CallController(QObject):
         self.messageShown.emit("The call was not started")
 
     async def stop(self, reason: str = "stopped by the operator") -> None:
-        """End the live call (or cancel its start, or the running test cases) and wait for its pipeline
-        to shut down."""
+        """End the live call (or cancel its start, or the test cases); wait for its pipeline to stop."""
         if await self.tests.stop():
             return
         starting = self._starting
@@ -279,8 +278,7 @@ class CallController(QObject):
 
     async def call_function(self, name: str, arguments: dict[str, Any],
                             result: dict[str, Any] | None = None) -> bool:
-        """Call one of the current node's functions as the LLM would (`result` stands in for a missing
-        handler's); wait until the call settles."""
+        """Call a function of the current node as the LLM would (`result`: when it has no handler)."""
         call = self._live_call("call a function")
         if call is None:
             return False
@@ -427,11 +425,7 @@ class CallController(QObject):
         self.transitionTaken.emit(event.at, event.source, event.target, event.intent or "", event.forced)
 
     def _on_classified(self, event: ev.Classified) -> None:
-        why = {"intent": event.intent, "confidence": event.confidence, "margin": event.margin,
-               "rule": event.rule, "matched": event.matched, "asked": list(event.asked),
-               "candidates": [[intent, score] for intent, score in zip(event.candidates, event.scores,
-                                                                       strict=True)]}
-        self.turnClassified.emit(event.at, why)
+        self.turnClassified.emit(event.at, classification_view(event))
 
     def _on_latency(self, event: ev.Latency) -> None:
         if not self._replaying:
@@ -500,8 +494,6 @@ class CallController(QObject):
 
 
 def _single_shot(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
-    timer = QTimer(parent)
-    timer.setSingleShot(True)
-    timer.setInterval(interval_ms)
+    timer = QTimer(parent, singleShot=True, interval=interval_ms)
     timer.timeout.connect(slot)
     return timer

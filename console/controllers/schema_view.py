@@ -8,7 +8,9 @@ else the preview, else (for a replayed call) only the texts the call said.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from console.controllers.flow_files import filled_segments
 from console.controllers.functions import offered_choices
 from console.panels import Edge, IntentChoice, NodeView, SchemaInfo
 from engine import events as ev
@@ -55,6 +57,10 @@ class NodeRenderer:
             record = load_patient(patient_path).validated(compiled)
         except EngineError as error:
             return describe(error)
+        return self.preview_record(compiled, record)
+
+    def preview_record(self, compiled: CompiledSchema, record: dict[str, Any]) -> list[str]:
+        """Preview the schema's nodes for a validated record (a plain flow's is empty); no problems."""
         precomputed = DataPrecomputer(compiled).precompute_all(record)
         self._preview = RenderContext(compiled, precomputed, record, {})
         return []
@@ -78,6 +84,10 @@ class NodeRenderer:
         else:
             prompt_text, say_text = self._entered.get(state, ("", ""))
             say, prompt = plain_segments(say_text), plain_segments(prompt_text)
+        if compiled.flow is not None:  # a plain flow: its placeholders filled from the flow's state
+            manager = call.flow_manager if call is not None else None
+            values = manager.state if manager is not None else compiled.flow.initial_state
+            say, prompt = filled_segments(say, values), filled_segments(prompt, values)
         return NodeView(state=state, current=current, say=say, prompt=prompt,
                         say_source=compiled.renderer.template(state, SAY).source,
                         prompt_source=compiled.renderer.template(state, PROMPT).source,
@@ -108,7 +118,8 @@ def schema_info(compiled: CompiledSchema) -> SchemaInfo:
                       initial=compiled.schema.initial_node,
                       endings={name for name, node in nodes.items() if node.ending},
                       edge_labels=branch_labels(compiled),
-                      decisions={name for name, node in nodes.items() if node.decide is not None})
+                      decisions={name for name, node in nodes.items() if node.decide is not None},
+                      is_flow=compiled.is_flow)
 
 
 def branch_labels(compiled: CompiledSchema) -> dict[Edge, str]:
@@ -146,3 +157,12 @@ def _bundled_schema(name: str) -> CompiledSchema | None:
         return load_schema(SCHEMAS_DIR / f"{name}.yaml")
     except EngineError:
         return None
+
+
+def classification_view(event: ev.Classified) -> dict[str, Any]:
+    """Why a turn got its intent, as plain data: {intent, confidence, margin, rule, matched, asked,
+    candidates: [[intent, score]]}."""
+    return {"intent": event.intent, "confidence": event.confidence, "margin": event.margin,
+            "rule": event.rule, "matched": event.matched, "asked": list(event.asked),
+            "candidates": [[intent, score]
+                           for intent, score in zip(event.candidates, event.scores, strict=True)]}

@@ -48,6 +48,7 @@ class SchemaInfo(TypedDict):
     endings: set[str]
     edge_labels: dict[Edge, str]  # a branch edge's label: its intent (or decided field) and case values
     decisions: set[str]  # nodes decided by the record on entry, with no caller turn
+    is_flow: bool  # a plain Pipecat flow: no patient; it may take a handlers module and a state file
 
 
 class NodeView(TypedDict):
@@ -73,3 +74,5 @@ class CallSetup(TypedDict, total=False):
     input_device: str
     output_device: str
     record: bool  # voice mode: record the call's audio into <data dir>/calls/<call id>/
+    handlers: str  # a plain flow's handlers module (.py), the operator having agreed to import it
+    state: str  # a plain flow's initial state (.json)

@@ -86,6 +86,7 @@ class StepPanel(Panel):
     def _on_node_entered(self, _at: float, view: NodeView) -> None:
         if view["current"]:
             self.show_intents(view["state"], view["intents"])
+            self.intents_label.setVisible(bool(view["intents"]) or not view["functions"])
             self.function_form.set_functions(view["functions"])
             self.functions_label.setText(f"Functions of {view['state']}" if view["functions"]
                                          else "Functions")
