@@ -238,6 +238,7 @@ class MainWindow(QMainWindow):
         controller.messageShown.connect(self.status.show_message)
         controller.failed.connect(self.show_failure)
         controller.callError.connect(self._on_call_error)
+        controller.callEnded.connect(self._on_call_ended)
         self.setup.outputDeviceChanged.connect(controller.history.set_output_device)
         self._bind_graph()
         self._bind_latency()
@@ -312,6 +313,12 @@ class MainWindow(QMainWindow):
             first = first[len(title):].lstrip(" :")
         self._show_error(f"{title}: {first}" if first else title)
         self.dialogs.error(title, message)
+
+    def _on_call_ended(self, _at: float, status: str, reason: str) -> None:
+        """A live call's end replaces "The call is running" (an error shown stays)."""
+        if self.controller.is_testing or self.controller.call_state == "replay" or self._error_shown:
+            return
+        self.status.show_message(f"The call ended: {reason}" if status == "ended" else f"The call {status}")
 
     def _on_call_error(self, _at: float, message: str, source: str, _fatal: bool) -> None:
         self._show_error(f"Error ({source}): {message}")

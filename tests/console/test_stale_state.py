@@ -112,3 +112,12 @@ def test_a_refused_llm_connection_ends_the_call_as_failed_with_one_message(
     assert dialogs.errors == [("The call could not start", f"the call could not start: {message}")]
     assert window.status.message.full_text() == f"The call could not start: {message}"
     assert "Bot " not in window.transcript.text()
+
+
+def test_the_status_line_says_when_the_call_has_ended(window: MainWindow, aio: Aio) -> None:
+    window.setup.start()
+    aio.until(lambda: window.controller.call_state == "running")
+    assert window.status.message.full_text() == "The call is running"
+    aio.run(window.controller.stop())
+    aio.until(lambda: window.controller.call_state == "ended")
+    assert window.status.message.full_text() == "The call ended: stopped by the operator"
