@@ -3,6 +3,7 @@ result), and call it as the LLM would. The operator plays the LLM."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,7 @@ class FunctionForm(QWidget):
         self.result_fields: dict[str, QComboBox] = {}  # the shown result fields' editors, by field
         self._readers: dict[str, Reader] = {}
         self._required: set[str] = set()
+        self.free_arguments: QLineEdit | None = None  # a JSON object, for parameters not known
         self._ready = False
         self._build()
 
@@ -88,12 +90,15 @@ class FunctionForm(QWidget):
         while self._form.rowCount():
             self._form.removeRow(0)
         self.fields, self.result_fields, self._readers, self._required = {}, {}, {}, set()
+        self.free_arguments = None
         self.problem.clear()
         function = self.functions.get(name)
         self.description.setText(function.description if function else "This node offers no functions.")
         if function is not None:
             for parameter in function.parameters:
                 self._add_parameter(parameter)
+            if not function.parameters and not function.has_handler:  # a flow's, known by name only
+                self._add_free_arguments()
             if not function.has_handler:
                 for field, cases in function.result_cases.items():
                     self._add_result_field(field, cases)
@@ -108,6 +113,14 @@ class FunctionForm(QWidget):
         self._readers[parameter.name] = reader
         if parameter.required:
             self._required.add(parameter.name)
+
+    def _add_free_arguments(self) -> None:
+        editor = QLineEdit()
+        editor.setPlaceholderText('optional, as JSON: {"member_id": "A-100"}')
+        editor.setToolTip("This function's parameters are not known (no handlers module): give its "
+                          "arguments as a JSON object, or none")
+        self._form.addRow("arguments", editor)
+        self.free_arguments = editor
 
     def _add_result_field(self, field: str, cases: list[str]) -> None:
         editor = QComboBox()
@@ -125,9 +138,20 @@ class FunctionForm(QWidget):
     # ----- calling ------------------------------------------------------------------------
 
     def arguments(self) -> dict[str, Any]:
-        """The filled parameters; those left empty are left out."""
+        """The filled parameters, those left empty left out; ValueError for free arguments that are not
+        a JSON object."""
         values = {name: read() for name, read in self._readers.items()}
-        return {name: value for name, value in values.items() if value is not None}
+        filled = {name: value for name, value in values.items() if value is not None}
+        text = self.free_arguments.text().strip() if self.free_arguments is not None else ""
+        if not text:
+            return filled
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"the arguments are not valid JSON: {error.msg}") from error
+        if not isinstance(given, dict):
+            raise ValueError("the arguments must be a JSON object, such as {\"member_id\": \"A-100\"}")
+        return {**given, **filled}
 
     def result(self) -> dict[str, Any] | None:
         """The result the operator gave, or None when the function's handler computes it."""
@@ -140,7 +164,11 @@ class FunctionForm(QWidget):
         name = self.picker.currentText()
         if not name:
             return
-        arguments = self.arguments()
+        try:
+            arguments = self.arguments()
+        except ValueError as error:
+            self.problem.setText(str(error))
+            return
         missing = sorted(self._required - set(arguments))
         if missing:
             self.problem.setText(f"Fill in {', '.join(missing)} first (marked *).")

@@ -149,3 +149,22 @@ def test_an_item_parameter_offers_the_records_medicines(make_window: MakeWindow,
               and "ƒ request_refill" in window.transcript.text())
     assert "ƒ request_refill" in window.transcript.text()
     assert medicine.choices[0] in window.transcript.text()
+
+
+def test_a_function_known_only_by_name_takes_its_arguments_as_json(qtbot: Any) -> None:
+    form = FunctionForm()
+    qtbot.addWidget(form)
+    form.set_functions([FunctionChoice("lookup_balance", "", [], {}, has_handler=False)])
+    form.set_ready(True)
+    free = form.free_arguments
+    assert free is not None
+    qtbot.keyClicks(free, "[1, 2]")
+    with qtbot.assertNotEmitted(form.callRequested):
+        form.call_button.click()
+    assert "JSON object" in form.problem.text()
+    free.setText('{"invoice": "INV-7"}')
+    with qtbot.waitSignal(form.callRequested) as called:
+        form.call_button.click()
+    assert called.args == ["lookup_balance", {"invoice": "INV-7"}, {}]
+    form.set_functions([EVERY_TYPE])
+    assert form.free_arguments is None  # its parameters are known
