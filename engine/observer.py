@@ -17,6 +17,7 @@ from pipecat.frames.frames import (
     LLMSetToolsFrame,
     LLMTextFrame,
     MetricsFrame,
+    TTSSpeakFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
@@ -36,6 +37,9 @@ class FrameListener(Protocol):
     def on_bot_text_started(self) -> None: ...
 
     def on_bot_turn(self, text: str) -> None: ...
+
+    def on_spoken_action(self, text: str) -> None:
+        """A `tts_say` action's text went to text-to-speech."""
 
     def on_empty_answer(self) -> None:
         """A response ended with no text and no function call."""
@@ -62,6 +66,8 @@ class CallObserver(BaseObserver):
         frame = data.frame
         if isinstance(frame, LLMSetToolsFrame):
             self._call.on_node_ready()
+        elif isinstance(frame, TTSSpeakFrame):
+            self._call.on_spoken_action(frame.text)
         elif data.source is self._responder:
             self._on_responder_frame(frame)
         elif isinstance(frame, MetricsFrame):

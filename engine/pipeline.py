@@ -35,6 +35,7 @@ from engine import events as ev
 from engine.clock import iso_utc
 from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
 from engine.errors import CallLifecycleError, EngineError, UnknownFunctionError, UnknownStateError
+from engine.interop.flow_in import fill
 from engine.latency import LatencyTracker, Stage
 from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
@@ -448,9 +449,14 @@ class HealthcareAIPipeline:
                    fields_used=self.fields_used(target))
 
     def _render_or_report(self, state: str, kind: str) -> str:
-        """The rendered text; a template past the sandbox's bounds is an error event (and no text)."""
+        """The rendered text; a template past the sandbox's bounds is an error event (and no text).
+
+        A plain flow's text is filled as FlowManager filled it, from `flow_manager.state`."""
         try:
-            return self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
+            text = self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
+            if self.conversation.compiled.is_flow and self._flow_manager is not None:
+                text = fill(text, self._flow_manager.state)[0]
+            return text
         except TemplateLimitError as error:
             self._emit(ev.CallError, message=f"the {kind} of state '{state}' cannot be rendered: {error}",
                        source="template", fatal=False)
@@ -466,6 +472,11 @@ class HealthcareAIPipeline:
     def on_empty_answer(self) -> None:
         self.on_pipeline_error("the responder returned an empty answer (no text and no function call)",
                                "responder", False)
+
+    def on_spoken_action(self, text: str) -> None:
+        """A plain flow's `tts_say` is what its bot says (a schema's lines come from the responder)."""
+        if self.conversation.compiled.is_flow and self.voice is None:
+            self.on_bot_turn(text)
 
     def on_bot_turn(self, text: str) -> None:
         written = self.conversation.compiled.lexicon.restore(text)
