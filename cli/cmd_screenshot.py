@@ -1,8 +1,10 @@
 """`voice-console screenshot OUT.png`: the console mid-call, rendered offscreen to a PNG.
 
-It starts a scripted text call, takes a few caller steps, forces one transition,
-waits for the plots to refresh, and saves the window. Settings and call history
-go to a temporary folder, so the user's own are untouched.
+It starts a scripted text call, takes a few caller steps (on a plain Pipecat flow, function calls
+as the operator makes them from the step panel), forces one transition, waits for the plots to
+refresh, and saves the window. Settings and call history go to a temporary folder, so the user's
+own are untouched. `--handlers` is imported without asking: naming it on the command line is the
+operator's consent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from engine.schema.compiled import CompiledSchema, load_schema
 
 if TYPE_CHECKING:
     from console.controllers import CallController
+    from console.dialogs import Dialogs
     from console.panels import CallSetup
 
 STEP_PAUSE_S = 0.4
@@ -36,6 +39,9 @@ def add_screenshot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--tab", default="latency", choices=("latency", "report", "history", "tests"),
                         help="the bottom tab to show")
+    parser.add_argument("--handlers", type=Path,
+                        help="a plain flow's handlers module (imported, which runs its code)")
+    parser.add_argument("--state", type=Path, help="a plain flow's initial state (JSON)")
     parser.set_defaults(run=run_screenshot)
 
 
@@ -49,27 +55,27 @@ def run_screenshot(args: argparse.Namespace) -> int:
         from console.app import create_application
 
         create_application()
-        patient = args.patient or default_patient_for(load_schema(args.schema).name)
+        flow = (str(args.handlers or ""), str(args.state or ""))
+        patient = args.patient or (None if any(flow) else default_patient_for(load_schema(args.schema).name))
         status: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps,
-                                        (int(width), int(height)), Path(scratch), args.tab))
+                                        (int(width), int(height)), Path(scratch), args.tab, flow))
         return status
 
 
 async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size: tuple[int, int],
-                 scratch: Path, tab: str = "latency") -> int:
+                 scratch: Path, tab: str = "latency", flow: tuple[str, str] = ("", "")) -> int:
     from console.app import build_window, file_settings
     from console.controllers import CallController
-    from console.dialogs import Dialogs
 
     controller = CallController()
-    window = build_window(controller, file_settings(scratch / "console.ini"), Dialogs(), str(schema),
-                          str(patient or ""))
+    window = build_window(controller, file_settings(scratch / "console.ini"), _consenting_dialogs(),
+                          str(schema), str(patient or ""), *flow)
     window.show()
     window.resize(*size)
     window.apply_default_layout()  # a fresh window's proportions at this size
     try:
         window.docks[tab].raise_()
-        await _play(controller, window.setup.setup(), load_schema(schema), steps)
+        await _play(controller, window.setup.setup(), controller.flow_files.load(str(schema)), steps)
         await asyncio.sleep(PLOT_SETTLE_S)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):
@@ -87,19 +93,45 @@ async def _play(controller: CallController, setup: CallSetup, compiled: Compiled
     controller.botSaid.connect(spoken.set)
     if not await controller.start(setup):
         raise EngineError("the call could not start (see the messages above)")
-    await asyncio.wait_for(spoken.wait(), OPENING_WAIT_S)  # let the bot open, as an operator would
+    if not compiled.is_flow:  # a flow's bot has no scripted lines: the operator plays its LLM
+        await asyncio.wait_for(spoken.wait(), OPENING_WAIT_S)  # let the bot open, as an operator would
     visited = [compiled.schema.initial_node]
     for _ in range(steps):
-        example = _moving_example(compiled, controller.current_state)
-        if example is None:
+        if not await _take_step(controller, compiled):
             break
-        await controller.step(example)
         visited.append(controller.current_state)
         await asyncio.sleep(STEP_PAUSE_S)
     target = next((name for name, node in compiled.schema.nodes.items()
                    if name not in visited and not node.ending and node.decide is None), None)
     if target is not None and controller.call_state == "running":
         await controller.force(target)
+
+
+async def _take_step(controller: CallController, compiled: CompiledSchema) -> bool:
+    """A caller turn that moves the call on; on a plain flow, a call of a function that leads on."""
+    state = controller.current_state
+    if not compiled.is_flow:
+        example = _moving_example(compiled, state)
+        return example is not None and await controller.step(example)
+    for offered in compiled.offered_functions(state):
+        onward = [target for target in offered.targets if target != state and not compiled.is_ending(target)]
+        required = [name for name, parameter in offered.parameters.items() if parameter.required]
+        if onward and not required:
+            result = None if offered.has_handler else {field: cases[0] for field, cases
+                                                         in offered.result_cases.items()}
+            return await controller.call_function(offered.name, {}, result)
+    return False
+
+
+def _consenting_dialogs() -> Dialogs:
+    """Dialogs for an unattended shot: they agree to import the handlers named on the command line."""
+    from console.dialogs import Dialogs
+
+    class Consenting(Dialogs):
+        def confirm(self, title: str, question: str) -> bool:
+            return True
+
+    return Consenting()
 
 
 def _moving_example(compiled: CompiledSchema, state: str) -> str | None:

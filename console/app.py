@@ -53,18 +53,23 @@ def file_settings(path: Path | str) -> QSettings:
 
 
 def build_window(controller: CallController, settings: QSettings, dialogs: Dialogs | None = None,
-                 schema: str = "", patient: str = "") -> MainWindow:
-    """The main window; `schema`/`patient` equal to the defaults count as not chosen (saved choices win)."""
+                 schema: str = "", patient: str = "", handlers: str = "", state: str = "") -> MainWindow:
+    """The main window; `schema`/`patient` equal to the defaults count as not chosen (saved choices win).
+    A plain flow's `handlers` module is imported only if the operator agrees when the window asks."""
     if _same_paths((schema, patient), controller.default_selection()):
         schema, patient = "", ""
-    return MainWindow(controller, settings, dialogs, schema=schema, patient=patient)
+    return MainWindow(controller, settings, dialogs, schema=schema, patient=patient, handlers=handlers,
+                      state=state)
 
 
-def run_console(schema_path: Path | str | None = None, patient_path: Path | str | None = None) -> int:
-    """Open the console and run until its window closes; the exit status."""
+def run_console(schema_path: Path | str | None = None, patient_path: Path | str | None = None,
+                handlers: Path | str | None = None, state: Path | str | None = None) -> int:
+    """Open the console and run until its window closes; the exit status. A plain flow's `handlers`
+    module (`gui --handlers`) is imported only after the console's confirmation dialog."""
     create_application()
+    files = (str(schema_path or ""), str(patient_path or ""), str(handlers or ""), str(state or ""))
     try:
-        status: int = qasync.run(_serve(str(schema_path or ""), str(patient_path or "")))
+        status: int = qasync.run(_serve(*files))
         return status
     except RuntimeError as error:
         if "Event loop stopped before Future completed" in str(error):
@@ -72,9 +77,10 @@ def run_console(schema_path: Path | str | None = None, patient_path: Path | str 
         raise
 
 
-async def _serve(schema: str, patient: str) -> int:
+async def _serve(schema: str, patient: str, handlers: str, state: str) -> int:
     controller = CallController()
-    window = build_window(controller, user_settings(), schema=schema, patient=patient)
+    window = build_window(controller, user_settings(), schema=schema, patient=patient, handlers=handlers,
+                          state=state)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     app = create_application()

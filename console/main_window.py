@@ -106,7 +106,8 @@ class MainWindow(QMainWindow):
     closed = Signal()
 
     def __init__(self, controller: CallController, settings: QSettings, dialogs: Dialogs | None = None,
-                 *, schema: str = "", patient: str = "", parent: QWidget | None = None) -> None:
+                 *, schema: str = "", patient: str = "", handlers: str = "", state: str = "",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller, self.settings = controller, settings
         self.dialogs = dialogs or Dialogs(self)
@@ -119,7 +120,7 @@ class MainWindow(QMainWindow):
         self.report = ReportPanel(controller)
         self.history = HistoryPanel(controller.history, controller)
         self.tests = TestsPanel()
-        self.timeline = TimelinePanel(controller.replay)
+        self.timeline = TimelinePanel(controller.replay, controller.history)
         self.status = StatusLine(self)
         self._error_shown = False  # an error of the current call is in the status line
         self.setStatusBar(self.status)
@@ -133,7 +134,7 @@ class MainWindow(QMainWindow):
         self.menu_actions = _build_menus(self)
         self._bind()
         self._restore_window()
-        self.setup.restore(schema, patient)
+        self.setup.restore(schema, patient, handlers, state)
         self.history.refresh()
 
     # ----- layout --------------------------------------------------------------------------
@@ -237,6 +238,7 @@ class MainWindow(QMainWindow):
         controller.messageShown.connect(self.status.show_message)
         controller.failed.connect(self.show_failure)
         controller.callError.connect(self._on_call_error)
+        controller.callEnded.connect(self._on_call_ended)
         self.setup.outputDeviceChanged.connect(controller.history.set_output_device)
         self._bind_graph()
         self._bind_latency()
@@ -279,7 +281,8 @@ class MainWindow(QMainWindow):
 
     def _on_schema_changed(self, info: SchemaInfo | None) -> None:
         if info:
-            self.graph.set_graph(info["states"], info["edges"], info["initial"], info["endings"])
+            self.graph.set_graph(info["states"], info["edges"], info["initial"], info["endings"],
+                                 info["edge_labels"], info["decisions"])
         else:
             self.graph.set_graph([], [], "", set())
         self._update_title()
@@ -310,6 +313,12 @@ class MainWindow(QMainWindow):
             first = first[len(title):].lstrip(" :")
         self._show_error(f"{title}: {first}" if first else title)
         self.dialogs.error(title, message)
+
+    def _on_call_ended(self, _at: float, status: str, reason: str) -> None:
+        """A live call's end replaces "The call is running" (an error shown stays)."""
+        if self.controller.is_testing or self.controller.call_state == "replay" or self._error_shown:
+            return
+        self.status.show_message(f"The call ended: {reason}" if status == "ended" else f"The call {status}")
 
     def _on_call_error(self, _at: float, message: str, source: str, _fatal: bool) -> None:
         self._show_error(f"Error ({source}): {message}")

@@ -5,18 +5,20 @@ raised, the call ended, or a node that does not speak first was entered. Every w
 here watches the call's event stream (no polling) and has a timeout.
 
 The CLI, the HTTP API, the test runner and the console drive calls with `start_call`,
-`take_turn`, `force` (each returns the events its action caused) and `finish`.
+`take_turn`, `call_function`, `force` (each returns the events its action caused) and `finish`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine import events as ev
-from engine.schema.model import Node
 from engine.state import ConversationState
+
+if TYPE_CHECKING:
+    from engine.schema.compiled import CompiledSchema
 
 START_TIMEOUT_S = 10.0  # the pipeline itself starting
 OPENING_WAIT_S = 30.0  # the first node's opening line
@@ -41,16 +43,33 @@ class DrivenCall(Protocol):
 
     async def force(self, state: str) -> None: ...
 
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None = ...) -> None: ...
+
     async def stop(self, reason: str = ...) -> None: ...
 
     async def wait_until_ended(self, wait_s: float | None = None) -> bool: ...
 
 
-def settles(states: Mapping[str, Node], event: ev.CallEvent) -> bool:
-    """Whether `event` means the call now waits for the caller."""
-    if isinstance(event, (ev.BotTurn, ev.CallError, ev.CallEnded)):
+def settles(compiled: CompiledSchema, event: ev.CallEvent) -> bool:
+    """Whether `event` means the call now waits for the caller (or, on a plain flow, the operator).
+
+    A flow has no scripted lines: its call waits once a node is entered or a function stays put."""
+    if isinstance(event, (ev.CallError, ev.CallEnded)):
         return True
-    return isinstance(event, ev.NodeEntered) and not states[event.state].respond_immediately
+    if compiled.is_flow:
+        return isinstance(event, ev.NodeEntered) or (isinstance(event, ev.FunctionCalled)
+                                                    and _stays(compiled, event))
+    if isinstance(event, ev.BotTurn):
+        return True
+    return isinstance(event, ev.NodeEntered) and not compiled.node(event.state).respond_immediately
+
+
+def _stays(compiled: CompiledSchema, event: ev.FunctionCalled) -> bool:
+    target = compiled.entry(event.state, event.name).transition_to
+    if target is None or isinstance(target, str):
+        return target is None
+    return target.target_for(event.result.get(target.field)) is None
 
 
 async def wait_until(events: ev.EventStream, done: EventTest, wait_s: float | None, *,
@@ -71,8 +90,8 @@ async def wait_until(events: ev.EventStream, done: EventTest, wait_s: float | No
 
 async def wait_until_settled(call: DrivenCall, wait_s: float = TURN_TIMEOUT_S, *, since: int = 0) -> bool:
     """Until the call waits for the caller, counting events from position `since`."""
-    states = call.conversation.schema.nodes
-    return await wait_until(call.events, lambda event: settles(states, event), wait_s, since=since)
+    compiled = call.conversation.compiled
+    return await wait_until(call.events, lambda event: settles(compiled, event), wait_s, since=since)
 
 
 def over(call: DrivenCall) -> bool:
@@ -88,6 +107,16 @@ async def start_call(call: DrivenCall) -> list[ev.CallEvent]:
 async def take_turn(call: DrivenCall, text: str | bytes, source: str = "typed") -> list[ev.CallEvent]:
     """A caller turn, settled (`step` itself waits up to TURN_TIMEOUT_S for the answer)."""
     return await _settled_after(call, lambda: call.step(text, source=source))
+
+
+async def call_function(call: DrivenCall, name: str, arguments: dict[str, Any],
+                        result: dict[str, Any] | None = None) -> list[ev.CallEvent]:
+    """The operator plays the LLM: call `name` (a function the current node offers) with exactly
+    `arguments`, settled. `result` is used only when the function has no handler.
+
+    Raises UnknownFunctionError (after the call emitted it) when the node offers no `name`.
+    """
+    return await _settled_after(call, lambda: call.call_function(name, arguments, result))
 
 
 async def force(call: DrivenCall, state: str) -> list[ev.CallEvent]:

@@ -59,6 +59,10 @@ class UnknownStateError(EngineError):
     """A state name that the schema does not define."""
 
 
+class UnknownFunctionError(EngineError):
+    """A function call names a function the call's current node does not offer."""
+
+
 class CallLifecycleError(EngineError):
     """An operation that the call's current lifecycle state does not allow."""
 

@@ -9,9 +9,11 @@ attempts, passes through decision nodes, and returns the node FlowManager moves 
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 
 from pipecat.flows import (
@@ -27,6 +29,8 @@ from pipecat.flows import (
 from pipecat.frames.frames import EndFrame
 
 from engine.functions import from_text, invoke
+from engine.interop.flow_in import original
+from engine.interop.handlers import FlowParts, run_direct
 from engine.nlu import Classification
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
@@ -37,6 +41,7 @@ from engine.state import ConversationState
 SESSION_KEY = "voice_console_session"
 _FLOWS_PLACEHOLDER = re.compile(r"(?<!\\)(\{\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*\}\})")
 Hop = tuple[str, str, str | None]  # (source, target, label)
+ActionHandler = Callable[[dict[str, Any], FlowManager], Awaitable[None]]
 
 
 class CallListener(Protocol):
@@ -48,6 +53,8 @@ class CallListener(Protocol):
                       started_at: float, render_ms: float) -> None: ...
 
     def on_classified(self, ms: float, decided: Classification) -> None: ...
+
+    def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None: ...
 
 
 class NodeFactory:
@@ -64,6 +71,8 @@ class NodeFactory:
     def build_node(self, state: str, precomputed: Precomputed, slots: dict[str, Any] | None = None,
                    *, with_role: bool = False) -> NodeConfig:
         """The Pipecat node for `state`, with its rendered task messages."""
+        if self.compiled.flow is not None:
+            return self._flow_node(state, self.compiled.flow)
         spec = self.compiled.node(state)
         renderer = self.compiled.renderer
         prompt = renderer.render(state, PROMPT, precomputed, slots)
@@ -87,10 +96,35 @@ class NodeFactory:
             node["context_strategy"] = ContextStrategyConfig(strategy=ContextStrategy(spec.context_strategy))
         return node
 
+    def _flow_node(self, state: str, flow: FlowParts) -> NodeConfig:
+        """A plain flow's node as Pipecat's `Flow` builds it: its texts as written (FlowManager fills
+        their placeholders from its state), its action handlers from the handlers module."""
+        spec = self.compiled.node(state)
+        node: NodeConfig = {
+            "name": state,
+            "task_messages": [{"role": m.role, "content": original(m.content)} for m in spec.task_messages],
+            "functions": self._functions[state],
+            "respond_immediately": spec.respond_immediately,
+        }
+        if spec.role_message is not None:
+            node["role_message"] = original(spec.role_message)
+        if spec.pre_actions:
+            node["pre_actions"] = [_flow_action(a, flow) for a in spec.pre_actions]
+        if spec.post_actions:
+            node["post_actions"] = [_flow_action(a, flow) for a in spec.post_actions]
+        if spec.context_strategy is not None:
+            node["context_strategy"] = ContextStrategyConfig(strategy=ContextStrategy(spec.context_strategy))
+        return node
+
     def _function(self, entry: CompiledEntry) -> FlowsFunctionSchema:
+        direct = self.compiled.flow.functions.get(entry.name or "") if self.compiled.flow else None
+
         async def handler(args: FlowArgs,
                           flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
-            return session_of(flow_manager).call_function(entry.node, entry, args)
+            session = session_of(flow_manager)
+            if direct is not None and entry.node == session.conversation.current:
+                session.supply_result(entry.tool, await run_direct(direct, dict(args), flow_manager))
+            return session.call_function(entry.node, entry, args)
 
         return FlowsFunctionSchema(name=entry.tool, description=entry.description,
                                    properties=entry.properties, required=[], handler=handler)
@@ -116,6 +150,15 @@ async def _end_conversation(_action: dict[str, Any], flow_manager: FlowManager) 
     await flow_manager.worker.queue_frame(EndFrame())
 
 
+def _with_two_arguments(builtin: Callable[[dict[str, Any]], Awaitable[None]]) -> ActionHandler:
+    """Flows' own built-in action, registered with the (action, flow_manager) signature."""
+
+    async def handler(action: dict[str, Any], _flow_manager: FlowManager) -> None:
+        await builtin(action)
+
+    return handler
+
+
 def session_of(flow_manager: FlowManager) -> CallSession:
     session = flow_manager.state[SESSION_KEY]
     if not isinstance(session, CallSession):
@@ -133,6 +176,7 @@ class CallSession:
         self.nodes = nodes
         self.listener = listener
         self.flow_manager: FlowManager | None = None
+        self._supplied: dict[str, dict[str, Any]] = {}  # function -> the operator's result for it
 
     @property
     def compiled(self) -> CompiledSchema:
@@ -141,8 +185,14 @@ class CallSession:
     def attach(self, flow_manager: FlowManager) -> None:
         self.flow_manager = flow_manager
         flow_manager.state[SESSION_KEY] = self
-        # Flows' built-in handler has the deprecated one-argument signature; this one does the same.
+        # Flows' built-in handlers have the deprecated one-argument signature; these do the same.
         flow_manager.register_action("end_conversation", _end_conversation)
+        # tts_say and function keep Flows' own handlers (they pace the actions that follow them)
+        actions = flow_manager._action_manager  # Flows keeps its built-ins there
+        flow_manager.register_action("tts_say", _with_two_arguments(actions._handle_tts_action))
+        flow_manager.register_action("function", _with_two_arguments(actions._handle_function_action))
+        if self.compiled.flow is not None:
+            flow_manager.state.update(copy.deepcopy(self.compiled.flow.initial_state))
 
     def first_node(self) -> NodeConfig:
         """The opening node: the initial node, or where its decisions lead."""
@@ -162,6 +212,13 @@ class CallSession:
                     for arg in entry.template_args}
         return {**entry.fixed_args, **_typed(entry, rendered)}
 
+    def supply_result(self, tool: str, result: dict[str, Any] | None) -> None:
+        """The result the next call of `tool` returns when its function has no handler."""
+        if result is None:
+            self._supplied.pop(tool, None)
+        else:
+            self._supplied[tool] = dict(result)
+
     def call_function(self, state: str, entry: CompiledEntry,
                       args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
         """Run the entry's function, then move where its transition (and the attempts) say."""
@@ -169,7 +226,8 @@ class CallSession:
         if state != self.conversation.current:
             return self._stale(entry.tool, state), None
         arguments = {**args, **self.bound_arguments(entry)}
-        result: dict[str, Any] = {"status": "ok", "intent": entry.intent}
+        supplied = self._supplied.pop(entry.tool, None)
+        result: dict[str, Any] = supplied or {"status": "ok", "intent": entry.intent}
         if entry.function is not None and entry.name is not None:
             against = entry.function.verify.against if entry.function.verify else ""
             result = invoke(entry.name, entry.function, arguments, self.conversation.slots,
@@ -243,6 +301,27 @@ class CallSession:
         """A call issued in a node the conversation has already left (e.g. after a force)."""
         return {"status": "ignored", "function": name,
                 "reason": f"issued in '{state}', but the call is now in '{self.conversation.current}'"}
+
+
+def _flow_action(action: Action, flow: FlowParts) -> ActionConfig:
+    """A flow's action with its handler resolved; a handler that was not loaded is reported when it runs."""
+    config = _action(action)
+    if action.handler is not None:
+        found = flow.actions.get(action.handler)
+        config["handler"] = found if found is not None else _unloaded(action.handler, action.type)
+    if isinstance(action.text, str):
+        config["text"] = original(action.text)  # tts_say's text
+    return config
+
+
+def _unloaded(handler: str, kind: str) -> Callable[[dict[str, Any], FlowManager], Awaitable[None]]:
+    async def report(_action: dict[str, Any], flow_manager: FlowManager) -> None:
+        listener = session_of(flow_manager).listener
+        if listener is not None:
+            listener.on_pipeline_error(f"the {kind} action's handler '{handler}' did not run: no handlers "
+                                       "module was loaded (--handlers FILE.py)", "action", False)
+
+    return report
 
 
 def _action(action: Action) -> ActionConfig:

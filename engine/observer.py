@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from openai import APIConnectionError, APITimeoutError
 from pipecat.frames.frames import (
     ErrorFrame,
     FunctionCallsStartedFrame,
@@ -16,6 +17,7 @@ from pipecat.frames.frames import (
     LLMSetToolsFrame,
     LLMTextFrame,
     MetricsFrame,
+    TTSSpeakFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
@@ -36,12 +38,18 @@ class FrameListener(Protocol):
 
     def on_bot_turn(self, text: str) -> None: ...
 
+    def on_spoken_action(self, text: str) -> None:
+        """A `tts_say` action's text went to text-to-speech."""
+
     def on_empty_answer(self) -> None:
         """A response ended with no text and no function call."""
 
     def on_stage_latency(self, stage: str, ms: float) -> None: ...
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None: ...
+
+    def on_responder_unreachable(self) -> None:
+        """The responder's server refused the connection: no turn of this call can be answered."""
 
 
 class CallObserver(BaseObserver):
@@ -58,6 +66,8 @@ class CallObserver(BaseObserver):
         frame = data.frame
         if isinstance(frame, LLMSetToolsFrame):
             self._call.on_node_ready()
+        elif isinstance(frame, TTSSpeakFrame):
+            self._call.on_spoken_action(frame.text)
         elif data.source is self._responder:
             self._on_responder_frame(frame)
         elif isinstance(frame, MetricsFrame):
@@ -86,7 +96,10 @@ class CallObserver(BaseObserver):
             self._on_metrics(frame, self._responder)
         elif isinstance(frame, ErrorFrame):
             self._answered = True
-            self._call.on_pipeline_error(str(frame.error), "responder", bool(frame.fatal))
+            if refused(frame):
+                self._call.on_responder_unreachable()
+            else:
+                self._call.on_pipeline_error(str(frame.error), "responder", bool(frame.fatal))
 
     def _on_metrics(self, frame: MetricsFrame, source: FrameProcessor) -> None:
         stage = _stage_of(source)
@@ -95,6 +108,12 @@ class CallObserver(BaseObserver):
         for item in frame.data:
             if isinstance(item, TTFBMetricsData) and item.value > 0:
                 self._call.on_stage_latency(stage, item.value * 1000)
+
+
+def refused(frame: ErrorFrame) -> bool:
+    """Whether the error is a refused connection (the server is not there), not a slow or failed answer."""
+    error = frame.exception
+    return isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError)
 
 
 def _stage_of(processor: FrameProcessor) -> str | None:

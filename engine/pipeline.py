@@ -34,7 +34,8 @@ from pipecat.workers.runner import WorkerRunner
 from engine import events as ev
 from engine.clock import iso_utc
 from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
-from engine.errors import CallLifecycleError, EngineError, UnknownStateError
+from engine.errors import CallLifecycleError, EngineError, UnknownFunctionError, UnknownStateError
+from engine.interop.flow_in import fill
 from engine.latency import LatencyTracker, Stage
 from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
@@ -44,6 +45,7 @@ from engine.observer import CallObserver
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, SAY, PromptRenderer
 from engine.responders.factory import ResponderConfig, build_responder
+from engine.responders.scripted import OperatorFunctionCall
 from engine.sandbox import TemplateLimitError
 from engine.state import ConversationState
 from engine.turns import typed_turn_strategies
@@ -112,9 +114,11 @@ class HealthcareAIPipeline:
         self._pending_transitions: list[PendingTransition] = []
         self._turn_started_at: float | None = None
         self._turn_crossed_transition = False
+        self._context: LLMContext | None = None
         self._worker: PipelineWorker | None = None
         self._flow_manager: FlowManager | None = None
         self._runner_task: asyncio.Task[None] | None = None
+        self._failing: asyncio.Task[None] | None = None  # ending the call after a fatal error in the pipeline
         self._ended = asyncio.Event()
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -153,9 +157,15 @@ class HealthcareAIPipeline:
             mark = len(self.events.history)
             await self.initialize_first_node()
             await self._wait_for_turn(mark, OPENING_WAIT_S)  # the opening line is out before any caller turn
+            if self._failing is not None:  # e.g. the responder's server refused the connection
+                await self._failed()
+                raise EngineError(self.end_reason or "the call failed while starting")
         except Exception as error:
             reason = f"the call could not start: {str(error) or type(error).__name__}"
-            await self._fail(reason)
+            if self._failing is not None:  # the call has failed and said why
+                await self._failed()
+            else:
+                await self._fail(reason)
             raise EngineError(reason) from error
 
     async def _wait_for_pipeline_start(self, started: asyncio.Event) -> None:
@@ -176,7 +186,7 @@ class HealthcareAIPipeline:
         if self.voice is not None:
             self.voice.attach(self)  # checks devices and models; raises before anything is built
         responder = build_responder(self.responder_config, self.session)
-        context = LLMContext()
+        context = self._context = LLMContext()
         aggregators = LLMContextAggregatorPair(context, user_params=self._user_params())
         stages: list[FrameProcessor] = [aggregators.user(), responder]
         if self.voice is not None:
@@ -236,10 +246,23 @@ class HealthcareAIPipeline:
         REDACTOR.forget(self.session_id)
         self._ended.set()
 
-    async def _fail(self, reason: str) -> None:
-        self._emit(ev.CallError, message=reason, source="pipeline", fatal=True)
+    async def _fail(self, reason: str, source: str = "pipeline") -> None:
+        self._emit(ev.CallError, message=reason, source=source, fatal=True)
         self._finish(CallStatus.FAILED, reason)
+        if self._worker is not None:
+            await self._worker.cancel(reason=reason)
         await self._cancel_runner()
+
+    async def _failed(self) -> None:
+        """Let a failure that began in the pipeline finish ending the call."""
+        if self._failing is not None and self._failing is not asyncio.current_task():
+            await self._failing
+
+    def _fail_from_pipeline(self, reason: str, source: str) -> None:
+        """Fail the call from its own task: the pipeline, which is running this, cannot await its own end."""
+        if self._failing is None and self.status is CallStatus.RUNNING:
+            self._failing = asyncio.get_running_loop().create_task(self._fail(reason, source),
+                                                                   name=f"fail-{self.session_id}")
 
     async def stop(self, reason: str = "stopped by the operator") -> None:
         """End the call now and wait for the pipeline to shut down."""
@@ -250,6 +273,7 @@ class HealthcareAIPipeline:
             self.end_reason = reason
             await self._pipeline_worker().cancel(reason=reason)
         await self._cancel_runner()
+        await self._failed()
         self._finish(CallStatus.ENDED, reason)
 
     async def _cancel_runner(self) -> None:
@@ -268,6 +292,7 @@ class HealthcareAIPipeline:
         except TimeoutError:
             return False
         await self._cancel_runner()
+        await self._failed()
         return True
 
     @property
@@ -326,6 +351,27 @@ class HealthcareAIPipeline:
 
     async def force(self, state: str) -> None:
         await self._transition_to_state(state, forced=True)
+
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None = None) -> None:
+        """The operator plays the LLM: call a function the current node offers, with exactly
+        `arguments`; `result` stands in for the result of a function that has no handler.
+
+        Raises UnknownFunctionError (after the call emitted it) when the node offers no `name`."""
+        self._require_running("call a function")
+        if self.responder_config.kind != "scripted":
+            raise CallLifecycleError("the operator calls functions only with the scripted responder; "
+                                     f"this call's {self.responder_config.kind} responder calls them itself")
+        state = self.conversation.current
+        offered = [f.name for f in self.conversation.compiled.offered_functions(state)]
+        if name not in offered:
+            known = ", ".join(offered) or "none"
+            message = f"state '{state}' offers no function '{name}' (it offers: {known})"
+            self._emit(ev.CallError, message=message, source="function")
+            raise UnknownFunctionError(message)
+        self.session.supply_result(name, result)
+        frame = OperatorFunctionCall(function=name, arguments=dict(arguments), context=self._context)
+        await self._pipeline_worker().queue_frames([frame])
 
     def get_performance_report(self) -> dict[str, Any]:
         report = self.latency_tracker.report()
@@ -404,9 +450,14 @@ class HealthcareAIPipeline:
                    fields_used=self.fields_used(target))
 
     def _render_or_report(self, state: str, kind: str) -> str:
-        """The rendered text; a template past the sandbox's bounds is an error event (and no text)."""
+        """The rendered text; a template past the sandbox's bounds is an error event (and no text).
+
+        A plain flow's text is filled as FlowManager filled it, from `flow_manager.state`."""
         try:
-            return self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
+            text = self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
+            if self.conversation.compiled.is_flow and self._flow_manager is not None:
+                text = fill(text, self._flow_manager.state)[0]
+            return text
         except TemplateLimitError as error:
             self._emit(ev.CallError, message=f"the {kind} of state '{state}' cannot be rendered: {error}",
                        source="template", fatal=False)
@@ -422,6 +473,11 @@ class HealthcareAIPipeline:
     def on_empty_answer(self) -> None:
         self.on_pipeline_error("the responder returned an empty answer (no text and no function call)",
                                "responder", False)
+
+    def on_spoken_action(self, text: str) -> None:
+        """A plain flow's `tts_say` is what its bot says (a schema's lines come from the responder)."""
+        if self.conversation.compiled.is_flow and self.voice is None:
+            self.on_bot_turn(text)
 
     def on_bot_turn(self, text: str) -> None:
         written = self.conversation.compiled.lexicon.restore(text)
@@ -440,6 +496,11 @@ class HealthcareAIPipeline:
 
     def on_pipeline_error(self, message: str, source: str, fatal: bool) -> None:
         self._emit(ev.CallError, message=message, source=source, fatal=fatal)
+
+    def on_responder_unreachable(self) -> None:
+        where = self.responder_config.resolved().base_url or "the configured address"
+        self._fail_from_pipeline(f"the LLM server at {where} refused the connection: is it running?",
+                                 "responder")
 
     def fields_used(self, state: str) -> tuple[str, ...]:
         prompt = self.renderer.template(state, PROMPT).fields

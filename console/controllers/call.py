@@ -3,8 +3,8 @@
 Engine events become Qt signals carrying plain data (str, float, dict, tuples), so no panel
 imports the engine or Pipecat. Events are queued as they happen and delivered on the next turn
 of the event loop, so widget work never runs inside Pipecat's frame handling. Panels write back
-through `select`, `start`, `stop`, `step`, `force`, `export` and `speak`; failures are reported
-on `failed` (title, message), never raised into a slot.
+through `select`, `start`, `stop`, `step`, `call_function`, `force`, `export` and `speak`; failures
+are reported on `failed` (title, message), never raised into a slot.
 
 Every change of `call_state` goes through `change_state`, which refuses (and logs) a change the
 table in `console.controllers.state` does not allow. The test-run, history and voice parts
@@ -14,33 +14,33 @@ table in `console.controllers.state` does not allow. The test-run, history and v
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 from loguru import logger
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from console.controllers.call_setup import make_call, responder_of
+from console.controllers.flow_files import FlowFiles, is_flow_file
 from console.controllers.history import HistoryController, HistorySupport
 from console.controllers.replay import ReplayCursor
-from console.controllers.schema_view import NodeRenderer, schema_info, schema_name_of
+from console.controllers.schema_view import NodeRenderer, classification_view, schema_info, schema_name_of
 from console.controllers.state import LIVE_STATES, CallState, allowed
 from console.controllers.tests import TestRunController
 from console.controllers.voice import VoiceAdapter
 from console.panels import CallSetup, Choice, NodeView
 from engine import driving
 from engine import events as ev
-from engine.calls import create_call
 from engine.describe import describe
-from engine.errors import EngineError, ResponderError
+from engine.errors import EngineError
 from engine.export import write_latency_csv
 from engine.lifecycle import CallStatus
 from engine.logs import REDACTOR, Redactor, redactor_for, safe_line
 from engine.paths import DEFAULT_SCHEMA, PATIENTS_DIR, SCHEMAS_DIR, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
-from engine.responders.factory import ResponderConfig
-from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.compiled import CompiledSchema
 from engine.tasks import TrackedTasks
 
 REPORT_INTERVAL_MS = 500
@@ -86,6 +86,7 @@ class CallController(QObject):
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task[Any] | None = None
+        self.flow_files = FlowFiles()  # a plain flow's handlers module and initial state
         self._flush_timer = _single_shot(self, 0, self.flush)
         self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
         self.voice = voice or VoiceAdapter()
@@ -139,6 +140,9 @@ class CallController(QObject):
         patient = default_patient_for(DEFAULT_SCHEMA.stem)
         return str(DEFAULT_SCHEMA), str(patient or "")
 
+    def is_flow_file(self, path: str) -> bool:
+        return is_flow_file(path)
+
     def patients_for(self, schema_path: str) -> list[Choice]:
         name = schema_name_of(schema_path)
         return [(patient.id, str(patient.path)) for patient in JsonFolderPatientStore().list(name)]
@@ -152,11 +156,13 @@ class CallController(QObject):
     def _select(self, schema_path: str, patient_path: str) -> list[str]:
         self._nodes.clear_preview()
         try:
-            compiled = load_schema(schema_path)
+            compiled = self.flow_files.load(schema_path)
         except EngineError as error:
             self._show_schema(None)
             return describe(error)
         self._show_schema(compiled)
+        if compiled.is_flow:  # a flow has no patient record: its nodes render from its state
+            return self._nodes.preview_record(compiled, {})
         return self._nodes.preview_patient(compiled, patient_path)
 
     def node_view(self, state: str) -> NodeView | None:
@@ -205,21 +211,15 @@ class CallController(QObject):
         return True
 
     async def _new_call(self, setup: CallSetup) -> HealthcareAIPipeline:
-        compiled = load_schema(setup["schema"])
+        compiled = self.flow_files.load(setup["schema"])
         self._show_schema(compiled)
+        responder_of(setup)  # a missing LLM URL is said before the voice models load
         voice = None
         if setup.get("mode") == "voice":
             async with self.working("Loading the voice models…"):
                 self.voice.recordings_root = self.history.recordings_root()
                 voice = await self.voice.build(setup)
-        responder = ResponderConfig(kind=setup.get("responder", "scripted"),  # type: ignore[arg-type]
-                                    base_url=setup.get("llm_url") or None,
-                                    model=setup.get("llm_model") or None)
-        resolved = responder.resolved()
-        if resolved.kind == "openai" and not resolved.base_url and resolved.api_key == "not-needed":
-            raise ResponderError("the OpenAI-compatible responder needs its server's address: "
-                                 "fill in LLM URL in Call setup")
-        return create_call(compiled, setup["patient"], responder=responder, voice=voice)
+        return make_call(compiled, setup, self.flow_files, voice)
 
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
@@ -243,8 +243,7 @@ class CallController(QObject):
         self.notify("The call was not started")
 
     async def stop(self, reason: str = "stopped by the operator") -> None:
-        """End the live call (or cancel its start, or the running test cases) and wait for its pipeline
-        to shut down."""
+        """End the live call (or cancel its start, or the test cases); wait for its pipeline to stop."""
         if await self.tests.stop():
             return
         starting = self._starting
@@ -275,6 +274,22 @@ class CallController(QObject):
                 await driving.take_turn(call, text, source=source)
             except Exception as error:
                 self.report_failure("The caller turn failed", error)
+                return False
+            finally:
+                self.flush()
+        return True
+
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None = None) -> bool:
+        """Call a function of the current node as the LLM would (`result`: when it has no handler)."""
+        call = self._live_call("call a function")
+        if call is None:
+            return False
+        async with self._step_lock:
+            try:
+                await driving.call_function(call, name, arguments, result)
+            except Exception as error:
+                self.report_failure(f"The function {name} failed", error)
                 return False
             finally:
                 self.flush()
@@ -351,7 +366,7 @@ class CallController(QObject):
         self._call, self._replaying = None, True
         self._show_schema(self._nodes.known_schema(schema))
         self.change_state(CallState.REPLAY)
-        self.replay.load(events, report)
+        self.replay.load(events, report, call_id, self.history.recording_of(call_id) is not None)
         started = next((e for e in events if isinstance(e, ev.CallStarted)), None)
         if started is not None:
             self.pastCallShown.emit(started.schema, started.patient_id)
@@ -413,11 +428,7 @@ class CallController(QObject):
         self.transitionTaken.emit(event.at, event.source, event.target, event.intent or "", event.forced)
 
     def _on_classified(self, event: ev.Classified) -> None:
-        why = {"intent": event.intent, "confidence": event.confidence, "margin": event.margin,
-               "rule": event.rule, "matched": event.matched, "asked": list(event.asked),
-               "candidates": [[intent, score] for intent, score in zip(event.candidates, event.scores,
-                                                                       strict=True)]}
-        self.turnClassified.emit(event.at, why)
+        self.turnClassified.emit(event.at, classification_view(event))
 
     def _on_latency(self, event: ev.Latency) -> None:
         if not self._replaying:
@@ -451,6 +462,10 @@ class CallController(QObject):
             self.reportChanged.emit(self._call.get_performance_report())
 
     # ----- plumbing --------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run `coroutine` as one of our tracked tasks (awaited, or cancelled, at shutdown)."""
+        self._tasks.spawn(coroutine, name)
 
     def change_state(self, state: CallState) -> bool:
         """The one way `call_state` changes; refuses (logs, False) a change the table does not allow."""
@@ -495,8 +510,6 @@ class CallController(QObject):
 
 
 def _single_shot(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
-    timer = QTimer(parent)
-    timer.setSingleShot(True)
-    timer.setInterval(interval_ms)
+    timer = QTimer(parent, singleShot=True, interval=interval_ms)
     timer.timeout.connect(slot)
     return timer

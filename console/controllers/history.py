@@ -141,9 +141,9 @@ class HistoryController(QObject):
     def playing(self) -> bool:
         return self._playing
 
-    async def play_recording(self, call_id: str, output_device: str = "") -> bool:
-        """Play a past call's recording through the chosen speaker (in a thread); False (and `failed`)
-        if it has none or it cannot be played."""
+    async def play_recording(self, call_id: str, output_device: str = "", start_s: float = 0.0) -> bool:
+        """Play a past call's recording through the chosen speaker from `start_s` seconds in (in a
+        thread); False (and `failed`) if it has none or it cannot be played."""
         path = self.recording_of(call_id)
         if path is None:
             self._call.say_failed("Cannot play the recording", f"The call {call_id} has no recorded audio.")
@@ -155,13 +155,17 @@ class HistoryController(QObject):
         self._set_playing(True)
         try:
             async with self._call.working("Playing the recording…"):
-                await self._voice.play(path, output_device or self._output_device)
+                await self._voice.play(path, output_device or self._output_device, start_s)
         except Exception as error:
             self._call.report_failure("The recording could not be played", error)
             return False
         finally:
             self._set_playing(False)
         return True
+
+    def play_along(self, call_id: str, start_s: float) -> None:
+        """Play a replayed call's recording from `start_s` as its timeline plays (see `play_recording`)."""
+        self._call.spawn(self.play_recording(call_id, start_s=start_s), f"replay-audio-{call_id}")
 
     def stop_playback(self) -> None:
         """Stop a playing recording (the audio thread stops after its current block)."""

@@ -27,6 +27,8 @@ class ReplayCursor(QObject):
         self._events: list[ev.CallEvent] = []
         self._report: dict[str, Any] = {}
         self._position = 0
+        self.call_id = ""
+        self.has_audio = False  # the replayed call has a recording
 
     @property
     def position(self) -> int:
@@ -36,13 +38,16 @@ class ReplayCursor(QObject):
     def total(self) -> int:
         return len(self._events)
 
-    def load(self, events: list[ev.CallEvent], report: dict[str, Any]) -> None:
+    def load(self, events: list[ev.CallEvent], report: dict[str, Any], call_id: str = "",
+             has_audio: bool = False) -> None:
         """A past call's events; the cursor starts at the end (the call as it finished)."""
         self._events, self._report = list(events), report
+        self.call_id, self.has_audio = call_id, has_audio
         self.to(len(events))
 
     def clear(self) -> None:
         self._events, self._report, self._position = [], {}, 0
+        self.call_id, self.has_audio = "", False
         self.moved.emit(0, 0)
 
     def to(self, position: int) -> None:
@@ -65,12 +70,20 @@ class ReplayCursor(QObject):
         else:
             self.to(max((end for end in ends if end < self._position), default=0))
 
-    def pause_before_next(self) -> float:
-        """Seconds between the last shown event and the next one, as in the call (at most MAX_PAUSE_S)."""
+    def pause_before_next(self, whole: bool = False) -> float:
+        """Seconds between the last shown event and the next one, as in the call: at most MAX_PAUSE_S
+        unless `whole` (as when the recording plays along)."""
         if not 0 < self._position < len(self._events):
             return 0.0
-        gap = self._events[self._position].at - self._events[self._position - 1].at
-        return max(0.0, min(gap, MAX_PAUSE_S))
+        gap = max(0.0, self._events[self._position].at - self._events[self._position - 1].at)
+        return gap if whole else min(gap, MAX_PAUSE_S)
+
+    @property
+    def elapsed_s(self) -> float:
+        """The call's own time at the cursor: from its first event to the last one shown."""
+        if not self._events or not self._position:
+            return 0.0
+        return max(0.0, self._events[self._position - 1].at - self._events[0].at)
 
     def describe(self) -> str:
         """Where the cursor is: event, turn and the call's own time."""
@@ -78,5 +91,4 @@ class ReplayCursor(QObject):
             return "No replay"
         shown = self._events[: self._position]
         turn = shown[-1].turn if shown else 0
-        elapsed = shown[-1].at - self._events[0].at if shown else 0.0
-        return f"event {self._position}/{len(self._events)} · turn {turn} · {elapsed:.2f} s"
+        return f"event {self._position}/{len(self._events)} · turn {turn} · {self.elapsed_s:.2f} s"

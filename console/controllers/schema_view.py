@@ -8,8 +8,11 @@ else the preview, else (for a replayed call) only the texts the call said.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from console.panels import IntentChoice, NodeView, SchemaInfo
+from console.controllers.flow_files import filled_segments
+from console.controllers.functions import offered_choices
+from console.panels import Edge, IntentChoice, NodeView, SchemaInfo
 from engine import events as ev
 from engine.describe import describe
 from engine.errors import EngineError
@@ -20,6 +23,7 @@ from engine.pipeline import HealthcareAIPipeline
 from engine.precompute import DataPrecomputer
 from engine.prompts import PROMPT, SAY
 from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.model import Branch
 
 
 class NodeRenderer:
@@ -53,6 +57,10 @@ class NodeRenderer:
             record = load_patient(patient_path).validated(compiled)
         except EngineError as error:
             return describe(error)
+        return self.preview_record(compiled, record)
+
+    def preview_record(self, compiled: CompiledSchema, record: dict[str, Any]) -> list[str]:
+        """Preview the schema's nodes for a validated record (a plain flow's is empty); no problems."""
         precomputed = DataPrecomputer(compiled).precompute_all(record)
         self._preview = RenderContext(compiled, precomputed, record, {})
         return []
@@ -70,16 +78,22 @@ class NodeRenderer:
         if compiled is None or state not in compiled.schema.nodes:
             return None
         context = self._context(call)
+        record = context.record if context is not None else {}
         if context is not None:
             say, prompt = context.segments(state, SAY), context.segments(state, PROMPT)
         else:
             prompt_text, say_text = self._entered.get(state, ("", ""))
             say, prompt = plain_segments(say_text), plain_segments(prompt_text)
+        if compiled.flow is not None:  # a plain flow: its placeholders filled from the flow's state
+            manager = call.flow_manager if call is not None else None
+            values = manager.state if manager is not None else compiled.flow.initial_state
+            say, prompt = filled_segments(say, values), filled_segments(prompt, values)
         return NodeView(state=state, current=current, say=say, prompt=prompt,
                         say_source=compiled.renderer.template(state, SAY).source,
                         prompt_source=compiled.renderer.template(state, PROMPT).source,
                         intents=[_intent_choice(compiled, state, intent)
-                                 for intent in compiled.intents_of(state)])
+                                 for intent in compiled.intents_of(state)],
+                        functions=offered_choices(compiled, state, record))
 
     def _context(self, call: HealthcareAIPipeline | None) -> RenderContext | None:
         shown = self.shown
@@ -93,7 +107,8 @@ class NodeRenderer:
     def event_view(event: ev.NodeEntered) -> NodeView:
         """A node as its event tells it (for a node the shown schema lacks)."""
         return NodeView(state=event.state, current=True, say=plain_segments(event.say),
-                        prompt=plain_segments(event.prompt), say_source="", prompt_source="", intents=[])
+                        prompt=plain_segments(event.prompt), say_source="", prompt_source="", intents=[],
+                        functions=[])
 
 
 def schema_info(compiled: CompiledSchema) -> SchemaInfo:
@@ -101,7 +116,27 @@ def schema_info(compiled: CompiledSchema) -> SchemaInfo:
     return SchemaInfo(name=compiled.name, path=str(compiled.path), states=list(nodes),
                       edges=compiled.edges(),
                       initial=compiled.schema.initial_node,
-                      endings={name for name, node in nodes.items() if node.ending})
+                      endings={name for name, node in nodes.items() if node.ending},
+                      edge_labels=branch_labels(compiled),
+                      decisions={name for name, node in nodes.items() if node.decide is not None},
+                      is_flow=compiled.is_flow)
+
+
+def branch_labels(compiled: CompiledSchema) -> dict[Edge, str]:
+    """Each branch edge's label: its intent (or decided field) and the case values (or "default") leading
+    there."""
+    labels: dict[Edge, str] = {}
+    for name, node in compiled.schema.nodes.items():
+        branches = [(entry.label, entry.transition_to) for entry in compiled.entries_of(name)
+                    if isinstance(entry.transition_to, Branch)]
+        if node.decide is not None:
+            branches.append((node.decide.field, node.decide))
+        for label, branch in branches:
+            for target in branch.targets():
+                cases = [case for case, to in branch.cases.items() if to == target]
+                cases += ["default"] if branch.default == target else []
+                labels[(name, label, target)] = f"{label}: {' / '.join(cases)}"
+    return labels
 
 
 def schema_name_of(schema_path: str) -> str:
@@ -122,3 +157,12 @@ def _bundled_schema(name: str) -> CompiledSchema | None:
         return load_schema(SCHEMAS_DIR / f"{name}.yaml")
     except EngineError:
         return None
+
+
+def classification_view(event: ev.Classified) -> dict[str, Any]:
+    """Why a turn got its intent, as plain data: {intent, confidence, margin, rule, matched, asked,
+    candidates: [[intent, score]]}."""
+    return {"intent": event.intent, "confidence": event.confidence, "margin": event.margin,
+            "rule": event.rule, "matched": event.matched, "asked": list(event.asked),
+            "candidates": [[intent, score]
+                           for intent, score in zip(event.candidates, event.scores, strict=True)]}

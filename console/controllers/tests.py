@@ -52,6 +52,8 @@ class TestRunController(QObject):
         self._note = ""
         self._running: asyncio.Task[Any] | None = None
         self._next_step: asyncio.Event | None = None  # set by `next_test_step` while a step waits
+        self.clock: Callable[[], float] = time.perf_counter  # seconds; a stepped case's time leaves out
+        self._paused_s = 0.0  # the current case's time spent waiting for Next turn
 
     def test_cases(self) -> list[CaseKey]:
         """The (schema, case) pairs of the shown schema's test script (as on `testsChanged`)."""
@@ -136,7 +138,7 @@ class TestRunController(QObject):
         assert script is not None
         results: list[CaseResult] = []
         current: TestCase | None = None
-        started = time.perf_counter()
+        started = self.clock()
         self._running = asyncio.current_task()
         call.change_state(CallState.TESTING)
         busy = "Stepping through a test case…" if stepping else f"Running {len(cases)} test case(s)…"
@@ -144,7 +146,7 @@ class TestRunController(QObject):
         try:
             async with call.working(busy):
                 for case in cases:
-                    current, started = case, time.perf_counter()
+                    current, started, self._paused_s = case, self.clock(), 0.0
                     self.testRunning.emit(script.schema_name, case.name)
                     result = await run_case(script, case, on_call=self._begin_test_call,
                                             pause=self._step_pause(case) if stepping else None)
@@ -152,7 +154,7 @@ class TestRunController(QObject):
                     results.append(result)
                     current = None
                     self.testResult.emit(result.schema, result.case, result.passed, _result_detail(result),
-                                         result.ms)
+                                         self._case_ms(started) if stepping else result.ms)
             finished = True
         except asyncio.CancelledError:  # Stop, or the console closing
             call.notify("The test cases were stopped")
@@ -185,17 +187,22 @@ class TestRunController(QObject):
             step = case.steps[played - 1].describe()
             self.testStepReady.emit(played, len(case.steps), step)
             self._call.notify(f"Step {played}/{len(case.steps)} of '{case.name}' next: {step}")
+            waited_from = self.clock()
             try:
                 await gate.wait()
             finally:
                 self._next_step = None
+                self._paused_s += self.clock() - waited_from
 
         return pause
 
+    def _case_ms(self, started: float) -> float:
+        """The case's own time since `started`: without the pauses waiting for Next turn."""
+        return (self.clock() - started - self._paused_s) * 1000
+
     def _end_case(self, script: TestScript, case: TestCase | None, started: float, detail: str) -> None:
         if case is not None:
-            self.testResult.emit(script.schema_name, case.name, False, detail,
-                                 (time.perf_counter() - started) * 1000)
+            self.testResult.emit(script.schema_name, case.name, False, detail, self._case_ms(started))
 
     def _emit_coverage(self, script: TestScript, results: list[CaseResult]) -> None:
         covered = coverage(script.schema, results)

@@ -112,15 +112,15 @@ class VoiceAdapter(QObject):
         self._piper = self._piper or PiperVoice.load(models.piper_voice_file())
         speak_with(self._piper, text, output_device)
 
-    async def play(self, path: str, output_device: str = "") -> None:
-        """Play a WAV file through the chosen speaker (playback runs in a thread)."""
+    async def play(self, path: str, output_device: str = "", start_s: float = 0.0) -> None:
+        """Play a WAV file through the chosen speaker from `start_s` seconds in (in a thread)."""
         available, reason = self.tts_status()
         if not available:
             raise EngineError(f"audio playback is unavailable: {reason}")
         from engine.voice.playback import play_wav_file
 
         self._stop_playing.clear()
-        await asyncio.to_thread(play_wav_file, path, output_device, self._stop_playing)
+        await asyncio.to_thread(play_wav_file, path, output_device, self._stop_playing, start_s)
 
     def stop_playback(self) -> None:
         """Stop playing (the audio thread stops after its current block)."""

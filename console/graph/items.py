@@ -128,6 +128,28 @@ def loop_extent(loops: int) -> float:
     return 0.0 if loops == 0 else (LOOP_REACH + LOOP_STEP * (loops - 1)) * 0.75 + 4
 
 
+# sideways, as a share of the chord: the least that passes through no other node wins
+FORCED_BENDS = (0.2, -0.2, 0.4, -0.4, 0.7, -0.7, 1.0, -1.0, 1.5, -1.5, 2.2, -2.2)
+CROSSING_SAMPLES = 48
+
+
+def forced_curve(source: QRectF, target: QRectF, bend: float) -> tuple[QPainterPath, QPointF, QPointF]:
+    """A curve from `source` to `target` bowed sideways by `bend`; (path, arrow tip, arrow direction)."""
+    start, end = port(source, target.center()), port(target, source.center())
+    chord = end - start
+    control = (start + end) / 2 + QPointF(-chord.y(), chord.x()) * bend
+    direction = end - control
+    path = QPainterPath(start)
+    path.quadTo(control, end - unit(direction) * (ARROW_LENGTH * 0.7))
+    return path, end, direction
+
+
+def crosses(path: QPainterPath, rects: list[QRectF]) -> bool:
+    """Whether the line of `path` passes through any of `rects`."""
+    points = [path.pointAtPercent(step / CROSSING_SAMPLES) for step in range(CROSSING_SAMPLES + 1)]
+    return any(rect.contains(point) for rect in rects for point in points)
+
+
 def untested_pen() -> QPen:
     pen = QPen(QColor(211, 47, 47, 130), 5.0, Qt.PenStyle.CustomDashLine, Qt.PenCapStyle.FlatCap)
     pen.setDashPattern([1.6, 1.0])
@@ -140,14 +162,30 @@ def _rounded_rect(rect: QRectF) -> QPainterPath:
     return path
 
 
+def decision_shape(rect: QRectF) -> QPainterPath:
+    """A hexagon pointed left and right: a node decided by data, with no caller turn."""
+    tip = rect.height() / 2
+    left, right, top, bottom, middle = rect.left(), rect.right(), rect.top(), rect.bottom(), rect.center().y()
+    path = QPainterPath()
+    path.addPolygon(QPolygonF([QPointF(left, middle), QPointF(left + tip, top), QPointF(right - tip, top),
+                               QPointF(right, middle), QPointF(right - tip, bottom),
+                               QPointF(left + tip, bottom), QPointF(left, middle)]))
+    return path
+
+
+def node_shape(rect: QRectF, decision: bool) -> QPainterPath:
+    return decision_shape(rect) if decision else _rounded_rect(rect)
+
+
 # ----------------------------------------------------------------------------------------- items
 
 class NodeItem(QGraphicsPathItem):
-    """A state: rounded rect with its name; bold border if initial, double border if ending."""
+    """A state: rounded rect with its name (a pointed hexagon if it is a decision); bold border if
+    initial, double border if ending."""
 
-    def __init__(self, state: str, rect: QRectF, initial: bool, ending: bool) -> None:
-        super().__init__(_rounded_rect(rect))
-        self.state, self.initial, self.ending = state, initial, ending
+    def __init__(self, state: str, rect: QRectF, initial: bool, ending: bool, decision: bool = False) -> None:
+        super().__init__(node_shape(rect, decision))
+        self.state, self.initial, self.ending, self.decision = state, initial, ending, decision
         self.style = "unvisited"
         self.setZValue(Z_NODE)
         self.setPen(QPen(DARK_GREEN if initial else BORDER, 3.0 if initial else 1.3))
@@ -160,17 +198,18 @@ class NodeItem(QGraphicsPathItem):
         self.set_style("unvisited")
 
     def _describe(self) -> str:
-        roles = [role for role, flag in (("initial", self.initial), ("ending", self.ending)) if flag]
+        roles = [role for role, flag in (("initial", self.initial), ("ending", self.ending),
+                                         ("decided by the record", self.decision)) if flag]
         suffix = f" ({', '.join(roles)})" if roles else ""
         return f"{self.state}{suffix}\nclick: show prompt · double-click: force the call here"
 
     def _inner_border(self, rect: QRectF) -> QGraphicsPathItem:
-        inner = QGraphicsPathItem(_rounded_rect(rect.adjusted(3, 3, -3, -3)), self)
+        inner = QGraphicsPathItem(node_shape(rect.adjusted(3, 3, -3, -3), self.decision), self)
         inner.setPen(QPen(BORDER, 1.1))
         return inner
 
     def _coverage_marks(self, rect: QRectF) -> QGraphicsPathItem:
-        hatch = QGraphicsPathItem(_rounded_rect(rect.adjusted(-3, -3, 3, 3)), self)
+        hatch = QGraphicsPathItem(node_shape(rect.adjusted(-3, -3, 3, 3), self.decision), self)
         hatch.setBrush(QBrush(QColor(211, 47, 47, 170), Qt.BrushStyle.BDiagPattern))
         hatch.setPen(QPen(RED, 1.8, Qt.PenStyle.DashLine))
         hatch.setVisible(False)

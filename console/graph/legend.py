@@ -19,10 +19,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.graph.items import BORDER, DARK_GREEN, EDGE_PENS, NODE_FILLS, RED, TEXT, font, untested_pen
+from console.graph.items import (
+    BORDER,
+    DARK_GREEN,
+    EDGE_PENS,
+    NODE_FILLS,
+    RED,
+    TEXT,
+    decision_shape,
+    font,
+    untested_pen,
+)
 
 LEGEND_STATES = [("current", "current"), ("visited", "visited"), ("unvisited", "not visited"),
-                 ("initial", "initial"), ("ending", "ending")]
+                 ("initial", "initial"), ("ending", "ending"), ("decision", "decided by data")]
 LEGEND_EDGES = [("normal", "transition"), ("taken", "taken"), ("forced", "forced")]
 LEGEND_COVERAGE = [("unreached", "no test reaches"), ("untested", "no test takes")]
 
@@ -106,6 +116,9 @@ def _paint_node_swatch(painter: QPainter, rect: QRectF, kind: str) -> None:
     pen = QPen(DARK_GREEN, 2.4) if kind == "initial" else QPen(BORDER, 1.0)
     painter.setPen(pen)
     painter.setBrush(fill)
+    if kind == "decision":
+        painter.drawPath(decision_shape(rect))
+        return
     painter.drawRoundedRect(rect, 3, 3)
     if kind == "ending":
         painter.setBrush(Qt.BrushStyle.NoBrush)

@@ -24,8 +24,10 @@ from console.graph.items import (
     SCENE_MARGIN,
     ZOOM_RANGE,
     ZOOM_STEP,
+    EdgeItem,
     EdgeLabel,
     NodeItem,
+    crosses,
 )
 from console.graph.layout import Size
 from console.graph.legend import Legend
@@ -108,9 +110,15 @@ class GraphView(QGraphicsView):
         self.centerOn(rect.center())
 
     def _legend_covers_graph(self) -> bool:
+        """Whether the legend hides a node, an edge's label or an edge's line."""
+        return any(isinstance(item, (NodeItem, EdgeLabel))
+                   or (isinstance(item, EdgeItem) and crosses(item.path(), [area]))
+                   for area in [self.legend_area()] for item in self.scene().items(area))
+
+    def legend_area(self) -> QRectF:
+        """The part of the scene the legend lies over."""
         corner = self.legend.geometry().translated(-self.viewport().pos())
-        area = self.mapToScene(corner).boundingRect()
-        return any(isinstance(item, (NodeItem, EdgeLabel)) for item in self.scene().items(area))
+        return self.mapToScene(corner).boundingRect()
 
     # --- zoom
 

@@ -19,6 +19,26 @@ class IntentChoice(NamedTuple):
     ends_call: bool  # every target is an ending node
 
 
+class ParameterSpec(NamedTuple):
+    """One parameter of an offered function, as its form field shows it."""
+
+    name: str
+    type: str  # string, enum, boolean, integer, number, date, time, phone, name or item
+    description: str
+    required: bool
+    choices: list[str]  # an enum's values, or the names of the record's list items for an item
+
+
+class FunctionChoice(NamedTuple):
+    """A function the current node offers, for the operator to call as the LLM would."""
+
+    name: str
+    description: str
+    parameters: list[ParameterSpec]
+    result_cases: dict[str, list[str]]  # the result fields a branch reads, with their case values
+    has_handler: bool  # False: the operator gives the result (its branch fields)
+
+
 class SchemaInfo(TypedDict):
     name: str
     path: str
@@ -26,6 +46,9 @@ class SchemaInfo(TypedDict):
     edges: list[Edge]
     initial: str
     endings: set[str]
+    edge_labels: dict[Edge, str]  # a branch edge's label: its intent (or decided field) and case values
+    decisions: set[str]  # nodes decided by the record on entry, with no caller turn
+    is_flow: bool  # a plain Pipecat flow: no patient; it may take a handlers module and a state file
 
 
 class NodeView(TypedDict):
@@ -38,7 +61,7 @@ class NodeView(TypedDict):
     say_source: str
     prompt_source: str
     intents: list[IntentChoice]  # the node's transitions
-
+    functions: list[FunctionChoice]  # what the node offers the LLM
 
 
 class CallSetup(TypedDict, total=False):
@@ -51,3 +74,5 @@ class CallSetup(TypedDict, total=False):
     input_device: str
     output_device: str
     record: bool  # voice mode: record the call's audio into <data dir>/calls/<call id>/
+    handlers: str  # a plain flow's handlers module (.py), the operator having agreed to import it
+    state: str  # a plain flow's initial state (.json)

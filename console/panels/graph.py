@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from console.graph.items import (
-    ARROW_LENGTH,
     EDGE_STYLE_RANK,
+    FORCED_BENDS,
     LABEL_FONT_PX,
     LABEL_PAD,
     NODE_FONT_PX,
@@ -37,13 +37,14 @@ from console.graph.items import (
     EdgeItem,
     EdgeLabel,
     NodeItem,
+    crosses,
     font,
+    forced_curve,
     layered_path,
     loop_extent,
     loop_path,
     port,
     text_size,
-    unit,
 )
 from console.graph.layout import EdgeKey, Point, Size, layout_graph
 from console.graph.view import GraphView
@@ -107,21 +108,28 @@ class StateGraphPanel(Panel):
         return row
 
     def set_graph(self, states: list[str], edges: list[tuple[str, str, str]], initial: str,
-                  endings: set[str]) -> None:
-        """Show a schema's states and (source, intent, target) edges; clears every mark and the coverage."""
+                  endings: set[str], labels: dict[EdgeKey, str] | None = None,
+                  decisions: set[str] | None = None) -> None:
+        """Show a schema's states and (source, intent, target) edges; clears every mark and the coverage.
+
+        `labels` replaces an edge's shown label (a branch's case values); `decisions` are the nodes decided
+        by data, drawn as pointed hexagons."""
         self._clear()
+        self._labels.update(labels or {})
+        decided = decisions or set()
         names = list(dict.fromkeys([*states, *(e[0] for e in edges), *(e[2] for e in edges)]))
         unique_edges = list(dict.fromkeys((source, intent, target) for source, intent, target in edges))
         loops = {name: [e for e in unique_edges if e[0] == e[2] == name] for name in names}
         label_font = font(LABEL_FONT_PX)
         node_widths = {name: text_size(name, font(NODE_FONT_PX, bold=True))[0] + 2 * NODE_PAD_X
-                       for name in names}
-        slot_sizes = {name: self._slot_size(node_widths[name], loops[name], label_font) for name in names}
-        label_sizes = {e: self._label_size(e[1], label_font) for e in unique_edges}
+                       + (NODE_HEIGHT if name in decided else 0) for name in names}
+        slot_sizes = {name: self._slot_size(node_widths[name], [self.edge_label(e) for e in loops[name]],
+                                            label_font) for name in names}
+        label_sizes = {e: self._label_size(self.edge_label(e), label_font) for e in unique_edges}
         layout = layout_graph(slot_sizes, label_sizes, initial)
         for name in names:
             self._add_node(name, layout.slots[name], node_widths[name], slot_sizes[name][0],
-                           name == initial, name in endings)
+                           (name == initial, name in endings, name in decided))
         for edge, route in layout.routes.items():
             self._add_flow_edge(edge, route, layout.labels[edge])
         for name in names:
@@ -129,10 +137,11 @@ class StateGraphPanel(Panel):
         self.fit()
 
     @staticmethod
-    def _slot_size(node_width: float, loops: list[EdgeKey], font: QFont) -> Size:
+    def _slot_size(node_width: float, loops: list[str], font: QFont) -> Size:
+        """The room a node takes with its self-loops, whose labels are `loops`."""
         if not loops:
             return node_width, NODE_HEIGHT
-        label_width = max(text_size(e[1], font)[0] for e in loops) + 2 * LABEL_PAD
+        label_width = max(text_size(label, font)[0] for label in loops) + 2 * LABEL_PAD
         line_height = text_size("Ag", font)[1]
         return (node_width + loop_extent(len(loops)) + label_width + 4,
                 max(NODE_HEIGHT, len(loops) * line_height + 4))
@@ -144,11 +153,12 @@ class StateGraphPanel(Panel):
         width, height = text_size(text, font)
         return width + 2 * LABEL_PAD, height
 
-    def _add_node(self, name: str, slot: Point, width: float, slot_width: float, initial: bool,
-                  ending: bool) -> None:
+    def _add_node(self, name: str, slot: Point, width: float, slot_width: float,
+                  roles: tuple[bool, bool, bool]) -> None:
+        """A node at its slot; `roles` says whether it is initial, ending and a decision."""
         left = slot[0] - slot_width / 2
         rect = QRectF(left, slot[1] - NODE_HEIGHT / 2, width, NODE_HEIGHT)
-        node = NodeItem(name, rect, initial, ending)
+        node = NodeItem(name, rect, *roles)
         self._scene.addItem(node)
         self._nodes[name] = node
 
@@ -158,7 +168,8 @@ class StateGraphPanel(Panel):
         start = port(source, inner[0])
         end = port(target, inner[-1])
         path, direction = layered_path([start, *inner, end])
-        label = EdgeLabel(edge[1], QPointF(*label_at)) if edge[1] else None
+        text = self.edge_label(edge)
+        label = EdgeLabel(text, QPointF(*label_at)) if text else None
         self._add_edge_item(edge, EdgeItem(path, end, direction, label))
 
     def _add_loops(self, name: str, loops: list[EdgeKey]) -> None:
@@ -168,16 +179,24 @@ class StateGraphPanel(Panel):
         for index, edge in enumerate(loops):
             path, tip, direction = loop_path(rect, index)
             label_y = rect.center().y() + (index - (len(loops) - 1) / 2) * line_height
-            label = EdgeLabel(edge[1], QPointF(label_x, label_y), centred=False) if edge[1] else None
+            text = self.edge_label(edge)
+            label = EdgeLabel(text, QPointF(label_x, label_y), centred=False) if text else None
             self._add_edge_item(edge, EdgeItem(path, tip, direction, label))
 
     def _add_edge_item(self, edge: EdgeKey, item: EdgeItem) -> None:
-        item.setToolTip(f"{edge[0]} → {edge[2]}\nintent: {edge[1] or '—'}")
+        shown = self.edge_label(edge)
+        branch = f"\nbranch: {shown}" if shown != edge[1] else ""
+        item.setToolTip(f"{edge[0]} → {edge[2]}\nintent: {edge[1] or '—'}{branch}")
         item.add_to(self._scene)
         self._edges[edge] = item
 
+    def edge_label(self, edge: EdgeKey) -> str:
+        """The label an edge shows: its intent, or its branch's case values."""
+        return self._labels.get(edge, edge[1])
+
     def _clear(self) -> None:
         self._scene.clear()
+        self._labels: dict[EdgeKey, str] = {}
         self._nodes: dict[str, NodeItem] = {}
         self._edges: dict[EdgeKey, EdgeItem] = {}
         self._forced_extra: dict[tuple[str, str], EdgeItem] = {}
@@ -233,25 +252,26 @@ class StateGraphPanel(Panel):
     def _forced_edge(self, source: str, target: str) -> EdgeItem:
         key = (source, target)
         if key not in self._forced_extra:
-            item = self._make_forced_edge(self._nodes[source].node_rect(), self._nodes[target].node_rect())
+            others = [node.node_rect().adjusted(-2, -2, 2, 2) for name, node in self._nodes.items()
+                      if name not in key]
+            item = self._make_forced_edge(self._nodes[source].node_rect(), self._nodes[target].node_rect(),
+                                          others)
             item.setToolTip(f"{source} → {target}\nforced (no such transition in the schema)")
             item.add_to(self._scene)
             self._forced_extra[key] = item
+            if self._view.auto_fit:  # the legend may now cover the new edge: place it again
+                self.fit()
         return self._forced_extra[key]
 
     @staticmethod
-    def _make_forced_edge(source: QRectF, target: QRectF) -> EdgeItem:
+    def _make_forced_edge(source: QRectF, target: QRectF, others: list[QRectF]) -> EdgeItem:
+        """A forced move's curve, bowed as little as it can be while passing through no other node."""
         if source == target:
             path, tip, direction = loop_path(source, 0)
             return EdgeItem(path, tip, direction, None, Z_FORCED)
-        start, end = port(source, target.center()), port(target, source.center())
-        chord = end - start
-        bend = QPointF(-chord.y(), chord.x()) * 0.2
-        control = (start + end) / 2 + bend
-        direction = end - control
-        path = QPainterPath(start)
-        path.quadTo(control, end - unit(direction) * (ARROW_LENGTH * 0.7))
-        return EdgeItem(path, end, direction, None, Z_FORCED)
+        curves = [forced_curve(source, target, bend) for bend in FORCED_BENDS]
+        path, tip, direction = next((curve for curve in curves if not crosses(curve[0], others)), curves[0])
+        return EdgeItem(path, tip, direction, None, Z_FORCED)
 
     # --- coverage
 
@@ -341,6 +361,9 @@ class StateGraphPanel(Panel):
         """The schema edges drawn (temporary forced edges excluded)."""
         return set(self._edges)
 
+    def is_decision(self, state: str) -> bool:
+        return self._nodes[state].decision
+
     def node_style(self, state: str) -> str:
         """"current", "visited" or "unvisited"."""
         if state not in self._nodes:
@@ -362,6 +385,14 @@ class StateGraphPanel(Panel):
 
     def has_forced_extra_edge(self, source: str, target: str) -> bool:
         return (source, target) in self._forced_extra
+
+    def edge_path(self, edge: EdgeKey) -> QPainterPath:
+        """An edge's line, in scene coordinates."""
+        return self._edges[edge].path()
+
+    def forced_extra_path(self, source: str, target: str) -> QPainterPath:
+        """The line of a temporary forced edge, in scene coordinates."""
+        return self._forced_extra[(source, target)].path()
 
     def node_rect(self, state: str) -> QRectF:
         """The state's rectangle in scene coordinates."""

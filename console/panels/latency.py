@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.panels.plot_axes import SparseAxis
 from console.widgets import Panel
 
 Sample = tuple[int, str, float, bool]  # (turn, stage, ms, crossed_transition)
 
 STACK_ORDER = ("classify", "render", "transition", "stt", "llm", "tts")  # bottom to top
-LEGEND_ORDER = ("stt", "llm", "tts", "render", "transition", "classify")
 SCHEMA_STAGES = ("classify", "render", "transition")
 TREND_STAGES = ("voice_to_voice", "turn")
 SCHEMA_OVERHEAD = "schema_overhead"  # derived row: classify + render + transition per turn
@@ -111,19 +111,20 @@ class _PlotView(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtgraph shi
         pg.GraphicsLayoutWidget.resizeEvent(self, None)
 
 
-def _plot(title: str, settle_ms: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendItem]:
-    """A white plot with its legend in a row of its own above it, so the legend hides no data."""
+def _plot(title: str, settle_ms: int,
+          with_legend: bool = True) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem, pg.LegendItem | None]:
+    """A white plot, with its legend (if any) in a row of its own above it, so the legend hides no data."""
     widget = _PlotView(settle_ms)
     widget.setBackground("w")
     widget.ci.layout.setContentsMargins(2, 2, 2, 2)
     widget.ci.layout.setSpacing(0)
-    legend = pg.LegendItem(colCount=4, labelTextSize="8pt", labelTextColor="#37474f", horSpacing=12)
-    widget.addItem(legend, row=0, col=0)
-    plot = widget.addPlot(row=1, col=0)
+    legend = None
+    if with_legend:
+        legend = pg.LegendItem(colCount=4, labelTextSize="8pt", labelTextColor="#37474f", horSpacing=12)
+        widget.addItem(legend, row=0, col=0)
+    plot = widget.addPlot(row=1, col=0, axisItems={"left": SparseAxis("left")})
     plot.setTitle(title, color="#263238", size="9pt")
     plot.showGrid(y=True, alpha=0.25)
-    plot.setLabel("left", "ms")
-    plot.setLabel("bottom", "turn")
     plot.setMenuEnabled(False)
     # The panel sets the ranges itself, to "nice" bounds that change rarely: autoranging on every
     # redraw would move the axes (and redraw their text) at every turn.
@@ -134,7 +135,8 @@ def _plot(title: str, settle_ms: int) -> tuple[pg.GraphicsLayoutWidget, pg.PlotI
         axis = plot.getAxis(name)
         axis.setPen("#90a4ae")
         axis.setTextPen("#37474f")
-    for item in (plot.getAxis("left"), plot.getAxis("bottom"), plot.titleLabel, legend):
+    texts = [plot.getAxis("left"), plot.getAxis("bottom"), plot.titleLabel, *([legend] if legend else [])]
+    for item in texts:
         # Text is the costly part of a repaint; keep it as a pixmap until it changes.
         item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     widget.setMinimumHeight(140)
@@ -176,12 +178,14 @@ class LatencyPanel(Panel):
     # --- widgets
 
     def _build(self) -> None:
-        self._stages_view, stages_plot, stages_legend = _plot("Stages per turn (stacked)", settle_ms=15)
-        self._turns_view, turns_plot, turns_legend = _plot("Turn latency", settle_ms=45)
+        # The stages' colours are keyed in the table beside the plots: a legend row would squeeze the bars
+        self._stages_view, stages_plot, _ = _plot("Stages per turn, stacked (ms)", 15, with_legend=False)
+        self._turns_view, turns_plot, turns_legend = _plot("Turn latency by turn (ms)", settle_ms=45)
+        assert turns_legend is not None
         self._stages_plot = stages_plot
         self._turns_plot = turns_plot
         self._ranges: dict[str, tuple[float, float, float, float]] = {}
-        self._bars = self._add_bars(stages_plot, stages_legend)
+        self._bars = self._add_bars(stages_plot)
         self._curves, self._crossed = self._add_curves(turns_plot, turns_legend)
         self._budget_lines = self._add_budget_lines(stages_plot)
         self._schema_only = QCheckBox("Schema stages only")
@@ -202,16 +206,13 @@ class LatencyPanel(Panel):
         layout.addLayout(side)
 
     @staticmethod
-    def _add_bars(plot: pg.PlotItem, legend: pg.LegendItem) -> dict[str, pg.BarGraphItem]:
+    def _add_bars(plot: pg.PlotItem) -> dict[str, pg.BarGraphItem]:
         bars = {}
         for stage in STACK_ORDER:
             colour = STAGE_COLOURS[stage]
             bars[stage] = pg.BarGraphItem(x=[], height=[], y0=[], width=BAR_WIDTH, brush=colour,
                                           pen=pg.mkPen("w", width=0.5))
             plot.addItem(bars[stage])
-        for stage in LEGEND_ORDER:
-            legend.addItem(bars[stage], stage)
-        legend.setColumnCount(3)
         return bars
 
     @staticmethod
@@ -421,6 +422,8 @@ class LatencyPanel(Panel):
             cells = [stage, str(len(values)), format_ms(p50), format_ms(p95)]
             for column, text in enumerate(cells):
                 self._cell(row, column).setText(text)
+            colour = STAGE_COLOURS.get(stage)  # the key to the stacked bars' colours
+            self._cell(row, 0).setData(Qt.ItemDataRole.DecorationRole, QColor(colour) if colour else None)
             over = stage in self.budgets and p95 > self.budgets[stage]
             self._cell(row, 3).setForeground(OVER_BUDGET if over else self._cell(row, 0).foreground())
 
@@ -450,6 +453,10 @@ class LatencyPanel(Panel):
         """(p50, p95) of the stage's rolling window, as the table shows after the next redraw."""
         values = self._window_values(stage)
         return percentile(values, 50), percentile(values, 95)
+
+    def left_axes(self) -> dict[str, SparseAxis]:
+        """The y axes of the stages and turns plots."""
+        return {"stages": self._stages_plot.getAxis("left"), "turns": self._turns_plot.getAxis("left")}
 
     def bar_data(self, stage: str) -> tuple[list[float], list[float], list[float]]:
         """What the stage's bars show: (turns, bottoms, heights)."""

@@ -1,4 +1,5 @@
-"""Call setup: schema, patient, responder, mode and audio devices; Start and Stop.
+"""Call setup: schema (or plain Pipecat flow, with its handlers and state), patient, responder, mode and
+audio devices; Start and Stop.
 
 Every choice is saved in the injected QSettings. Invalid data lists every
 located problem and keeps Start disabled.
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from console.dialogs import Dialogs
 from console.panels import CallSetup, Choice
+from console.panels.flow_box import FlowBox
 from console.slots import async_slot
 from console.widgets import Panel
 
@@ -60,6 +62,8 @@ class SetupPanel(Panel):
 
     def _build(self) -> None:
         self.schema_box, self.patient_box = QComboBox(), QComboBox()
+        self.flow_box = FlowBox(self._dialogs, self._controller.file_folders()[0])
+        self.flow_box.changed.connect(self._on_flow_files_changed)
         self.problem_list = QListWidget()
         self.problem_list.setWordWrap(True)
         self.problem_list.setStyleSheet("color: #b71c1c;")
@@ -95,6 +99,7 @@ class SetupPanel(Panel):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Schema", self.schema_box)
         form.addRow("Patient", self.patient_box)
+        form.addRow(self.flow_box)
         form.addRow(self.problem_list)
         form.addRow(self.ready_label)
         form.addRow("Responder", self.responder_box)
@@ -148,11 +153,15 @@ class SetupPanel(Panel):
 
     # ----- selection -----------------------------------------------------------------------
 
-    def restore(self, schema: str = "", patient: str = "") -> None:
-        """Select `schema` and `patient`; without a schema, the saved choices, else the defaults."""
+    def restore(self, schema: str = "", patient: str = "", handlers: str = "", state: str = "") -> None:
+        """Select `schema` and `patient`; without a schema, the saved choices, else the defaults. A plain
+        flow's `handlers` module is named only if the operator agrees to import it."""
         self._restoring = True
         try:
             self._restore(schema, patient)
+            if handlers and not self.flow_box.offer_handlers(handlers):
+                self._controller.notify(f"The handlers module {handlers} was not imported")
+            self.flow_box.set_files(self.flow_box.handlers, state)
         finally:
             self._restoring = False
         self._refresh()
@@ -205,14 +214,22 @@ class SetupPanel(Panel):
 
     def _on_schema_chosen(self) -> None:
         if self.schema_box.currentData() == OPEN_FILE:
-            path = self._dialogs.open_file("Open schema file", self._controller.file_folders()[0],
-                                           "Schemas (*.yaml *.yml)")
+            path = self._dialogs.open_file("Open a schema or a Pipecat flow",
+                                           self._controller.file_folders()[0],
+                                           "Schemas and Pipecat flows (*.yaml *.yml *.json)")
             if path is None:
                 _select_path(self.schema_box, str(self._settings.value("setup/schema", "")))
                 return
             self._fill_schemas(path)
+        self._restoring = True  # another file: the last flow's handlers and state are not its own
+        self.flow_box.set_files("", "")
+        self._restoring = False
         self._fill_patients("")
         self._refresh()
+
+    def _on_flow_files_changed(self) -> None:
+        if not self._restoring:
+            self._refresh()
 
     def open_schema_file(self) -> None:
         """Ask for a schema file and select it (File ▸ Open schema file…)."""
@@ -233,11 +250,16 @@ class SetupPanel(Panel):
         self._save()
 
     def _refresh(self) -> None:
+        self._controller.flow_files.set(self.flow_box.handlers, self.flow_box.state)
         self.problems = self._controller.select(self.schema_path, self.patient_path)
+        is_flow = self._controller.is_flow_file(self.schema_path)
+        self._form.setRowVisible(self.flow_box, is_flow)
+        self._form.setRowVisible(self.patient_box, not is_flow)
         self.problem_list.clear()
         self.problem_list.addItems(self.problems)
         self.problem_list.setVisible(bool(self.problems))
-        self.ready_label.setText("" if self.problems else "✓ The patient meets the schema's data contract.")
+        ready = "✓ The flow is ready." if is_flow else "✓ The patient meets the schema's data contract."
+        self.ready_label.setText("" if self.problems else ready)
         self.ready_label.setVisible(not self.problems)
         self._save()
         self._update_enabled()
@@ -261,7 +283,8 @@ class SetupPanel(Panel):
                          llm_model=self.model_edit.text().strip(), mode=str(self.mode_box.currentData()),
                          input_device=str(self.input_box.currentData() or ""),
                          output_device=str(self.output_box.currentData() or ""),
-                         record=self.record_box.isChecked() and self.mode_box.currentData() == "voice")
+                         record=self.record_box.isChecked() and self.mode_box.currentData() == "voice",
+                         handlers=self.flow_box.handlers, state=self.flow_box.state)
 
     @property
     def output_device(self) -> str:
@@ -275,7 +298,7 @@ class SetupPanel(Panel):
         live = self._controller.is_live
         self.start_button.setEnabled(self.can_start)
         self.stop_button.setEnabled(live)
-        for widget in (self.schema_box, self.patient_box, self.responder_box, self.mode_box,
+        for widget in (self.schema_box, self.patient_box, self.flow_box, self.responder_box, self.mode_box,
                        self.input_box, self.output_box):
             widget.setEnabled(not live)
         self.record_box.setEnabled(self.mode_box.currentData() == "voice" and not live)
@@ -289,6 +312,8 @@ class SetupPanel(Panel):
             return
         self.outputDeviceChanged.emit(self.output_device)
         for key, value in self.setup().items():
+            if key in ("handlers", "state"):  # never imported again unasked
+                continue
             if value or key not in ("schema", "patient"):
                 self._settings.setValue(f"setup/{key}", value)
         self._settings.setValue("setup/record", self.record_box.isChecked())  # kept while in text mode

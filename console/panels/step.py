@@ -1,21 +1,26 @@
-"""Step: type a caller turn into the live call, or click one of the current node's intents."""
+"""Step: type a caller turn into the live call, click one of the current node's intents, or call one of
+its functions as the LLM would."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from console.panels import IntentChoice, NodeView
+from console.panels.function_form import FunctionForm
 from console.slots import async_slot
 from console.widgets import Panel
 
@@ -48,15 +53,29 @@ class StepPanel(Panel):
         self.intents_label.setStyleSheet("color: #546e7a; font-weight: bold;")
         self._grid = QGridLayout()
         self._grid.setSpacing(4)
+        self.functions_label = QLabel("Functions")
+        self.functions_label.setStyleSheet(self.intents_label.styleSheet())
+        self.function_form = FunctionForm()
+        self.function_form.callRequested.connect(self.call_function)
         row = QHBoxLayout()
         row.addWidget(self.box, 1)
         row.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row)
+        layout.addWidget(_scrolling(self._choices()), 1)
+
+    def _choices(self) -> QWidget:
+        """The intents and the function form, which scroll inside the panel rather than grow it."""
+        choices = QWidget()
+        layout = QVBoxLayout(choices)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.intents_label)
         layout.addLayout(self._grid)
+        layout.addWidget(self.functions_label)
+        layout.addWidget(self.function_form)
         layout.addStretch(1)
+        return choices
 
     def focus_box(self) -> None:
         self.box.setFocus()
@@ -67,6 +86,10 @@ class StepPanel(Panel):
     def _on_node_entered(self, _at: float, view: NodeView) -> None:
         if view["current"]:
             self.show_intents(view["state"], view["intents"])
+            self.intents_label.setVisible(bool(view["intents"]) or not view["functions"])
+            self.function_form.set_functions(view["functions"])
+            self.functions_label.setText(f"Functions of {view['state']}" if view["functions"]
+                                         else "Functions")
 
     def show_intents(self, state: str, intents: list[IntentChoice]) -> None:
         """Show the node's intents on pooled buttons: reusing them avoids a relayout per node."""
@@ -107,6 +130,8 @@ class StepPanel(Panel):
             button.hide()
         self.intent_buttons = {}
         self.intents_label.setText("Intents")
+        self.function_form.set_functions([])
+        self.functions_label.setText("Functions")
 
     # ----- sending -------------------------------------------------------------------------
 
@@ -125,12 +150,22 @@ class StepPanel(Panel):
         await self.send_text(text, source="intent")
 
     async def send_text(self, text: str, source: str = "typed") -> bool:
+        return await self._sent(lambda: self._controller.step(text, source))
+
+    @async_slot(str, object, object)
+    async def call_function(self, name: str, arguments: dict[str, Any],
+                            result: dict[str, Any] | None) -> bool:
+        """Call the node's function `name` as the LLM would (from the function form)."""
+        return await self._sent(lambda: self._controller.call_function(name, arguments, result))
+
+    async def _sent(self, send: Callable[[], Awaitable[bool]]) -> bool:
+        """Send one thing at a time into the running call; False if it was not sent."""
         if self._sending or self._controller.call_state != "running":
             return False
         self._sending = True
         self._update_enabled()
         try:
-            return await self._controller.step(text, source)
+            return await send()
         finally:
             self._sending = False
             self._update_enabled()
@@ -140,6 +175,16 @@ class StepPanel(Panel):
         self.send_button.setEnabled(ready)
         for button in self.intent_buttons.values():
             button.setEnabled(ready)
+        self.function_form.set_ready(ready)
+
+
+def _scrolling(content: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(content)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
 
 
 def _shorten(text: str, limit: int = 34) -> str:

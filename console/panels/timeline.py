@@ -1,12 +1,13 @@
 """Timeline: a replayed call's events under a scrubber; step by event or by turn, or play it.
 
 The panels follow the cursor (see `ReplayCursor`). Playing waits between events as long as the
-call did (quiet stretches shortened), divided by the chosen speed.
+call did (quiet stretches shortened), divided by the chosen speed. At 1× a call's recording plays
+along, from the cursor's moment, and then no pause is shortened.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget
@@ -19,10 +20,21 @@ if TYPE_CHECKING:
 SPEEDS = [("1×", 1.0), ("2×", 2.0), ("4×", 4.0), ("10×", 10.0)]
 
 
+class ReplayAudio(Protocol):
+    """Plays a replayed call's recording (`HistoryController` is one)."""
+
+    def play_along(self, call_id: str, start_s: float) -> None: ...
+
+    def stop_playback(self) -> None: ...
+
+
 class TimelinePanel(QWidget):
-    def __init__(self, cursor: ReplayCursor, parent: QWidget | None = None) -> None:
+    def __init__(self, cursor: ReplayCursor, audio: ReplayAudio | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._cursor = cursor
+        self._audio = audio
+        self.with_audio = False  # playing, the recording plays along
         self._play_timer = QTimer(self)
         self._play_timer.setSingleShot(True)
         self._play_timer.timeout.connect(self._play_next)
@@ -75,15 +87,23 @@ class TimelinePanel(QWidget):
         if self._cursor.position >= self._cursor.total:
             self._cursor.to(0)
         self.buttons["play"].setText("■")
+        self.with_audio = (self._audio is not None and self._cursor.has_audio
+                           and float(self.speed_box.currentData()) == 1.0)
+        if self._audio is not None and self.with_audio:
+            self._audio.play_along(self._cursor.call_id, self._cursor.elapsed_s)
         self._schedule()
 
     def stop_playing(self) -> None:
         self._play_timer.stop()
         self.buttons["play"].setText("▶")
+        if self._audio is not None and self.with_audio:
+            self._audio.stop_playback()
+        self.with_audio = False
 
     def _schedule(self) -> None:
         speed = float(self.speed_box.currentData())
-        self._play_timer.start(round(self._cursor.pause_before_next() * 1000 / speed))
+        pause = self._cursor.pause_before_next(whole=self.with_audio)
+        self._play_timer.start(round(pause * 1000 / speed))
 
     def _play_next(self) -> None:
         self._cursor.step_event(1)
@@ -94,6 +114,7 @@ class TimelinePanel(QWidget):
 
     def _on_slider(self, value: int) -> None:
         if value != self._cursor.position:
+            self.stop_playing()  # the recording would no longer match the cursor
             self._cursor.to(value)
 
     def _on_moved(self, position: int, total: int) -> None:

@@ -1,1 +1,2 @@
-"""Pipecat Flows interop: plain FlowConfig files in, and schemas out as flow.yaml + handlers.py."""
+"""Pipecat's own flow format in and out: plain FlowConfig files opened as schemas (flow_in,
+handlers) and schemas written out as flows stock Pipecat runs (flow_out)."""

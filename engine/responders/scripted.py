@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipecat.frames.frames import (
+    DataFrame,
+    ErrorFrame,
     Frame,
     FunctionCallFromLLM,
     LLMContextFrame,
@@ -35,6 +38,15 @@ from engine.nodes import CallSession
 from engine.prompts import REPROMPT, SAY
 
 
+@dataclass
+class OperatorFunctionCall(DataFrame):
+    """The operator (or a test script) plays the LLM: call `function` with exactly `arguments`."""
+
+    function: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    context: LLMContext | None = None
+
+
 class ScriptedResponder(LLMService):
     def __init__(self, session: CallSession, **kwargs: Any) -> None:
         super().__init__(settings=_scripted_settings(), **kwargs)
@@ -46,10 +58,16 @@ class ScriptedResponder(LLMService):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, OperatorFunctionCall):
+            await self._call_for_operator(frame)
+            return
         if not isinstance(frame, LLMContextFrame):
             await self.push_frame(frame, direction)
             return
         caller_text = self._new_caller_turn(frame.context)
+        if self._session.compiled.is_flow:
+            await self._flow_turn(caller_text)
+            return
         decided = await self._classify(caller_text) if caller_text is not None else None
         not_understood = decided is not None and decided.intent is None and decided.tie is None
         if not_understood and await self._out_of_attempts():
@@ -73,6 +91,28 @@ class ScriptedResponder(LLMService):
             await self._ask_which(decided.tie)
             return
         await self._speak(REPROMPT if self._has_spoken_here() else SAY)
+
+    async def _call_for_operator(self, call: OperatorFunctionCall) -> None:
+        """An ordinary function call from the LLM, with the operator's name and arguments."""
+        assert call.context is not None
+        # the base service syncs tool handlers on each context frame; a node that does not respond
+        # immediately sent none yet
+        self._sync_registered_tool_handlers(call.context.tools)
+        await self.push_frame(LLMFullResponseStartFrame())
+        try:
+            await self.run_function_calls([FunctionCallFromLLM(
+                function_name=call.function, tool_call_id=f"operator-{next(self._call_ids)}",
+                arguments=dict(call.arguments), context=call.context)])
+        finally:
+            await self.push_frame(LLMFullResponseEndFrame())
+
+    async def _flow_turn(self, caller_text: str | None) -> None:
+        """A plain flow has no scripted lines: the operator plays the LLM by calling functions."""
+        if caller_text is not None:
+            offered = ", ".join(f.name for f in self._session.compiled.offered_functions(
+                self._session.conversation.current)) or "none"
+            await self.push_frame(ErrorFrame(error=f"a Pipecat flow has no scripted answers: call one of "
+                                                   f"this node's functions ({offered})", fatal=False))
 
     async def _out_of_attempts(self) -> bool:
         """Count a not-understood turn; when the node's attempts run out, move to its `then`."""

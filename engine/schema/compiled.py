@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -34,9 +36,14 @@ from engine.schema.model import (
     ParamType,
     Schema,
     Verify,
+    is_plain_flow,
     is_template,
 )
+from engine.schema.offered import OfferedFunction, result_cases
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
+
+if TYPE_CHECKING:
+    from engine.interop.handlers import FlowParts
 
 Edge = tuple[str, str, str]  # (source, label, target); the label is an intent, a decided field or "attempts"
 ATTEMPTS = "attempts"
@@ -56,6 +63,7 @@ class CompiledEntry:
     fixed_args: dict[str, Any]
     template_args: tuple[str, ...]  # args rendered from the record at call start
     transition_to: str | Branch | None
+    flow_parameters: dict[str, Parameter] | None = None  # a flow's direct function (None: not one)
 
     @property
     def label(self) -> str:
@@ -65,6 +73,19 @@ class CompiledEntry:
         if self.transition_to is None:
             return []
         return [self.transition_to] if isinstance(self.transition_to, str) else self.transition_to.targets()
+
+    @property
+    def has_handler(self) -> bool:
+        """Code or a built-in effect computes its result (otherwise the operator supplies it)."""
+        return self.function is not None or self.flow_parameters is not None
+
+    def offered(self) -> OfferedFunction:
+        parameters = self.function.parameters if self.function else self.flow_parameters or {}
+        return OfferedFunction(
+            name=self.tool, description=self.description,
+            parameters={k: p for k, p in parameters.items() if k in self.properties},
+            result_cases=result_cases(self.transition_to), has_handler=self.has_handler,
+            targets=tuple(self.targets()))
 
 
 @dataclass(eq=False)
@@ -78,6 +99,7 @@ class CompiledSchema:
     classifier: IntentClassifier
     lexicon: Lexicon
     positions: Positions
+    flow: FlowParts | None = None  # a plain Pipecat flow: its handlers and initial state
     _entries: dict[str, tuple[CompiledEntry, ...]] = field(default_factory=dict)
     _intents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _by_tool: dict[tuple[str, str], CompiledEntry] = field(default_factory=dict)
@@ -91,6 +113,8 @@ class CompiledSchema:
                 self._by_tool[(name, entry.tool)] = entry
 
     def _compile_entry(self, node: str, entry: FunctionEntry) -> CompiledEntry:
+        if self.flow is not None:
+            return self._compile_flow_entry(node, entry, self.flow)
         function = None if entry.only_transitions or entry.name is None else self.functions[entry.name]
         intent = self.schema.intents.get(entry.intent or "")
         description = entry.description or (function.description if function else "")
@@ -107,9 +131,24 @@ class CompiledSchema:
             transition_to=entry.transition_to,
         )
 
+    def _compile_flow_entry(self, node: str, entry: FunctionEntry, flow: FlowParts) -> CompiledEntry:
+        direct = entry.name if entry.name in flow.functions else None
+        description = entry.description or ""
+        if direct is not None:
+            description = flow.functions[direct].to_function_schema().description
+        return CompiledEntry(
+            node=node, tool=entry.tool, intent=None, name=entry.name, function=None, description=description,
+            properties=flow.properties(direct) if direct else {}, fixed_args={}, template_args=(),
+            transition_to=entry.transition_to, flow_parameters=flow.parameters(direct) if direct else None)
+
     @property
     def name(self) -> str:
         return self.schema.name
+
+    @property
+    def is_flow(self) -> bool:
+        """A plain Pipecat flow (no data contract, intents or scripted lines)."""
+        return self.flow is not None
 
     def node(self, name: str) -> Node:
         return self.schema.nodes[name]
@@ -126,6 +165,10 @@ class CompiledSchema:
     def entry(self, node: str, tool: str) -> CompiledEntry:
         """The node's entry named `tool` (an intent, or a function name when it has no intent)."""
         return self._by_tool[(node, tool)]
+
+    def offered_functions(self, state: str) -> list[OfferedFunction]:
+        """The functions `state` offers (its own, then the global ones), as the operator calls them."""
+        return [entry.offered() for entry in self._entries[state]]
 
     def targets_of(self, node: str, intent: str) -> list[str]:
         """Where the intent's function can lead (several when it branches)."""
@@ -159,31 +202,52 @@ class CompiledSchema:
         return validate_data(self.schema.data, record, positions=positions, file=file, base_path=base_path)
 
 
-_cache: dict[tuple[Path, int, str], CompiledSchema] = {}
+_cache: dict[tuple[Path, int, str, str, str], CompiledSchema] = {}
 _cache_lock = threading.Lock()
 
 
-def load_schema(path: Path | str) -> CompiledSchema:
-    """Load and compile a schema; calls of the same unchanged file share one result."""
+def load_schema(path: Path | str, *, handlers: Path | str | None = None,
+                state: Mapping[str, Any] | None = None,
+                announce: Callable[[Path], None] | None = None) -> CompiledSchema:
+    """Load and compile a schema, or a plain Pipecat flow with its `handlers` module (imported only
+    here, `announce` told first) and initial `state`; calls of the same unchanged files share one result."""
     resolved = Path(path).resolve()
     try:
-        key = (resolved, resolved.stat().st_mtime_ns, nlu_mode())
+        key = (resolved, resolved.stat().st_mtime_ns, nlu_mode(), _handlers_key(handlers),
+               json.dumps(state or {}, sort_keys=True, default=str))
     except OSError as error:
         raise SchemaError([Problem(str(path), 0, 0, "", f"cannot read file: {error.strerror}")]) from error
     with _cache_lock:
         if (cached := _cache.get(key)) is not None:
             return cached
-    compiled = compile_schema(Path(path))
+    compiled = compile_schema(Path(path), handlers=Path(handlers) if handlers else None, state=state,
+                              announce=announce)
     with _cache_lock:
         _cache[key] = compiled
     return compiled
 
 
-def compile_schema(path: Path) -> CompiledSchema:
+def _handlers_key(handlers: Path | str | None) -> str:
+    if handlers is None:
+        return ""
+    resolved = Path(handlers).resolve()
+    return f"{resolved}:{resolved.stat().st_mtime_ns if resolved.exists() else 0}"
+
+
+def compile_schema(path: Path, *, handlers: Path | None = None, state: Mapping[str, Any] | None = None,
+                   announce: Callable[[Path], None] | None = None) -> CompiledSchema:
     try:
         raw, positions = load_yaml(path)
     except YamlLoadError as error:
         raise SchemaError(error.problems) from error
+    if is_plain_flow(raw):
+        from engine.interop import flow_in  # Pipecat Flows is imported only for a plain flow
+
+        return flow_in.compile_flow(path, raw, positions, handlers=handlers, state=state, announce=announce)
+    if handlers is not None or state:
+        option = "--handlers" if handlers is not None else "--state"
+        raise SchemaError([positions.problem((), f"{option} is for a plain Pipecat flow; this is a schema "
+                                                 "(it has a 'name')")])
     schema = _validate_model(raw, positions)
     env = make_environment()
     functions = {**bundled_functions(), **schema.functions}

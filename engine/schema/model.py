@@ -277,3 +277,30 @@ class Schema(Strict):
     initial_node: str
     global_functions: list[FunctionEntry] = []
     nodes: dict[str, Node] = Field(min_length=1)
+
+
+# ----- plain Pipecat flows ---------------------------------------------------------------------
+
+
+def is_plain_flow(raw: Any) -> bool:
+    """A Pipecat FlowConfig rather than a schema: it has nodes and no schema `name`."""
+    return isinstance(raw, dict) and "name" not in raw and "nodes" in raw
+
+
+class FlowNode(Node):
+    """A node of a plain Pipecat FlowConfig: no scripted lines; Pipecat's own loader checked it."""
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> FlowNode:
+        return self
+
+
+class FlowSchema(Schema):
+    """A plain Pipecat FlowConfig as a schema: an empty data contract, no intents, no scripted lines."""
+
+    version: str = "flow"
+    description: str = "A Pipecat flow"
+    role_message: str = ""
+    data: dict[str, DataField] = {}
+    intents: dict[str, Intent] = {}
+    nodes: dict[str, FlowNode] = Field(min_length=1)  # type: ignore[assignment]  # a looser node

@@ -22,11 +22,13 @@ LEVEL_BLOCK_FRAMES = 1600
 LEVEL_FULL_SCALE_RMS = 8000  # an RMS at or above this reads as level 1.0
 
 
-def play_wav_file(path: str, output_device: str, stop: threading.Event) -> None:
-    """Play a WAV file through `output_device` ("" = default) until it ends or `stop` is set."""
+def play_wav_file(path: str, output_device: str, stop: threading.Event, start_s: float = 0.0) -> None:
+    """Play a WAV file through `output_device` ("" = default), from `start_s` seconds in, until it ends
+    or `stop` is set."""
     speaker = devices.resolve_device(output_device or None, "output")
     try:
         with wave.open(path, "rb") as recording:
+            recording.setpos(min(max(0, int(start_s * recording.getframerate())), recording.getnframes()))
             play_wav(recording, speaker.index, stop)
     except (EOFError, wave.Error) as error:
         raise EngineError(f"{path} is not a readable WAV file: {error}") from error

@@ -156,9 +156,10 @@ def make_window(qtbot: Any, aio: Aio, settings: QSettings,
     made: list[MainWindow] = []
 
     def make(schema: str = "", patient: str = "", window_settings: QSettings | None = None,
-             controller: CallController | None = None) -> MainWindow:
+             controller: CallController | None = None, handlers: str = "", state: str = "") -> MainWindow:
         controller = controller or CallController()
-        window = build_window(controller, window_settings or settings, dialogs, schema, patient)
+        window = build_window(controller, window_settings or settings, dialogs, schema, patient,
+                              handlers, state)
         window.show()  # not qtbot.addWidget: the call must end before its window closes
         made.append(window)
         return window

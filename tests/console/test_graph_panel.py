@@ -212,3 +212,31 @@ def _wheel(panel: StateGraphPanel, delta: int) -> None:
     event = QWheelEvent(centre, global_centre, QPoint(0, 0), QPoint(0, delta), Qt.MouseButton.NoButton,
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     panel.view.wheelEvent(event)
+
+
+def test_a_forced_edge_passes_through_no_other_node(panel: StateGraphPanel) -> None:
+    panel.set_graph(["top", "middle", "bottom"], [("top", "on", "middle"), ("middle", "on", "bottom")],
+                    "top", {"bottom"})
+    assert panel.node_rect("top").center().x() == pytest.approx(panel.node_rect("middle").center().x())
+    panel.mark_transition("top", "bottom", forced=True)  # the straight way runs through "middle"
+    path = panel.forced_extra_path("top", "bottom")
+    middle = panel.node_rect("middle")
+    points = [path.pointAtPercent(step / 100) for step in range(101)]
+    assert not any(middle.contains(point) for point in points)
+    assert panel.node_rect("top").adjusted(-1, -1, 1, 1).contains(points[0])
+
+
+def test_the_legend_covers_no_node_edge_or_label(panel: StateGraphPanel, qtbot) -> None:
+    panel.mark_transition("greeting", "goodbye", forced=True)
+    for size in ((600, 500), (600, 200), (360, 260), (900, 300)):  # at 600x200 only an edge is in its way
+        panel.resize(*size)
+        qtbot.waitUntil(lambda s=size: panel.size().toTuple() == s)
+        panel.fit()
+        legend = panel.view.legend_area()
+        assert not any(legend.intersects(panel.node_rect(state)) for state in panel.states()), size
+        labels = [panel.edge_label_rect(edge) for edge in panel.drawn_edges()]
+        assert not any(legend.intersects(label) for label in labels if label is not None), size
+        lines = [panel.edge_path(edge) for edge in panel.drawn_edges()]
+        lines.append(panel.forced_extra_path("greeting", "goodbye"))
+        assert not any(legend.contains(line.pointAtPercent(step / 100)) for line in lines
+                       for step in range(101)), size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from console.panels.latency import DEFAULT_BUDGETS, LatencyPanel, percentile
+from console.panels.plot_axes import MIN_TICK_GAP_PX, nice_step
 
 
 @pytest.fixture
@@ -158,3 +159,31 @@ def test_schema_only_hides_the_voice_stages(panel: LatencyPanel, qtbot) -> None:
     _wait_for_redraw(qtbot, panel, 0)
     view_top = panel._stages_plot.viewRange()[1][1]
     assert 50.0 <= view_top < 100.0
+
+
+def test_y_tick_labels_never_crowd_on_a_short_panel(qtbot) -> None:
+    widget = LatencyPanel()
+    qtbot.addWidget(widget)
+    widget.resize(420, 190)  # shorter than the latency dock at 1280x800
+    widget.show()
+    qtbot.waitExposed(widget)
+    before = widget.redraw_count
+    for turn, ms in enumerate((12.0, 95.0, 160.0, 40.0), 1):
+        widget.add_sample(turn, "transition", ms)
+        widget.add_sample(turn, "turn", ms * 2)
+    _wait_for_redraw(qtbot, widget, before)
+    for name, axis in widget.left_axes().items():
+        qtbot.waitUntil(lambda a=axis: a.range[1] > 1.0 and a.height() > 0, timeout=2000)
+        shown = axis.major_ticks()
+        low, high = axis.range
+        assert len(shown) >= 2, f"{name}: {shown}"
+        gap_px = (shown[1] - shown[0]) / (high - low) * axis.height()
+        assert gap_px >= MIN_TICK_GAP_PX, f"{name}: labels {gap_px:.1f} px apart"
+    widget.shutdown()
+
+
+def test_nice_steps_cut_a_span_into_at_most_so_many_parts() -> None:
+    assert nice_step(200.0, 4) == 50.0
+    assert nice_step(200.0, 1) == 200.0
+    assert nice_step(1.0, 3) == 0.5
+    assert nice_step(160.0, 10) == 20.0

@@ -3,6 +3,7 @@ flags in GUI errors, the source of an intent turn, and written words in the tran
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,3 +95,29 @@ def test_the_transcript_shows_written_words_and_hover_shows_the_spoken_form(
     assert "Riverside Clinic" in text and "River-side" not in text
     assert "spoken as:" in window.transcript.tooltip_at_text("Riverside Clinic")
     assert "River-side Clinic" in window.transcript.tooltip_at_text("Riverside Clinic")
+
+
+def test_a_refused_llm_connection_ends_the_call_as_failed_with_one_message(
+        window: MainWindow, aio: Aio, dialogs: ScriptedDialogs) -> None:
+    setup = window.setup
+    setup.responder_box.setCurrentIndex(setup.responder_box.findData("openai"))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as refusing:  # bound, not listening: refused
+        refusing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{refusing.getsockname()[1]}/v1"
+        setup.url_edit.setText(url)
+        setup.model_edit.setText("fake")
+        assert not aio.run(window.controller.start(setup.setup()))
+    assert window.controller.call_state == "failed"
+    message = f"the LLM server at {url} refused the connection: is it running?"
+    assert dialogs.errors == [("The call could not start", f"the call could not start: {message}")]
+    assert window.status.message.full_text() == f"The call could not start: {message}"
+    assert "Bot " not in window.transcript.text()
+
+
+def test_the_status_line_says_when_the_call_has_ended(window: MainWindow, aio: Aio) -> None:
+    window.setup.start()
+    aio.until(lambda: window.controller.call_state == "running")
+    assert window.status.message.full_text() == "The call is running"
+    aio.run(window.controller.stop())
+    aio.until(lambda: window.controller.call_state == "ended")
+    assert window.status.message.full_text() == "The call ended: stopped by the operator"

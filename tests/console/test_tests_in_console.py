@@ -6,6 +6,7 @@ See conftest.py for how the qasync loop and pytest-qt share Qt's event loop.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,26 @@ def test_stepping_a_case_plays_one_turn_per_next(window: MainWindow, aio: Aio, q
     assert tests.stepping is None and not tests.next_button.isEnabled()
     assert "reschedule_time" not in graph.unreached_states() and "voicemail" in graph.unreached_states()
     assert not dialogs.errors
+
+
+def test_a_stepped_cases_time_leaves_out_the_pauses(window: MainWindow, aio: Aio, qtbot: Any) -> None:
+    runner, tests = window.controller.tests, window.tests
+    paused_s = 3600.0  # each wait for Next turn lasts an hour on the runner's clock
+    offset = [0.0]
+    runner.clock = lambda: time.perf_counter() + offset[0]
+    ready: list[int] = []
+    runner.testStepReady.connect(lambda number, _total, _step: ready.append(number))
+    tests.select([(SCHEMA, STEPPED)])
+    qtbot.mouseClick(tests.step_button, Qt.MouseButton.LeftButton)
+    for number in (1, 2, 3):
+        aio.until(lambda n=number: len(ready) == n and runner.waiting_for_step)
+        offset[0] += paused_s
+        qtbot.mouseClick(tests.next_button, Qt.MouseButton.LeftButton)
+    aio.until(lambda: not window.controller.is_testing)
+    result, shown = tests.result_of(SCHEMA, STEPPED)
+    assert result == "PASS"
+    ms = float(shown.removesuffix(" ms"))
+    assert 0 < ms < paused_s * 1000  # three hours of pauses, none of them counted
 
 
 def test_tests_and_live_calls_exclude_each_other(window: MainWindow, aio: Aio,

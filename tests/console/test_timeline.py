@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from console.main_window import MainWindow
+from tests.voice.helpers import write_tone_wav
 
 if TYPE_CHECKING:
-    from tests.console.conftest import Aio
+    from tests.console.conftest import Aio, ScriptedDialogs
+
+
+def record_the_replayed_call(window: MainWindow, seconds: float) -> str:
+    """Give the replayed (newest) call a recording, and open it again so the timeline knows."""
+    call_id = window.history.call_ids()[0]
+    folder = Path(os.environ["VOICE_CONSOLE_DATA_DIR"]) / "calls" / call_id
+    write_tone_wav(folder / "call.wav", seconds=seconds)
+    window.history.open_button.click()
+    assert window.controller.replay.has_audio and window.controller.replay.call_id == call_id
+    return call_id
 
 
 def replay_a_call(window: MainWindow, aio: Aio) -> None:
@@ -68,3 +84,70 @@ def test_a_new_call_leaves_the_timeline(window: MainWindow, aio: Aio) -> None:
     window.menu_actions["replay_event_back"].trigger()  # no replay: the live call's panels stay
     window.menu_actions["replay_play"].trigger()
     assert " Bot " in window.transcript.text() and not window.timeline.playing
+
+
+def test_a_replay_without_a_recording_plays_silently(window: MainWindow, aio: Aio,
+                                                     dialogs: ScriptedDialogs) -> None:
+    replay_a_call(window, aio)
+    assert not window.controller.replay.has_audio
+    window.timeline.toggle_play()
+    assert window.timeline.playing and not window.timeline.with_audio
+    aio.until(lambda: not window.timeline.playing, timeout=30)
+    assert not window.controller.history.playing and not dialogs.errors
+
+
+def test_whole_pauses_while_the_recording_plays(window: MainWindow, aio: Aio) -> None:
+    replay_a_call(window, aio)
+    cursor = window.controller.replay
+    cursor.to(1)
+    gaps = []
+    while cursor.position < cursor.total:
+        gaps.append((cursor.pause_before_next(), cursor.pause_before_next(whole=True)))
+        cursor.step_event(1)
+    assert all(short == min(whole, 2.0) for short, whole in gaps)
+    assert cursor.elapsed_s == pytest.approx(sum(whole for _, whole in gaps), abs=1e-6)
+
+
+@pytest.mark.voice
+def test_at_1x_the_recording_plays_along_from_the_cursor(virtual_audio: Any, window: MainWindow, aio: Aio,
+                                                         dialogs: ScriptedDialogs) -> None:
+    replay_a_call(window, aio)
+    record_the_replayed_call(window, seconds=1.5)
+    timeline, history = window.timeline, window.controller.history
+    timeline.speed_box.setCurrentIndex(0)
+    window.controller.replay.to(0)
+    speaker = virtual_audio.record_speaker()
+    timeline.toggle_play()
+    assert timeline.with_audio
+    aio.until(lambda: history.playing, timeout=5)
+    aio.until(lambda: not history.playing, timeout=30)  # the whole recording has played
+    speaker.terminate()
+    audio, _ = speaker.communicate(timeout=10)
+    samples = struct.unpack(f"<{len(audio) // 2}h", audio[: len(audio) // 2 * 2])
+    assert max(map(abs, samples), default=0) > 1000, "the recording was not heard on the speaker"
+    assert not dialogs.errors, dialogs.errors
+
+
+def test_faster_than_1x_the_recording_stays_silent(window: MainWindow, aio: Aio) -> None:
+    replay_a_call(window, aio)
+    record_the_replayed_call(window, seconds=1)
+    window.timeline.speed_box.setCurrentIndex(window.timeline.speed_box.count() - 1)
+    window.timeline.toggle_play()
+    assert window.timeline.playing and not window.timeline.with_audio
+    aio.until(lambda: not window.timeline.playing)
+    assert not window.controller.history.playing
+
+
+@pytest.mark.voice
+def test_pausing_the_timeline_stops_the_recording(virtual_audio: Any, window: MainWindow, aio: Aio,
+                                                  dialogs: ScriptedDialogs) -> None:
+    replay_a_call(window, aio)
+    record_the_replayed_call(window, seconds=20)
+    timeline, history = window.timeline, window.controller.history
+    timeline.speed_box.setCurrentIndex(0)
+    window.controller.replay.to(0)
+    timeline.toggle_play()
+    aio.until(lambda: history.playing, timeout=5)
+    timeline.toggle_play()
+    aio.until(lambda: not history.playing, timeout=5)
+    assert not timeline.playing and not dialogs.errors, dialogs.errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from engine import driving
 from engine import events as ev
 from engine.calls import create_call
+from engine.errors import EngineError
 from engine.lifecycle import CallStatus
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.bounded_openai import MAX_FUNCTION_CALLS_PER_TURN
@@ -141,17 +143,22 @@ async def fault_after_greeting(fake: FakeOpenAI, calls: Calls, *faults: Reply,
     return call, error.message
 
 
-async def test_endpoint_down_is_a_call_error_and_the_call_goes_on(calls: Calls) -> None:
-    fake = FakeOpenAI()  # its port is bound but not listening yet: connections are refused
-    try:
-        call = await started(openai_config(fake), calls)
+async def test_a_refused_connection_fails_the_call_with_one_clear_message(calls: Calls) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as refusing:  # bound, not listening: refused
+        refusing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{refusing.getsockname()[1]}/v1"
+        call = create_call(SCHEMA, PATIENT, responder=ResponderConfig(kind="openai", base_url=url,
+                                                                      model="fake", api_key="test"))
+        calls.append(call)
+        with pytest.raises(EngineError) as raised:
+            await call.start()
+        expected = f"the LLM server at {url} refused the connection: is it running?"
+        assert str(raised.value) == f"the call could not start: {expected}"
         [error] = of_type(call, ev.CallError)
-        assert error.message == "Error during completion: Connection error."
-        assert call.status is CallStatus.RUNNING
-        fake.start()
-        await assert_still_usable(call, fake)
-    finally:
-        fake.stop()
+        assert (error.message, error.source, error.fatal) == (expected, "responder", True)
+        [ended] = of_type(call, ev.CallEnded)
+        assert ended.status is CallStatus.FAILED and ended.reason == expected
+        assert call.status is CallStatus.FAILED and not of_type(call, ev.BotTurn)
 
 
 async def test_http_500_is_a_call_error_and_the_call_goes_on(fake: FakeOpenAI, calls: Calls) -> None:

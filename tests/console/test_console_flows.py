@@ -1,0 +1,136 @@
+"""A plain Pipecat flow in the real window, offscreen: opened from File ▸ Open, its handlers imported only
+after the operator agreed, its state filling the prompts, and the operator playing the LLM through the
+step panel's function form."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
+
+from console.main_window import MainWindow
+from console.panels.flow_box import IMPORT_TITLE, import_question
+
+if TYPE_CHECKING:
+    from tests.console.conftest import Aio, ScriptedDialogs
+
+FLOWS = Path(__file__).resolve().parent / "data" / "flows"
+FLOW, HANDLERS, STATE = (FLOWS / name for name in ("front_desk.yaml", "front_desk_handlers.py",
+                                                   "front_desk_state.json"))
+MakeWindow = Callable[..., MainWindow]
+
+
+def handlers_imported() -> bool:
+    return any(getattr(module, "__file__", None) == str(HANDLERS) for module in list(sys.modules.values()))
+
+
+def open_flow(window: MainWindow, dialogs: ScriptedDialogs, with_state: bool = True) -> None:
+    """Open the flow from File ▸ Open (and choose its state file)."""
+    dialogs.files.append(str(FLOW))
+    window.menu_actions["open_schema"].trigger()
+    assert window.setup.schema_path == str(FLOW)
+    if with_state:
+        dialogs.files.append(str(STATE))
+        window.setup.flow_box.choose_state()
+        assert window.setup.problems == []
+
+
+def call(window: MainWindow, aio: Aio, qtbot: Any, function: str, result: dict[str, str] | None = None,
+         **typed: str) -> None:
+    """Pick `function` in the function form, type its arguments and result fields, and press Call."""
+    form = window.step.function_form
+    aio.until(lambda: function in form.functions and form.call_button.isEnabled())
+    form.picker.setCurrentText(function)
+    for parameter, text in typed.items():
+        editor = form.fields[parameter]
+        assert isinstance(editor, QLineEdit)
+        qtbot.keyClicks(editor, text)
+    for field, value in (result or {}).items():
+        form.result_fields[field].setCurrentText(value)
+    qtbot.mouseClick(form.call_button, Qt.MouseButton.LeftButton)
+
+
+def test_a_flow_opens_without_a_patient_and_shows_its_branches(window: MainWindow,
+                                                                 dialogs: ScriptedDialogs) -> None:
+    open_flow(window, dialogs, with_state=False)
+    setup, graph = window.setup, window.graph
+    assert setup.flow_box.isVisible() and not setup.patient_box.isVisible()
+    assert any("clinic" in problem for problem in setup.problems)  # its placeholders need a state
+    assert not setup.start_button.isEnabled()
+    dialogs.files.append(str(STATE))
+    setup.flow_box.choose_state()
+    assert setup.problems == [] and setup.start_button.isEnabled()
+    assert "flow is ready" in setup.ready_label.text()
+    assert {"greeting", "check_member", "book", "renew", "goodbye"} <= set(graph.states())
+    labels = {graph.edge_label(edge) for edge in graph.drawn_edges()}
+    assert {"check_member: active", "check_member: lapsed", "check_member: default"} <= labels
+    assert not handlers_imported()
+
+
+def test_handlers_are_imported_only_after_the_operator_agrees(window: MainWindow,
+                                                              dialogs: ScriptedDialogs) -> None:
+    open_flow(window, dialogs)
+    box = window.setup.flow_box
+    dialogs.confirm_answer = False
+    dialogs.files.append(str(HANDLERS))
+    box.choose_handlers()
+    assert dialogs.questions == [import_question(str(HANDLERS))] and box.handlers == ""
+    assert not handlers_imported()
+    dialogs.confirm_answer = True
+    dialogs.files.append(str(HANDLERS))
+    box.choose_handlers()
+    assert box.handlers == str(HANDLERS) and handlers_imported()
+    assert window.setup.problems == []
+    assert IMPORT_TITLE.endswith("?")
+
+
+def test_the_state_file_fills_the_prompts_placeholders(window: MainWindow, dialogs: ScriptedDialogs) -> None:
+    open_flow(window, dialogs)
+    dialogs.files.append(str(STATE))
+    window.setup.flow_box.choose_state()
+    window.prompt.show_state("greeting")
+    prompt = window.prompt.prompt_text.toPlainText()
+    assert "Lakeside Clinic" in prompt and "{{" not in prompt
+
+
+def test_without_handlers_the_operator_gives_the_result_that_picks_the_branch(
+        window: MainWindow, aio: Aio, qtbot: Any, dialogs: ScriptedDialogs) -> None:
+    open_flow(window, dialogs)
+    window.setup.start()
+    aio.until(lambda: window.controller.call_state == "running")
+    call(window, aio, qtbot, "wants_visit")
+    aio.until(lambda: window.controller.current_state == "check_member")
+    form = window.step.function_form
+    aio.until(lambda: "check_member" in form.functions)
+    form.picker.setCurrentText("check_member")
+    status = form.result_fields["status"]
+    assert [status.itemText(i) for i in range(status.count())] == ["active", "lapsed"]
+    call(window, aio, qtbot, "check_member", result={"status": "lapsed"})
+    aio.until(lambda: window.controller.current_state == "renew"
+              and window.graph.node_style("renew") == "current")
+    assert window.graph.edge_style("check_member", "renew") == "taken"
+    assert not dialogs.errors, dialogs.errors
+
+
+def test_with_handlers_the_function_runs_and_its_result_picks_the_branch(
+        make_window: MakeWindow, aio: Aio, qtbot: Any, dialogs: ScriptedDialogs) -> None:
+    window = make_window(str(FLOW), "", handlers=str(HANDLERS), state=str(STATE))
+    assert dialogs.questions == [import_question(str(HANDLERS))]
+    assert window.setup.flow_box.handlers == str(HANDLERS) and window.setup.problems == []
+    window.setup.start()
+    aio.until(lambda: window.controller.call_state == "running")
+    call(window, aio, qtbot, "wants_visit")
+    aio.until(lambda: window.controller.current_state == "check_member")
+    form = window.step.function_form
+    aio.until(lambda: "check_member" in form.functions)
+    form.picker.setCurrentText("check_member")
+    assert form.label_of("member_id") == "member_id *" and form.result_fields == {}
+    call(window, aio, qtbot, "check_member", member_id="A-100")
+    aio.until(lambda: window.controller.current_state == "book"
+              and "ƒ check_member" in window.transcript.text())
+    assert '"member_id": "A-100"' in window.transcript.text()
+    assert not dialogs.errors, dialogs.errors
