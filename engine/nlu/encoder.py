@@ -78,6 +78,7 @@ class Encoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one short turn: threads cost more than they save
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep
         options.enable_cpu_mem_arena = False  # the arena would keep the largest batch's memory
         self._session = ort.InferenceSession(str(spec.model.locate()), options,
                                              providers=["CPUExecutionProvider"])
