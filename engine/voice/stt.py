@@ -33,7 +33,7 @@ WHISPER_TTFS_P99_S = 1.0  # speech end -> final transcript, for the turn strateg
 
 # Early transcription: after this much digital quiet in a turn, Whisper starts on the audio so far,
 # while the VAD is still waiting out its stop_secs; a louder frame before the VAD stop discards it.
-EARLY_STT_AFTER_S = 0.08
+EARLY_STT_AFTER_S = 0.12  # at 0.08 a third of early starts were made stale by the next word
 EARLY_STT_MAX_RUNNING = 2  # a pause mid-turn starts one that the next word makes stale
 QUIET_RMS = 150  # int16 RMS (about -47 dBFS): quieter than any speech the VAD would count
 
