@@ -375,17 +375,19 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
     await spoken.wait_bot_silent(limit_s=20)
     per_line: list[dict[str, Any]] = []
     for index in range(turns):
-        line, measured = CALLER_LINES[index % len(CALLER_LINES)], len(session.turn_latencies)
+        line = CALLER_LINES[index % len(CALLER_LINES)]
+        measured, heard_before = len(session.turn_latencies), _caller_turns(call)
         await spoken.say(line)
-        per_line.append({"said": spoken_text(line),
+        per_line.append({"said": spoken_text(line), "heard": _caller_turns(call)[len(heard_before):],
                          "turns": [asdict(t) for t in session.turn_latencies[measured:]]})
     await spoken.call.stop()
     v2v = [t.voice_to_voice_ms for t in session.turn_latencies]
-    heard = [e.text for e in call.events.history if isinstance(e, ev.UserTurn)]
+    heard = _caller_turns(call)
     return {
         "turns_spoken": turns,
         "turns_heard": len(heard),
-        "turns_split": sum(1 for entry in per_line if len(entry["turns"]) > 1),
+        "turns_split": sum(1 for entry in per_line if len(entry["heard"]) > 1),
+        "split_lines": [entry for entry in per_line if len(entry["heard"]) > 1],
         "turns_measured": len(v2v),
         "voice_to_voice_ms": _figures(v2v),
         "breakdown_ms": _breakdown(session),
@@ -394,6 +396,10 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
         "transcripts": heard,
         "cache": session.report()["cache"],
     }
+
+
+def _caller_turns(call: Any) -> list[str]:
+    return [e.text for e in call.events.history if isinstance(e, ev.UserTurn)]
 
 
 def _slowest(entry: dict[str, Any]) -> float:
