@@ -1,8 +1,9 @@
 """Voice benchmark through real audio devices: a private PulseAudio server with a virtual mic and speaker.
 
-`bench_voice(turns=10)` speaks caller turns (synthesised with Piper) into the
-virtual microphone of a real voice call and returns voice-to-voice p50/p95 with
-a per-stage breakdown, the STT real-time factor, the TTS first-byte time, and
+`bench_voice(turns=30)` speaks caller turns (synthesised with Piper) into the
+virtual microphone of a real voice call and returns voice-to-voice p50/p95/p99 with
+a per-stage breakdown, the turns split in two (a pause mid-sentence taken for an
+end), the STT real-time factor, the TTS first-byte time, and
 the first bot line with and without the line cache. Also home to the helpers
 the voice tests share: caller audio, a speaker recorder, Whisper transcription.
 """
@@ -17,7 +18,7 @@ import threading
 import time
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 from bench.pulseaudio import VirtualAudioServer, using_server
 from engine import events as ev
 from engine.errors import AudioDeviceError
-from engine.latency import percentile, summary
+from engine.latency import percentile
 from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
 from engine.voice.session import VoiceSession
@@ -76,8 +77,26 @@ nodes:
     post_actions: [{type: end_conversation}]
 """
 BENCH_PATIENT = '{"schema": "voice_bench", "id": "ann", "data": {"first_name": "Ann"}}'
-# No commas: a pause mid-sentence longer than the VAD's stop time can end a turn early.
-CALLER_LINES = ("I am doing fine.", "All good thank you.", "I feel great today.", "Pretty good.")
+# Rehearsal answers as callers give them: short answers, longer sentences, dates and numbers, and
+# sentences with a pause mid-sentence ("|": MID_SENTENCE_PAUSE_S of silence) that must stay one turn.
+PAUSE_MARK = "|"
+MID_SENTENCE_PAUSE_S = 0.6
+CALLER_LINES = (
+    "Yes.", "Yes, it is.", "Pretty good.", "I am doing fine, thank you.", "No, not really.",
+    "My date of birth is March third, nineteen fifty six.", "Monday at nine works for me.",
+    "I was hoping to come in on | Monday afternoon, if that works.",
+    "Sure, that sounds good.", "I can do Tuesday the fourteenth at ten thirty.",
+    "All good, thanks for asking.", "My phone number is five five five, zero one nine two.",
+    "I think so, but I need to check with my daughter first.", "Not too bad.",
+    "I take two tablets in the morning | and one at night.", "Yeah, that's right.",
+    "It started about three days ago.", "About seven out of ten, I would say.",
+    "Could you call me back after four?", "The pharmacy on Main Street, please.",
+    "I feel great today.", "My weight is around a hundred and sixty pounds.",
+    "We moved here in twenty nineteen.", "I'm not sure, maybe next week?",
+    "That's fine with me.", "Can we make it the twenty second instead?",
+    "I have been sleeping a lot better | since I changed the dose.", "Okay.",
+    "The doctor said to come back in six weeks.", "Thank you, that's very helpful.",
+)
 
 
 # ----- caller audio (Piper) and Whisper, shared with the tests ---------------------------------
@@ -91,15 +110,38 @@ def piper_voice(path: str | None = None) -> Any:
 
 
 def synthesize_caller_wav(text: str, path: Path, lead_silence_s: float = 0.0) -> Path:
-    """Speak `text` with Piper into a 16 kHz mono WAV (cached: an existing file is reused)."""
+    """Speak `text` with Piper into a 16 kHz mono WAV (cached: an existing file is reused).
+
+    Each PAUSE_MARK in `text` is a pause of MID_SENTENCE_PAUSE_S, as a caller who stops to think.
+    """
     if path.exists():
         return path
+    pieces = [_speak(piece.strip()) for piece in text.split(PAUSE_MARK)]
+    if len(pieces) > 1:
+        pieces = [_trim_quiet(piece) for piece in pieces]
+    pause = np.zeros(int(MID_SENTENCE_PAUSE_S * SAMPLE_RATE), dtype=np.int16)
+    parts = [np.zeros(int(lead_silence_s * SAMPLE_RATE), dtype=np.int16), pieces[0]]
+    for piece in pieces[1:]:
+        parts += [pause, piece]
+    write_wav(path, np.concatenate(parts))
+    return path
+
+
+def _speak(text: str) -> np.ndarray:
     voice = piper_voice()
     audio = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
-    samples = resample(np.frombuffer(audio, dtype=np.int16), voice.config.sample_rate, SAMPLE_RATE)
-    silence = np.zeros(int(lead_silence_s * SAMPLE_RATE), dtype=np.int16)
-    write_wav(path, np.concatenate([silence, samples]))
-    return path
+    return resample(np.frombuffer(audio, dtype=np.int16), voice.config.sample_rate, SAMPLE_RATE)
+
+
+def _trim_quiet(samples: np.ndarray, level: int = 150) -> np.ndarray:
+    """`samples` without the near-silence Piper leaves at either end, so a pause is as long as meant."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    return samples[loud[0]:loud[-1] + 1] if loud.size else samples
+
+
+def spoken_text(line: str) -> str:
+    """A caller line as the caller says it, without its pause marks."""
+    return " ".join(line.replace(PAUSE_MARK, " ").split())
 
 
 def caller_wav_name(text: str) -> str:
@@ -278,7 +320,8 @@ async def start_spoken_call(server: VirtualAudioServer, schema: Path | str, pati
 # ----- the benchmark -------------------------------------------------------------------------
 
 
-def bench_voice(turns: int = 10, workdir: Path | None = None, progress: Callable[[str], None] | None = None,
+def bench_voice(turns: int = len(CALLER_LINES), workdir: Path | None = None,
+                progress: Callable[[str], None] | None = None,
                 server: VirtualAudioServer | None = None) -> dict[str, Any]:
     """Voice-to-voice latency over `turns` spoken turns on virtual devices (needs pulseaudio).
 
@@ -328,28 +371,50 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
                         turns: int) -> dict[str, Any]:
     spoken = await start_spoken_call(server, schema, patient, wav_dir, VoiceConfig(),
                                      cache_store=AudioCacheStore())
-    await spoken.wait_bot_silent(limit_s=20)
-    for index in range(turns):
-        await spoken.say(CALLER_LINES[index % len(CALLER_LINES)])
-    await spoken.call.stop()
     session, call = spoken.session, spoken.call
+    await spoken.wait_bot_silent(limit_s=20)
+    per_line: list[dict[str, Any]] = []
+    for index in range(turns):
+        line = CALLER_LINES[index % len(CALLER_LINES)]
+        measured, heard_before = len(session.turn_latencies), _caller_turns(call)
+        await spoken.say(line)
+        per_line.append({"said": spoken_text(line), "heard": _caller_turns(call)[len(heard_before):],
+                         "turns": [asdict(t) for t in session.turn_latencies[measured:]]})
+    await spoken.call.stop()
     v2v = [t.voice_to_voice_ms for t in session.turn_latencies]
+    heard = _caller_turns(call)
     return {
         "turns_spoken": turns,
+        "turns_heard": len(heard),
+        "turns_split": sum(1 for entry in per_line if len(entry["heard"]) > 1),
+        "split_lines": [entry for entry in per_line if len(entry["heard"]) > 1],
         "turns_measured": len(v2v),
-        "voice_to_voice_ms": {"p50": round(percentile(v2v, 50), 1), "p95": round(percentile(v2v, 95), 1),
-                              **summary(v2v)},
+        "voice_to_voice_ms": _figures(v2v),
         "breakdown_ms": _breakdown(session),
         "stages_ms": _stages(call),
-        "transcripts": [e.text for e in call.events.history if isinstance(e, ev.UserTurn)],
+        "slowest_turns": sorted(per_line, key=_slowest, reverse=True)[:3],
+        "transcripts": heard,
         "cache": session.report()["cache"],
     }
 
 
+def _caller_turns(call: Any) -> list[str]:
+    return [e.text for e in call.events.history if isinstance(e, ev.UserTurn)]
+
+
+def _slowest(entry: dict[str, Any]) -> float:
+    return max((turn["voice_to_voice_ms"] for turn in entry["turns"]), default=0.0)
+
+
+def _figures(values: list[float]) -> dict[str, float]:
+    return {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1),
+            "p99": round(percentile(values, 99), 1), "max": round(max(values), 1) if values else 0.0,
+            "count": len(values)}
+
+
 def _breakdown(session: VoiceSession) -> dict[str, dict[str, float]]:
     keys = sorted({key for turn in session.turn_latencies for key in turn.parts_ms})
-    return {key: {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1)}
-            for key in keys
+    return {key: _figures(values) for key in keys
             if (values := [t.parts_ms[key] for t in session.turn_latencies if key in t.parts_ms])}
 
 
@@ -358,8 +423,7 @@ def _stages(call: Any) -> dict[str, dict[str, float]]:
     for event in call.events.history:
         if isinstance(event, ev.Latency) and event.turn > 0:
             grouped.setdefault(event.stage, []).append(event.ms)
-    return {stage: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1), "count": len(v)}
-            for stage, v in sorted(grouped.items())}
+    return {stage: _figures(values) for stage, values in sorted(grouped.items())}
 
 
 def stt_real_time_factor(wav_dir: Path) -> dict[str, float]:

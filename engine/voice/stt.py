@@ -14,6 +14,7 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InputAudioRawFrame,
+    InterimTranscriptionFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -29,11 +30,14 @@ from engine.voice import models
 from engine.voice.config import ServiceSpec, VoiceConfig
 from engine.voice.pipecat_private import WhisperSTTHooks
 
-WHISPER_TTFS_P99_S = 1.0  # speech end -> final transcript, for the turn strategies' safety net
+# Speech end -> final transcript, for the turn strategies' safety net. Whisper's transcripts are
+# final, so this only bounds a wait; at 1.0 s a busy machine's late transcript of a turn's last
+# words missed its turn, which ended on the text of its first words (a pause mid-sentence split).
+WHISPER_TTFS_P99_S = 2.0
 
 # Early transcription: after this much digital quiet in a turn, Whisper starts on the audio so far,
 # while the VAD is still waiting out its stop_secs; a louder frame before the VAD stop discards it.
-EARLY_STT_AFTER_S = 0.08
+EARLY_STT_AFTER_S = 0.12  # at 0.08 a third of early starts were made stale by the next word
 EARLY_STT_MAX_RUNNING = 2  # a pause mid-turn starts one that the next word makes stale
 QUIET_RMS = 150  # int16 RMS (about -47 dBFS): quieter than any speech the VAD would count
 
@@ -151,10 +155,19 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
         await self.queue_segment(segment)
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
-        if not isinstance(audio, _EarlySegment):
-            async for result in super().run_stt(audio):
-                yield result
-            return
+        """Transcribe a segment; an interim follows a transcript that the caller spoke past.
+
+        A transcript that arrives once the caller speaks again would leave Pipecat's turn-stop
+        strategy believing the turn fully transcribed, so it would end the turn without its last
+        words as soon as smart-turn calls it done. The interim tells it more text is on the way.
+        """
+        results = self._early_results(audio) if isinstance(audio, _EarlySegment) else super().run_stt(audio)
+        async for frame in results:
+            yield frame
+            if isinstance(frame, TranscriptionFrame) and self.user_speaking:
+                yield InterimTranscriptionFrame(frame.text, frame.user_id, time_now_iso8601(), frame.language)
+
+    async def _early_results(self, audio: _EarlySegment) -> AsyncGenerator[Frame, None]:
         await self.start_processing_metrics()
         segments = await audio.future
         threshold = assert_given(self.whisper_settings.no_speech_prob)
