@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.schema.compiled import CompiledSchema
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -20,3 +27,45 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
 
     parse.__name__ = "number"
     return parse
+
+
+def add_flow_options(parser: argparse.ArgumentParser) -> None:
+    """`--handlers` and `--state`, for a plain Pipecat flow."""
+    parser.add_argument("--handlers", type=Path, metavar="FILE.py",
+                        help="a Pipecat flow's handlers module (importing it runs its code)")
+    parser.add_argument("--state", type=Path, metavar="FILE.json",
+                        help="a Pipecat flow's initial flow_manager.state (fills its {{ }} placeholders)")
+
+
+def announce_import(path: Path) -> None:
+    print(f"importing the handlers module {path} (this runs its code)", file=sys.stderr, flush=True)
+
+
+def load_with_flow_options(schema: Path, args: argparse.Namespace) -> CompiledSchema:
+    """The schema, or the plain flow with the `--handlers` and `--state` the command was given."""
+    from engine.interop.handlers import load_state
+    from engine.schema.compiled import load_schema
+
+    state_file = getattr(args, "state", None)
+    state = load_state(state_file) if state_file is not None else None
+    handlers = getattr(args, "handlers", None)
+    return load_schema(schema, handlers=handlers, state=state, announce=announce_import)
+
+
+def parse_function_call(text: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    """`NAME {json args} [{json result}]` (the arguments may be left out): the operator's function call."""
+    name, _, rest = text.strip().partition(" ")
+    if not name:
+        raise ValueError("expected NAME {json arguments} [{json result}]")
+    objects: list[Any] = []
+    decoder = json.JSONDecoder()
+    rest = rest.strip()
+    while rest:
+        value, end = decoder.raw_decode(rest)
+        if not isinstance(value, dict):
+            raise ValueError("the arguments and the result must be JSON objects")
+        objects.append(value)
+        rest = rest[end:].strip()
+    if len(objects) > 2:
+        raise ValueError("expected at most two JSON objects: the arguments, then the result")
+    return name, objects[0] if objects else {}, objects[1] if len(objects) == 2 else None
