@@ -111,7 +111,8 @@ async def _run_call(args: argparse.Namespace) -> int:
         call = create_call(compiled, patient, responder=responder)
     with CallStore.open_default(args.data_dir) as store:
         store.attach(call)
-        call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty()))
+        call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty(),
+                                         show_functions=compiled.is_flow))
         end_reason = "interrupted"
         try:
             await driving.start_call(call)
@@ -349,10 +350,13 @@ def _warn_unapplied(forces: dict[int, list[str]], taken: int) -> None:
 class Transcript:
     """Event-stream subscriber that prints the call as it happens."""
 
-    def __init__(self, *, echo_caller: bool = True) -> None:
+    def __init__(self, *, echo_caller: bool = True, show_functions: bool = False) -> None:
         self.echo_caller = echo_caller
+        self.show_functions = show_functions  # a plain flow's function calls, with arguments and results
 
     def __call__(self, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.FunctionCalled) and not self.show_functions:
+            return
         line = transcript_line(event)
         if line is not None and (self.echo_caller or not isinstance(event, ev.UserTurn)):
             out(line)
