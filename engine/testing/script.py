@@ -1,7 +1,7 @@
 """Schema test scripts: the YAML format, its loading, and its checks against the schema.
 
-A script names one schema and holds cases. A case names a patient and plays caller
-turns (`say`) and forced moves (`force`), each optionally followed by an `expect`.
+A script names one schema (or plain Pipecat flow) and holds cases. A case names a patient and plays
+caller turns (`say`), function calls (`call`) and forced moves (`force`), each with an optional `expect`.
 Every fault is reported at once as a located `Problem`, like schema faults.
 See docs/schema-tests.md.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -220,18 +221,23 @@ _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
 # ----- loading ----------------------------------------------------------------------------------
 
 
-def load_test_script(path: Path | str, schema: Path | str | CompiledSchema | None = None) -> TestScript:
-    """Load a script and check it against its schema (or `schema`, overriding the script's own).
+def load_test_script(path: Path | str, schema: Path | str | CompiledSchema | None = None, *,
+                     handlers: Path | None = None, state: Path | None = None,
+                     announce: Callable[[Path], None] | None = None) -> TestScript:
+    """Load a script and check it against its schema (or `schema`, overriding the script's own);
+    `handlers` and `state` override a plain flow's own (`announce` is told before an import).
 
-    Raises TestScriptError with every problem found, including those of a broken schema (located
-    in the schema file).
+    Raises TestScriptError with every problem found, a broken schema's too (located in the schema file).
     """
-    return _Loader(Path(path)).load(schema)
+    return _Loader(Path(path), handlers, state, announce).load(schema)
 
 
 class _Loader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, handlers: Path | None = None, state: Path | None = None,
+                 announce: Callable[[Path], None] | None = None) -> None:
         self.path = path
+        self.flow_files = (handlers, state)
+        self.announce = announce
         self.problems: list[Problem] = []
         self.positions = Positions(str(path))
         self._patients: dict[Path, Patient | None] = {}
@@ -298,9 +304,11 @@ class _Loader:
             self._report(("schema",), f"schema '{spec.schema_ref}' not found (looked for {tried})")
             return None
         try:
-            handlers = self.path.parent / spec.handlers if spec.handlers else None
-            state = load_state(self.path.parent / spec.state) if spec.state else None
-            return load_schema(found, handlers=handlers, state=state)
+            handlers, state_file = self.flow_files
+            handlers = handlers or (self.path.parent / spec.handlers if spec.handlers else None)
+            state_file = state_file or (self.path.parent / spec.state if spec.state else None)
+            state = load_state(state_file) if state_file else None
+            return load_schema(found, handlers=handlers, state=state, announce=self.announce)
         except SchemaError as error:
             self.problems += error.problems
             return None
