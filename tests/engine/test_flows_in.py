@@ -101,3 +101,15 @@ async def test_without_handlers_the_operator_supplies_results_and_unloaded_actio
     errors = of(ev.CallError, moved)
     assert errors and "handler 'load_open_slots' did not run" in errors[0].message and not errors[0].fatal
     await finish(call, "test over")
+
+
+async def test_the_example_flow_runs_a_post_action_function_and_ends() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "flows"
+    compiled = load_schema(examples / "refill_request.yaml", handlers=examples / "handlers.py",
+                           state=json.loads((examples / "state.json").read_text()))
+    call = flow_call(compiled)
+    await start_call(call)
+    await call_function(call, "find_prescription", {"medicine": "Metformin"})
+    assert call.conversation.current == "needs_prescriber"
+    assert call.ended or await call.wait_until_ended(5)
+    assert call.flow_manager is not None and call.flow_manager.state["prescriber_notified"] is True
