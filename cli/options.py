@@ -43,11 +43,13 @@ def announce_import(path: Path) -> None:
 
 def load_with_flow_options(schema: Path, args: argparse.Namespace) -> CompiledSchema:
     """The schema, or the plain flow with the `--handlers` and `--state` the command was given."""
-    from engine.interop.handlers import load_state
     from engine.schema.compiled import load_schema
 
-    state_file = getattr(args, "state", None)
-    state = load_state(state_file) if state_file is not None else None
+    state_file, state = getattr(args, "state", None), None
+    if state_file is not None:
+        from engine.interop.handlers import load_state  # imports Pipecat Flows: only for a flow
+
+        state = load_state(state_file)
     handlers = getattr(args, "handlers", None)
     return load_schema(schema, handlers=handlers, state=state, announce=announce_import)
 
