@@ -104,7 +104,10 @@ def run_gui(args: argparse.Namespace) -> int:
         raise EngineError(f"the console cannot start: {error} (./run.sh installs what it needs; "
                           "`voice-console render` and the other commands work without it)") from error
     if args.handlers is not None or args.state is not None:  # checked (and imported) before the window opens
-        load_with_flow_options(args.schema, args)
+        from engine.schema.compiled import use_flow_files
+
+        compiled = load_with_flow_options(args.schema, args)
+        use_flow_files(args.schema, args.handlers, compiled.flow.initial_state if compiled.flow else None)
     return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
 
 
