@@ -227,7 +227,8 @@ class CallSession:
             return self._stale(entry.tool, state), None
         arguments = {**args, **self.bound_arguments(entry)}
         supplied = self._supplied.pop(entry.tool, None)
-        result: dict[str, Any] = supplied or {"status": "ok", "intent": entry.intent}
+        result: dict[str, Any] = supplied or ({} if self.compiled.is_flow else {"status": "ok",
+                                                                                   "intent": entry.intent})
         if entry.function is not None and entry.name is not None:
             against = entry.function.verify.against if entry.function.verify else ""
             result = invoke(entry.name, entry.function, arguments, self.conversation.slots,

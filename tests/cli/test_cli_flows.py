@@ -28,6 +28,9 @@ def test_pipecat_loader_errors_are_located() -> None:
     assert result.returncode != 0 and "Traceback" not in result.stderr
     located = result.stderr + result.stdout
     assert re.search(r"unknown_target\.yaml:15:\d+: nodes\.other\.colour: unknown field 'colour'", located)
+    graph = voice_console("validate", FLOWS / "bad" / "unknown_node.json")
+    assert re.search(r"unknown_node\.json:8:\d+: nodes\.start\.functions\[1\]\.transition_to: node 'start' "
+                     r"function 'go_on' transitions to unknown node 'nowhere'", graph.stderr + graph.stdout)
     missing = voice_console("validate", CLINIC, "--handlers", FLOWS / "bad" / "missing_handler.py",
                             "--state", STATE)
     text = missing.stderr + missing.stdout
