@@ -38,6 +38,7 @@ from engine.schema.model import (
     Verify,
     is_plain_flow,
     is_template,
+    is_union_tag,
 )
 from engine.schema.offered import OfferedFunction, result_cases
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
@@ -244,7 +245,12 @@ def compile_schema(path: Path, *, handlers: Path | None = None, state: Mapping[s
     if is_plain_flow(raw):
         from engine.interop import flow_in  # Pipecat Flows is imported only for a plain flow
 
-        return flow_in.compile_flow(path, raw, positions, handlers=handlers, state=state, announce=announce)
+        flow_schema, parts = flow_in.load_flow(path, raw, positions, handlers=handlers, state=state,
+                                               announce=announce)
+        return CompiledSchema(schema=flow_schema, path=path, functions={},
+                              renderer=PromptRenderer(flow_schema, make_environment()),
+                              classifier=IntentClassifier({}, nlu_mode()), lexicon=Lexicon({}),
+                              positions=positions, flow=parts)
     if handlers is not None or state:
         option = "--handlers" if handlers is not None else "--state"
         raise SchemaError([positions.problem((), f"{option} is for a plain Pipecat flow; this is a schema "
@@ -294,11 +300,6 @@ def _pydantic_problem(error: Any, positions: Positions) -> Problem:
     elif kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
     return positions.problem(path, message)
-
-
-def is_union_tag(part: Any) -> bool:
-    """A part of a pydantic error location that names a validator or union member, not a key."""
-    return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int", "float", "Branch"})
 
 
 _NESTED: dict[tuple[type[BaseModel], str | int], type[BaseModel]] = {

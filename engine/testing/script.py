@@ -27,11 +27,12 @@ from pydantic import (
 
 from engine.errors import PatientDataError, Problem, SchemaError, TestScriptError
 from engine.files import RECORD_MAX_BYTES
-from engine.interop.handlers import load_state
 from engine.patients import load_patient
 from engine.schema.check import did_you_mean
-from engine.schema.compiled import CompiledSchema, is_union_tag, load_schema
+from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.model import is_union_tag
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
+from engine.testing.functions import parameters_of, schema_functions, unknown_function
 from engine.testing.locate import patient_candidates, schema_candidates
 
 SCRIPT_SUFFIX = ".test.yaml"
@@ -304,14 +305,22 @@ class _Loader:
             self._report(("schema",), f"schema '{spec.schema_ref}' not found (looked for {tried})")
             return None
         try:
-            handlers, state_file = self.flow_files
-            handlers = handlers or (self.path.parent / spec.handlers if spec.handlers else None)
-            state_file = state_file or (self.path.parent / spec.state if spec.state else None)
-            state = load_state(state_file) if state_file else None
+            handlers, state = self._flow_files(spec)
             return load_schema(found, handlers=handlers, state=state, announce=self.announce)
         except SchemaError as error:
             self.problems += error.problems
             return None
+
+    def _flow_files(self, spec: _ScriptSpec) -> tuple[Path | None, dict[str, Any] | None]:
+        """A plain flow's handlers module and initial state: as given, else the script's own."""
+        handlers, state_file = self.flow_files
+        handlers = handlers or (self.path.parent / spec.handlers if spec.handlers else None)
+        state_file = state_file or (self.path.parent / spec.state if spec.state else None)
+        if state_file is None:
+            return handlers, None
+        from engine.interop.handlers import load_state  # imports Pipecat Flows: only for a flow
+
+        return handlers, load_state(state_file)
 
     # ----- cases
 
@@ -440,13 +449,13 @@ class _Loader:
             self._report(where, f"unknown {kind} '{name}'{did_you_mean(name, known)}")
 
     def _check_function(self, spec: _FunctionSpec, where: PathKey, compiled: CompiledSchema) -> None:
-        callable_here = _schema_functions(compiled)
+        callable_here = schema_functions(compiled)
         if spec.name not in callable_here:
             written_as_mapping = (*where, "name") in self.positions.marks
             at_name = (*where, "name") if written_as_mapping else where
-            self._report(at_name, _unknown_function(spec.name, compiled))
+            self._report(at_name, unknown_function(spec.name, compiled))
             return
-        parameters = _parameters_of(spec.name, compiled)
+        parameters = parameters_of(spec.name, compiled)
         for argument in spec.arguments:
             if argument not in parameters:
                 hint = did_you_mean(argument, parameters)
@@ -476,25 +485,3 @@ def _without(raw: Any, locations: list[PathKey]) -> Any:
             parent = parent[part]
         parent.pop(location[-1], None)
     return copied
-
-
-def _schema_functions(compiled: CompiledSchema) -> list[str]:
-    """Declared functions this schema's nodes call."""
-    return sorted({e.name for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.name})
-
-
-def _parameters_of(name: str, compiled: CompiledSchema) -> list[str]:
-    if not compiled.is_flow:
-        return list(compiled.functions[name].parameters)
-    entries = (e for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.name == name)
-    return list(next(entries).properties)
-
-
-def _unknown_function(name: str, compiled: CompiledSchema) -> str:
-    if name in compiled.schema.intents:
-        return f"'{name}' is an intent, not a function: expect it with 'intent: {name}'"
-    known = _schema_functions(compiled)
-    if name in compiled.functions:
-        return f"function '{name}' is never called by schema '{compiled.name}' (it calls: {', '.join(known)})"
-    hint = did_you_mean(name, known)
-    return f"unknown function '{name}'{hint} (schema '{compiled.name}' calls: {', '.join(known)})"
