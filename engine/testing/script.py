@@ -134,7 +134,7 @@ def _as_list(value: Any) -> Any:
 
 class _FunctionSpec(_Strict):
     name: str = Field(min_length=1)
-    arguments: dict[str, Any] = Field(default={}, alias="args")  # `args` or `arguments`
+    arguments: dict[str, Any] = {}
     result: dict[str, Any] = {}
 
 
@@ -182,8 +182,10 @@ class _StepSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_action(self) -> _StepSpec:
-        if sum(action is not None for action in (self.say, self.force, self.call)) > 1:
-            raise ValueError("a step either says something, forces a state or calls a function, one of them")
+        if self.say is not None and self.force is not None:
+            raise ValueError("a step either says something or forces a state, not both")
+        if self.call is not None and (self.say is not None or self.force is not None):
+            raise ValueError("a step either calls a function or says something or forces a state, not two")
         if self.say is None and self.force is None and self.call is None and self.expect is None:
             raise ValueError("a step needs 'say', 'force', 'call' or 'expect'")
         return self

@@ -73,7 +73,7 @@ cases:
           state: deliver_critical
           function:
             name: verify_identity
-            args: {{date_of_birth: "1948-03-12"}}
+            arguments: {{date_of_birth: "1948-03-12"}}
             result: {{verified: true}}
 """)
     result = await run_script(load_test_script(script_file))
