@@ -9,15 +9,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import threading
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cli.options import add_responder_options, responder_config
+from cli.options import (
+    add_flow_options,
+    add_responder_options,
+    load_with_flow_options,
+    parse_function_call,
+    responder_config,
+)
 from engine import driving
 from engine import events as ev
 from engine.errors import (
@@ -25,6 +32,7 @@ from engine.errors import (
     EngineError,
     Problem,
     TurnScriptError,
+    UnknownFunctionError,
     UnknownStateError,
 )
 from engine.logs import REDACTOR, printable, redactor_for, safe_line
@@ -34,15 +42,17 @@ if TYPE_CHECKING:
     from engine.pipeline import HealthcareAIPipeline
     from engine.store import CallStore
 
-BENIGN_ERROR_SOURCES = {"input", "force"}  # a typo by the operator, not a failure of the call
+BENIGN_ERROR_SOURCES = {"input", "force", "function"}  # a typo by the operator, not a failure of the call
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
     """One thing to do to the call: a caller turn, a forced transition, or quit."""
 
-    kind: Literal["say", "force", "quit"]
-    value: str = ""
+    kind: Literal["say", "force", "call", "quit"]
+    value: str = ""  # the words said, the state forced, or the function called
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None  # stands in for a function without a handler
 
 
 # ----- `call` ---------------------------------------------------------------------------------
@@ -58,7 +68,9 @@ def add_call(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("call", help="run a headless text call and record it in the call history")
     add_schema_and_patient(parser)
     parser.add_argument("--script", type=Path, metavar="TURNS",
-                        help="caller turns, one a line ('#' comments, '!force STATE'); default: read stdin")
+                        help="caller turns, one a line ('#' comments, '!force STATE', "
+                             "'!call NAME {json args} [{json result}]'); default: read stdin")
+    add_flow_options(parser)
     add_responder_options(parser)
     parser.add_argument("--report", type=Path, metavar="OUT.json",
                         help="write the performance report (- for stdout)")
@@ -84,23 +96,26 @@ def run_call(args: argparse.Namespace) -> int:
 
 
 async def _run_call(args: argparse.Namespace) -> int:
-    from engine.calls import create_call
+    from engine.calls import call_for_record, create_call
     from engine.export import refuse_special_target
-    from engine.schema.compiled import load_schema
     from engine.store import CallStore
 
-    schema, patient = schema_and_patient(args.schema, args.patient)
     for target in (args.report, args.csv):  # refused now, not after the call
         if target is not None and str(target) != "-":
             refuse_special_target(Path(target))
-    compiled = load_schema(schema)
+    compiled = load_with_flow_options(resolve_schema(args.schema), args)
     script = read_turn_script(args.script, compiled.schema.nodes) if args.script else None
     forces = forces_by_turn(args.force_at, compiled.schema.nodes)
     responder = responder_config(args)
-    call = create_call(compiled, patient, responder=responder)
+    if compiled.is_flow:  # a plain Pipecat flow has no data contract: no patient
+        call = call_for_record(compiled, {}, "", responder=responder)
+    else:
+        _, patient = schema_and_patient(args.schema, args.patient)
+        call = create_call(compiled, patient, responder=responder)
     with CallStore.open_default(args.data_dir) as store:
         store.attach(call)
-        call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty()))
+        call.events.subscribe(Transcript(echo_caller=script is not None or not sys.stdin.isatty(),
+                                         show_functions=compiled.is_flow))
         end_reason = "interrupted"
         try:
             await driving.start_call(call)
@@ -136,7 +151,8 @@ def schema_and_patient(schema_arg: Path, patient_arg: Path | None) -> tuple[Path
 
 
 def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:
-    """Caller turns, one a line; blank lines and '#' comments skipped; '!force STATE' forces."""
+    """Caller turns, one a line; blank lines and '#' comments skipped; '!force STATE' forces;
+    '!call NAME {json args} [{json result}]' calls a function as the LLM would."""
     from engine.files import RECORD_MAX_BYTES, InputFileError, read_bounded_bytes
 
     try:
@@ -149,7 +165,12 @@ def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
-        if words[0] != "!force":
+        if words[0] == "!call":
+            try:
+                actions.append(function_call_action(line.strip().removeprefix("!call")))
+            except ValueError as error:
+                problems.append(Problem(str(path), number, 1, "", f"!call: {error}"))
+        elif words[0] != "!force":
             actions.append(Action("say", " ".join(words)))
         elif len(words) == 2 and words[1] in states:
             actions.append(Action("force", words[1]))
@@ -158,6 +179,12 @@ def read_turn_script(path: Path, states: Collection[str]) -> list[Action]:
     if problems:
         raise TurnScriptError(problems)
     return actions
+
+
+def function_call_action(text: str) -> Action:
+    """`NAME {json args} [{json result}]` as a call action (ValueError when it is not one)."""
+    name, arguments, result = parse_function_call(text)
+    return Action("call", name, arguments, result)
 
 
 def _bad_force(words: list[str], states: Collection[str]) -> str:
@@ -202,8 +229,8 @@ class TerminalTurns:
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.quit = False
         if sys.stdin.isatty():
-            print("Type the caller's turns; '/force STATE' forces a transition; '/quit' or Ctrl-D ends.",
-                  file=sys.stderr)
+            print("Type the caller's turns; '/force STATE' forces a transition; '/call NAME {json args} "
+                  "[{json result}]' calls a function as the LLM; '/quit' or Ctrl-D ends.", file=sys.stderr)
         loop = asyncio.get_running_loop()
         threading.Thread(target=self._pump, args=(loop, sys.stdin.fileno()), daemon=True,
                          name="caller-turns").start()
@@ -223,8 +250,15 @@ class TerminalTurns:
             return Action("quit")
         if words[0] == "/force" and len(words) == 2:
             return Action("force", words[1])
+        if words[0] == "/call":
+            try:
+                return function_call_action(line.strip().removeprefix("/call"))
+            except ValueError as error:
+                print(f"/call: {error}", file=sys.stderr)
+                return None
         if words[0].startswith("/"):
-            print("commands: '/force STATE', '/quit'", file=sys.stderr)
+            print("commands: '/force STATE', '/call NAME {json args} [{json result}]', '/quit'",
+                  file=sys.stderr)
             return None
         return Action("say", " ".join(words))
 
@@ -272,6 +306,10 @@ async def play(call: HealthcareAIPipeline, turns: ScriptTurns | TerminalTurns,
             if action.kind == "force":
                 await _force_all(call, [action.value])
                 continue
+            if action.kind == "call":
+                with contextlib.suppress(UnknownFunctionError):  # the call emitted the error
+                    await driving.call_function(call, action.value, action.arguments, action.result)
+                continue
             await driving.take_turn(call, action.value, source=turns.source)
             taken += 1
             await _force_all(call, forces.pop(taken, []))
@@ -315,10 +353,13 @@ def _warn_unapplied(forces: dict[int, list[str]], taken: int) -> None:
 class Transcript:
     """Event-stream subscriber that prints the call as it happens."""
 
-    def __init__(self, *, echo_caller: bool = True) -> None:
+    def __init__(self, *, echo_caller: bool = True, show_functions: bool = False) -> None:
         self.echo_caller = echo_caller
+        self.show_functions = show_functions  # a plain flow's function calls, with arguments and results
 
     def __call__(self, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.FunctionCalled) and not self.show_functions:
+            return
         line = transcript_line(event)
         if line is not None and (self.echo_caller or not isinstance(event, ev.UserTurn)):
             out(line)
@@ -331,6 +372,9 @@ def transcript_line(event: ev.CallEvent) -> str | None:
                     f"({event.responder}, {event.mode})")
         case ev.UserTurn():
             return f"caller: {event.text}"
+        case ev.FunctionCalled():
+            arguments = json.dumps(event.arguments, default=str)
+            return f"() {event.name}({arguments}) -> {json.dumps(event.result, default=str)}"
         case ev.BotTurn():
             return f"bot: {event.text}"
         case ev.Transition(forced=True):

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cli.options import add_flow_options, load_with_flow_options
 from engine.errors import EngineError
 from engine.paths import DEFAULT_SCHEMA, default_patient_for
 
@@ -15,16 +16,17 @@ def add_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument("schema", type=Path)
     parser.add_argument("--patient", type=Path, action="append", default=[],
                         help="a patient JSON file to check against the schema's data contract")
+    add_flow_options(parser)
     parser.set_defaults(run=run_validate)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     from engine.patients import load_patient
-    from engine.schema.compiled import load_schema
 
-    compiled = load_schema(args.schema)
+    compiled = load_with_flow_options(args.schema, args)
     schema = compiled.schema
-    print(f"OK: {len(schema.nodes)} nodes, {len(compiled.edges())} transitions, "
+    kind = "Pipecat flow: " if compiled.is_flow else ""
+    print(f"OK: {kind}{len(schema.nodes)} nodes, {len(compiled.edges())} transitions, "
           f"{len(schema.data)} variables")
     for path in args.patient:
         load_patient(path).validated(compiled)
@@ -36,14 +38,15 @@ def add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser = sub.add_parser("render", help="print the rendered prompts and scripted lines")
     parser.add_argument("schema", type=Path, nargs="?", default=DEFAULT_SCHEMA)
     parser.add_argument("--patient", type=Path, help="patient JSON file (default: the schema's first)")
-    parser.add_argument("--state", action="append", default=[], help="only this state (repeatable)")
+    parser.add_argument("--node", action="append", default=[], help="only this node (repeatable)")
+    add_flow_options(parser)
     parser.set_defaults(run=run_render)
 
 
 def run_render(args: argparse.Namespace) -> int:
     from cli.render import render_schema
 
-    print(render_schema(args.schema, args.patient, args.state), end="")
+    print(render_schema(load_with_flow_options(args.schema, args), args.patient, args.node), end="")
     return 0
 
 
@@ -90,6 +93,7 @@ def add_gui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("gui", help="open the operator console (the default)")
     parser.add_argument("schema", type=Path, nargs="?", default=DEFAULT_SCHEMA)
     parser.add_argument("--patient", type=Path)
+    add_flow_options(parser)
     parser.set_defaults(run=run_gui)
 
 
@@ -99,6 +103,11 @@ def run_gui(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise EngineError(f"the console cannot start: {error} (./run.sh installs what it needs; "
                           "`voice-console render` and the other commands work without it)") from error
+    if args.handlers is not None or args.state is not None:  # checked (and imported) before the window opens
+        from engine.schema.compiled import use_flow_files
+
+        compiled = load_with_flow_options(args.schema, args)
+        use_flow_files(args.schema, args.handlers, compiled.flow.initial_state if compiled.flow else None)
     return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
 
 

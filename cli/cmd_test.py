@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.options import add_responder_options, responder_config
+from cli.options import add_flow_options, add_responder_options, announce_import, responder_config
 from engine.errors import Problem, ProblemsError
 from engine.paths import SCHEMAS_DIR
 
@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                              "(default 1: latency bounds are measured on one shared event loop)")
     parser.add_argument("--coverage-min", type=percent, metavar="N",
                         help="fail unless each schema's states and transitions are at least N%% covered")
+    add_flow_options(parser)
     parser.set_defaults(run=run_test)
 
 
@@ -71,7 +72,7 @@ def run_test(args: argparse.Namespace) -> int:
     if (usage := _responder_problem(responder)) is not None:
         print(f"error: {usage}", file=sys.stderr)
         return EXIT_USAGE
-    scripts, problems = _load_all(paths)
+    scripts, problems = _load_all(paths, args.handlers, args.state)
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -105,15 +106,17 @@ def _unknown_cases(wanted: list[str] | None, scripts: list[TestScript]) -> list[
     return [name for name in wanted or [] if name not in known]
 
 
-def _load_all(paths: list[Path]) -> tuple[list[TestScript], list[Problem]]:
-    """The scripts, and every problem of every malformed one."""
+def _load_all(paths: list[Path], handlers: Path | None = None,
+              state: Path | None = None) -> tuple[list[TestScript], list[Problem]]:
+    """The scripts (a plain flow's with `handlers` and `state` when given), and every problem of every
+    malformed one."""
     from engine.testing import load_test_script
 
     scripts: list[TestScript] = []
     problems: list[Problem] = []
     for path in paths:
         try:
-            scripts.append(load_test_script(path))
+            scripts.append(load_test_script(path, handlers=handlers, state=state, announce=announce_import))
         except ProblemsError as error:
             problems += error.problems
     return scripts, problems

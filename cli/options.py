@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.responders import LLM_TIMEOUT_S
 
 if TYPE_CHECKING:
     from engine.responders.factory import ResponderConfig
+    from engine.schema.compiled import CompiledSchema
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -61,3 +65,47 @@ def responder_config(args: argparse.Namespace) -> ResponderConfig:
 
     return ResponderConfig(kind=args.responder, base_url=args.llm_url, model=args.llm_model,
                            timeout_s=args.llm_timeout)
+
+
+def add_flow_options(parser: argparse.ArgumentParser) -> None:
+    """`--handlers` and `--state`, for a plain Pipecat flow."""
+    parser.add_argument("--handlers", type=Path, metavar="FILE.py",
+                        help="a Pipecat flow's handlers module (importing it runs its code)")
+    parser.add_argument("--state", type=Path, metavar="FILE.json",
+                        help="a Pipecat flow's initial flow_manager.state (fills its {{ }} placeholders)")
+
+
+def announce_import(path: Path) -> None:
+    print(f"importing the handlers module {path} (this runs its code)", file=sys.stderr, flush=True)
+
+
+def load_with_flow_options(schema: Path, args: argparse.Namespace) -> CompiledSchema:
+    """The schema, or the plain flow with the `--handlers` and `--state` the command was given."""
+    from engine.schema.compiled import load_schema
+
+    state_file, state = getattr(args, "state", None), None
+    if state_file is not None:
+        from engine.interop.handlers import load_state  # imports Pipecat Flows: only for a flow
+
+        state = load_state(state_file)
+    handlers = getattr(args, "handlers", None)
+    return load_schema(schema, handlers=handlers, state=state, announce=announce_import)
+
+
+def parse_function_call(text: str) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+    """`NAME {json args} [{json result}]` (the arguments may be left out): the operator's function call."""
+    name, _, rest = text.strip().partition(" ")
+    if not name:
+        raise ValueError("expected NAME {json arguments} [{json result}]")
+    objects: list[Any] = []
+    decoder = json.JSONDecoder()
+    rest = rest.strip()
+    while rest:
+        value, end = decoder.raw_decode(rest)
+        if not isinstance(value, dict):
+            raise ValueError("the arguments and the result must be JSON objects")
+        objects.append(value)
+        rest = rest[end:].strip()
+    if len(objects) > 2:
+        raise ValueError("expected at most two JSON objects: the arguments, then the result")
+    return name, objects[0] if objects else {}, objects[1] if len(objects) == 2 else None

@@ -34,6 +34,7 @@ from engine.errors import (
     PatientDataError,
     ProblemsError,
     SchemaError,
+    UnknownFunctionError,
     UnknownStateError,
 )
 from engine.logs import redactor_for, safe_line
@@ -65,6 +66,14 @@ class TurnRequest(BaseModel):
 
 class ForceRequest(BaseModel):
     state: str = Field(min_length=1, max_length=200)
+
+
+class FunctionCallRequest(BaseModel):
+    """The client plays the LLM: a function the current node offers, with exact arguments."""
+
+    name: str = Field(min_length=1, max_length=200)
+    arguments: dict[str, Any] = {}
+    result: dict[str, Any] | None = None  # for a function without a handler
 
 
 class CallRegistry:
@@ -214,6 +223,14 @@ def _add_call_routes(app: FastAPI, registry: CallRegistry) -> None:
             happened = await driving.force(call, body.state)
         return reply(call, happened)
 
+    @app.post("/calls/{session_id}/function")
+    async def function(session_id: str, body: FunctionCallRequest) -> dict[str, Any]:
+        call = registry.get(session_id)
+        async with registry.lock(session_id):
+            _require_live(call)
+            happened = await driving.call_function(call, body.name, body.arguments, body.result)
+        return reply(call, happened)
+
     @app.delete("/calls/{session_id}")
     async def stop(session_id: str) -> dict[str, Any]:
         call = registry.get(session_id)
@@ -309,6 +326,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SchemaError, handle(
         500, lambda e: f"the schema cannot be loaded ({_problem_count(e)} problems)", with_problems=True))
     app.add_exception_handler(UnknownStateError, handle(400, str))
+    app.add_exception_handler(UnknownFunctionError, handle(400, str))
     app.add_exception_handler(CallLifecycleError, handle(409, str))
     app.add_exception_handler(EngineError, handle(500, str))
 

@@ -14,7 +14,7 @@ import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pipecat.flows import (
     ActionConfig,
@@ -29,14 +29,15 @@ from pipecat.flows import (
 from pipecat.frames.frames import EndFrame
 
 from engine.functions import from_text, invoke
-from engine.interop.flow_in import original
-from engine.interop.handlers import FlowParts, run_direct
 from engine.nlu import Classification
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
 from engine.schema.compiled import ATTEMPTS, CompiledEntry, CompiledSchema
 from engine.schema.model import Action, case_key
 from engine.state import ConversationState
+
+if TYPE_CHECKING:
+    from engine.interop.handlers import FlowParts
 
 SESSION_KEY = "voice_console_session"
 _FLOWS_PLACEHOLDER = re.compile(r"(?<!\\)(\{\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*\}\})")
@@ -99,6 +100,8 @@ class NodeFactory:
     def _flow_node(self, state: str, flow: FlowParts) -> NodeConfig:
         """A plain flow's node as Pipecat's `Flow` builds it: its texts as written (FlowManager fills
         their placeholders from its state), its action handlers from the handlers module."""
+        from engine.interop.flow_in import original
+
         spec = self.compiled.node(state)
         node: NodeConfig = {
             "name": state,
@@ -123,6 +126,8 @@ class NodeFactory:
                           flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
             session = session_of(flow_manager)
             if direct is not None and entry.node == session.conversation.current:
+                from engine.interop.handlers import run_direct
+
                 session.supply_result(entry.tool, await run_direct(direct, dict(args), flow_manager))
             return session.call_function(entry.node, entry, args)
 
@@ -227,7 +232,8 @@ class CallSession:
             return self._stale(entry.tool, state), None
         arguments = {**args, **self.bound_arguments(entry)}
         supplied = self._supplied.pop(entry.tool, None)
-        result: dict[str, Any] = supplied or {"status": "ok", "intent": entry.intent}
+        result: dict[str, Any] = supplied or ({} if self.compiled.is_flow else {"status": "ok",
+                                                                                   "intent": entry.intent})
         if entry.function is not None and entry.name is not None:
             against = entry.function.verify.against if entry.function.verify else ""
             result = invoke(entry.name, entry.function, arguments, self.conversation.slots,
@@ -305,6 +311,8 @@ class CallSession:
 
 def _flow_action(action: Action, flow: FlowParts) -> ActionConfig:
     """A flow's action with its handler resolved; a handler that was not loaded is reported when it runs."""
+    from engine.interop.flow_in import original
+
     config = _action(action)
     if action.handler is not None:
         found = flow.actions.get(action.handler)

@@ -35,7 +35,6 @@ from engine import events as ev
 from engine.clock import iso_utc
 from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
 from engine.errors import CallLifecycleError, EngineError, UnknownFunctionError, UnknownStateError
-from engine.interop.flow_in import fill
 from engine.latency import LatencyTracker, Stage
 from engine.lifecycle import CallStatus, checked_move
 from engine.logs import REDACTOR, patient_strings
@@ -456,6 +455,8 @@ class HealthcareAIPipeline:
         try:
             text = self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
             if self.conversation.compiled.is_flow and self._flow_manager is not None:
+                from engine.interop.flow_in import fill  # only a plain flow's call needs it
+
                 text = fill(text, self._flow_manager.state)[0]
             return text
         except TemplateLimitError as error:

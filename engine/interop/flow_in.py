@@ -17,22 +17,20 @@ from pipecat.flows import Flow, FlowConfig, FlowReferenceError
 from pipecat.flows.types import FlowsDirectFunctionWrapper
 from pydantic import ValidationError
 
-from engine.data.lexicon import Lexicon
 from engine.errors import Problem, SchemaError
 from engine.interop.handlers import Announce, FlowParts, import_handlers
-from engine.nlu import IntentClassifier, nlu_mode
-from engine.prompts import PromptRenderer, make_environment
-from engine.schema.compiled import CompiledSchema, is_union_tag
-from engine.schema.model import FlowSchema
+from engine.schema.model import FlowSchema, is_union_tag
 from engine.schema.yaml_loader import PathKey, Positions
 
 PLACEHOLDER = re.compile(r"(\\?)\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 _WHERE_FUNCTION = re.compile(r"^(?:node '(?P<node>[^']+)'|global_functions) function '(?P<function>[^']+)'")
 
 
-def compile_flow(path: Path, raw: dict[str, Any], positions: Positions, *, handlers: Path | None = None,
-                 state: Mapping[str, Any] | None = None, announce: Announce | None = None) -> CompiledSchema:
-    """Validate a plain flow with Pipecat's loader, join its handlers, and compile it as a schema."""
+def load_flow(path: Path, raw: dict[str, Any], positions: Positions, *, handlers: Path | None = None,
+              state: Mapping[str, Any] | None = None,
+              announce: Announce | None = None) -> tuple[FlowSchema, FlowParts]:
+    """Validate a plain flow with Pipecat's loader and join its handlers: the flow as our schema model,
+    and what it brings beside its nodes (compiled by engine.schema.compiled.load_schema)."""
     config = _validated_config(raw, positions)
     parts = FlowParts(initial_state=dict(state or {}))
     if handlers is not None:
@@ -41,10 +39,7 @@ def compile_flow(path: Path, raw: dict[str, Any], positions: Positions, *, handl
     if problems := placeholder_problems(schema_raw=raw, positions=positions, parts=parts,
                                         initial=config.initial_node):
         raise SchemaError(problems)
-    env = make_environment()
-    return CompiledSchema(schema=schema, path=path, functions={}, renderer=PromptRenderer(schema, env),
-                          classifier=IntentClassifier({}, nlu_mode()), lexicon=Lexicon({}),
-                          positions=positions, flow=parts)
+    return schema, parts
 
 
 def _validated_config(raw: dict[str, Any], positions: Positions) -> FlowConfig:

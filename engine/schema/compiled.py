@@ -38,6 +38,7 @@ from engine.schema.model import (
     Verify,
     is_plain_flow,
     is_template,
+    is_union_tag,
 )
 from engine.schema.offered import OfferedFunction, result_cases
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
@@ -204,6 +205,13 @@ class CompiledSchema:
 
 _cache: dict[tuple[Path, int, str, str, str], CompiledSchema] = {}
 _cache_lock = threading.Lock()
+_flow_files: dict[Path, tuple[Path | None, Mapping[str, Any] | None]] = {}
+
+
+def use_flow_files(path: Path | str, handlers: Path | str | None, state: Mapping[str, Any] | None) -> None:
+    """Open the plain flow at `path` with this handlers module and initial state wherever it is loaded
+    without them (the console, started by `voice-console gui FLOW --handlers ... --state ...`)."""
+    _flow_files[Path(path).resolve()] = (Path(handlers) if handlers else None, state)
 
 
 def load_schema(path: Path | str, *, handlers: Path | str | None = None,
@@ -212,6 +220,8 @@ def load_schema(path: Path | str, *, handlers: Path | str | None = None,
     """Load and compile a schema, or a plain Pipecat flow with its `handlers` module (imported only
     here, `announce` told first) and initial `state`; calls of the same unchanged files share one result."""
     resolved = Path(path).resolve()
+    if handlers is None and state is None:
+        handlers, state = _flow_files.get(resolved, (None, None))
     try:
         key = (resolved, resolved.stat().st_mtime_ns, nlu_mode(), _handlers_key(handlers),
                json.dumps(state or {}, sort_keys=True, default=str))
@@ -243,7 +253,12 @@ def compile_schema(path: Path, *, handlers: Path | None = None, state: Mapping[s
     if is_plain_flow(raw):
         from engine.interop import flow_in  # Pipecat Flows is imported only for a plain flow
 
-        return flow_in.compile_flow(path, raw, positions, handlers=handlers, state=state, announce=announce)
+        flow_schema, parts = flow_in.load_flow(path, raw, positions, handlers=handlers, state=state,
+                                               announce=announce)
+        return CompiledSchema(schema=flow_schema, path=path, functions={},
+                              renderer=PromptRenderer(flow_schema, make_environment()),
+                              classifier=IntentClassifier({}, nlu_mode()), lexicon=Lexicon({}),
+                              positions=positions, flow=parts)
     if handlers is not None or state:
         option = "--handlers" if handlers is not None else "--state"
         raise SchemaError([positions.problem((), f"{option} is for a plain Pipecat flow; this is a schema "
@@ -286,11 +301,6 @@ def _pydantic_problem(error: Any, positions: Positions) -> Problem:
     elif kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
     return positions.problem(path, message)
-
-
-def is_union_tag(part: Any) -> bool:
-    """A part of a pydantic error location that names a validator or union member, not a key."""
-    return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int", "float", "Branch"})
 
 
 _NESTED: dict[tuple[type[BaseModel], str | int], type[BaseModel]] = {

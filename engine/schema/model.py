@@ -282,6 +282,11 @@ class Schema(Strict):
 # ----- plain Pipecat flows ---------------------------------------------------------------------
 
 
+def is_union_tag(part: Any) -> bool:
+    """A part of a pydantic error location that names a validator or union member, not a key."""
+    return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int", "float", "Branch"})
+
+
 def is_plain_flow(raw: Any) -> bool:
     """A Pipecat FlowConfig rather than a schema: it has nodes and no schema `name`."""
     return isinstance(raw, dict) and "name" not in raw and "nodes" in raw

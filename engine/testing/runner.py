@@ -17,7 +17,7 @@ from typing import Any
 from engine import driving
 from engine import events as ev
 from engine.calls import call_for_record
-from engine.errors import EngineError
+from engine.errors import EngineError, UnknownFunctionError
 from engine.pipeline import HealthcareAIPipeline
 from engine.responders.factory import ResponderConfig
 from engine.testing.script import SCRIPT_SUFFIX, Expectation, FunctionExpectation, Step, TestCase, TestScript
@@ -226,9 +226,15 @@ async def _play(call: HealthcareAIPipeline, case: TestCase, pause: Pause | None)
 
 
 async def _act(call: HealthcareAIPipeline, step: Step) -> list[ev.CallEvent]:
-    """Play a `say` or `force` step; the events it caused."""
+    """Play a `say`, `call` or `force` step; the events it caused."""
     if step.action == "say":
         return await driving.take_turn(call, step.text, source="script")
+    if step.action == "call":
+        mark = len(call.events.history)
+        try:
+            return await driving.call_function(call, step.text, step.arguments, step.result)
+        except UnknownFunctionError:  # the call emitted the error: the step's checks see it
+            return call.events.history[mark:]
     return await driving.force(call, step.text)
 
 

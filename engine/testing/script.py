@@ -1,7 +1,7 @@
 """Schema test scripts: the YAML format, its loading, and its checks against the schema.
 
-A script names one schema and holds cases. A case names a patient and plays caller
-turns (`say`) and forced moves (`force`), each optionally followed by an `expect`.
+A script names one schema (or plain Pipecat flow) and holds cases. A case names a patient and plays
+caller turns (`say`), function calls (`call`) and forced moves (`force`), each with an optional `expect`.
 Every fault is reported at once as a located `Problem`, like schema faults.
 See docs/schema-tests.md.
 """
@@ -9,6 +9,8 @@ See docs/schema-tests.md.
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,16 +27,18 @@ from pydantic import (
 
 from engine.errors import PatientDataError, Problem, SchemaError, TestScriptError
 from engine.files import RECORD_MAX_BYTES
-from engine.paths import PATIENTS_DIR, PROJECT_ROOT, SCHEMAS_DIR
 from engine.patients import load_patient
 from engine.schema.check import did_you_mean
-from engine.schema.compiled import CompiledSchema, is_union_tag, load_schema
+from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.model import is_union_tag
 from engine.schema.yaml_loader import PathKey, Positions, YamlLoadError, load_yaml
+from engine.testing.functions import parameters_of, schema_functions, unknown_function
+from engine.testing.locate import patient_candidates, schema_candidates
 
 SCRIPT_SUFFIX = ".test.yaml"
 STAGES = ("render", "transition", "turn", "classify")
 
-StepAction = Literal["say", "force", "check"]
+StepAction = Literal["say", "force", "call", "check"]
 Patient = tuple[str, dict[str, Any]]  # (patient id, record validated against the data contract)
 
 
@@ -71,13 +75,17 @@ class Expectation:
 @dataclass(frozen=True)
 class Step:
     action: StepAction
-    text: str  # the caller's words, the forced state, or "" for a check
+    text: str  # the caller's words, the forced state, the function called, or "" for a check
     expect: Expectation
     line: int
+    arguments: dict[str, Any] = field(default_factory=dict)  # a `call`'s exact arguments
+    result: dict[str, Any] | None = None  # a `call`'s result, for a function without a handler
 
     def describe(self) -> str:
         if self.action == "say":
             return f'say "{self.text}"'
+        if self.action == "call":
+            return f"call {self.text}({json.dumps(self.arguments, default=str)})"
         return f"force {self.text}" if self.action == "force" else "check"
 
 
@@ -130,6 +138,12 @@ class _FunctionSpec(_Strict):
     result: dict[str, Any] = {}
 
 
+class _CallSpec(_Strict):
+    function: str = Field(min_length=1)
+    args: dict[str, Any] = {}
+    result: dict[str, Any] | None = None
+
+
 class _ExpectSpec(_Strict):
     state: str | None = None
     intent: str | None = None
@@ -156,6 +170,7 @@ class _ExpectSpec(_Strict):
 class _StepSpec(_Strict):
     say: str | None = Field(default=None, min_length=1)
     force: str | None = Field(default=None, min_length=1)
+    call: _CallSpec | None = None
     expect: _ExpectSpec | None = None
 
     @field_validator("say")
@@ -169,8 +184,10 @@ class _StepSpec(_Strict):
     def _one_action(self) -> _StepSpec:
         if self.say is not None and self.force is not None:
             raise ValueError("a step either says something or forces a state, not both")
-        if self.say is None and self.force is None and self.expect is None:
-            raise ValueError("a step needs 'say', 'force' or 'expect'")
+        if self.call is not None and (self.say is not None or self.force is not None):
+            raise ValueError("a step either calls a function or says something or forces a state, not two")
+        if self.say is None and self.force is None and self.call is None and self.expect is None:
+            raise ValueError("a step needs 'say', 'force', 'call' or 'expect'")
         return self
 
 
@@ -192,30 +209,38 @@ class _ScriptSpec(_Strict):
     schema_ref: str = Field(alias="schema", min_length=1)
     description: str = ""
     patient: str | None = Field(default=None, min_length=1)
+    handlers: str | None = Field(default=None, min_length=1)  # a plain flow's, relative to the script
+    state: str | None = Field(default=None, min_length=1)
     cases: list[Any] = Field(min_length=1)
 
 
 _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (_StepSpec, "expect"): _ExpectSpec,
     (_ExpectSpec, "function"): _FunctionSpec,
+    (_StepSpec, "call"): _CallSpec,
 }
 
 
 # ----- loading ----------------------------------------------------------------------------------
 
 
-def load_test_script(path: Path | str, schema: Path | str | CompiledSchema | None = None) -> TestScript:
-    """Load a script and check it against its schema (or `schema`, overriding the script's own).
+def load_test_script(path: Path | str, schema: Path | str | CompiledSchema | None = None, *,
+                     handlers: Path | None = None, state: Path | None = None,
+                     announce: Callable[[Path], None] | None = None) -> TestScript:
+    """Load a script and check it against its schema (or `schema`, overriding the script's own);
+    `handlers` and `state` override a plain flow's own (`announce` is told before an import).
 
-    Raises TestScriptError with every problem found, including those of a broken schema (located
-    in the schema file).
+    Raises TestScriptError with every problem found, a broken schema's too (located in the schema file).
     """
-    return _Loader(Path(path)).load(schema)
+    return _Loader(Path(path), handlers, state, announce).load(schema)
 
 
 class _Loader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, handlers: Path | None = None, state: Path | None = None,
+                 announce: Callable[[Path], None] | None = None) -> None:
         self.path = path
+        self.flow_files = (handlers, state)
+        self.announce = announce
         self.problems: list[Problem] = []
         self.positions = Positions(str(path))
         self._patients: dict[Path, Patient | None] = {}
@@ -275,17 +300,29 @@ class _Loader:
         if override is not None:
             candidates = [Path(override)]
         else:
-            candidates = _schema_candidates(self.path, spec.schema_ref)
+            candidates = schema_candidates(self.path, spec.schema_ref)
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             tried = ", ".join(str(c) for c in candidates)
             self._report(("schema",), f"schema '{spec.schema_ref}' not found (looked for {tried})")
             return None
         try:
-            return load_schema(found)
+            handlers, state = self._flow_files(spec)
+            return load_schema(found, handlers=handlers, state=state, announce=self.announce)
         except SchemaError as error:
             self.problems += error.problems
             return None
+
+    def _flow_files(self, spec: _ScriptSpec) -> tuple[Path | None, dict[str, Any] | None]:
+        """A plain flow's handlers module and initial state: as given, else the script's own."""
+        handlers, state_file = self.flow_files
+        handlers = handlers or (self.path.parent / spec.handlers if spec.handlers else None)
+        state_file = state_file or (self.path.parent / spec.state if spec.state else None)
+        if state_file is None:
+            return handlers, None
+        from engine.interop.handlers import load_state  # imports Pipecat Flows: only for a flow
+
+        return handlers, load_state(state_file)
 
     # ----- cases
 
@@ -317,6 +354,8 @@ class _Loader:
             return self._inline_patient(spec, base, compiled)
         if spec.patient is not None:
             return self._patient_file(spec.patient, (*base, "patient"), compiled)
+        if compiled.is_flow:
+            return default or ("flow", {})  # a plain flow has no data contract
         if not has_default:
             self._report(base, "missing 'patient' (a patient file) or 'data' (an inline record); "
                                "or set 'patient' at the top")
@@ -332,7 +371,7 @@ class _Loader:
         return f"inline:{spec.name}", record
 
     def _patient_file(self, value: str, where: PathKey, compiled: CompiledSchema) -> Patient | None:
-        candidates = _patient_candidates(self.path, value)
+        candidates = patient_candidates(self.path, value)
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             tried = ", ".join(str(c) for c in candidates)
@@ -370,12 +409,18 @@ class _Loader:
         states = list(compiled.schema.nodes)
         if spec.force is not None:
             self._check_name(spec.force, states, (*where, "force"), "state")
+        offered = sorted({e.tool for n in compiled.schema.nodes for e in compiled.entries_of(n)})
+        if spec.call is not None:
+            self._check_name(spec.call.function, offered, (*where, "call", "function"), "function")
         expect = Expectation()
         if spec.expect is not None:
             expect = self._expectation(spec.expect, (*where, "expect"), compiled)
+        line = self.positions.locate(where)[0]
+        if spec.call is not None:
+            return Step("call", spec.call.function, expect, line, dict(spec.call.args), spec.call.result)
         action: StepAction = "say" if spec.say is not None else "force" if spec.force is not None else "check"
         text = spec.say if spec.say is not None else spec.force or ""
-        return Step(action, " ".join(text.split()), expect, self.positions.locate(where)[0])
+        return Step(action, " ".join(text.split()), expect, line)
 
     def _expectation(self, spec: _ExpectSpec, where: PathKey, compiled: CompiledSchema) -> Expectation:
         schema = compiled.schema
@@ -406,13 +451,13 @@ class _Loader:
             self._report(where, f"unknown {kind} '{name}'{did_you_mean(name, known)}")
 
     def _check_function(self, spec: _FunctionSpec, where: PathKey, compiled: CompiledSchema) -> None:
-        callable_here = _schema_functions(compiled)
+        callable_here = schema_functions(compiled)
         if spec.name not in callable_here:
             written_as_mapping = (*where, "name") in self.positions.marks
             at_name = (*where, "name") if written_as_mapping else where
-            self._report(at_name, _unknown_function(spec.name, compiled))
+            self._report(at_name, unknown_function(spec.name, compiled))
             return
-        parameters = list(compiled.functions[spec.name].parameters)
+        parameters = parameters_of(spec.name, compiled)
         for argument in spec.arguments:
             if argument not in parameters:
                 hint = did_you_mean(argument, parameters)
@@ -442,41 +487,3 @@ def _without(raw: Any, locations: list[PathKey]) -> Any:
             parent = parent[part]
         parent.pop(location[-1], None)
     return copied
-
-
-def _schema_candidates(script: Path, reference: str) -> list[Path]:
-    """`schema: NAME` is NAME.yaml beside the scripts' folder (schemas/ for schemas/tests/), else bundled;
-    a value with a `/` or a `.yaml` ending is a path relative to the script."""
-    if "/" in reference or reference.endswith((".yaml", ".yml")):
-        return [script.parent / reference]
-    beside = script.parent.parent / f"{reference}.yaml"
-    bundled = SCHEMAS_DIR / f"{reference}.yaml"
-    return [beside] if beside.resolve() == bundled.resolve() else [beside, bundled]
-
-
-def _patient_candidates(script: Path, value: str) -> list[Path]:
-    """Absolute, or relative to the script's folder, the repo, or resources/patients/."""
-    given = Path(value)
-    if given.is_absolute():
-        return [given]
-    candidates = [script.parent / given, PROJECT_ROOT / given, PATIENTS_DIR / given]
-    unique: list[Path] = []
-    for candidate in candidates:
-        if candidate.resolve() not in [u.resolve() for u in unique]:
-            unique.append(candidate)
-    return unique
-
-
-def _schema_functions(compiled: CompiledSchema) -> list[str]:
-    """Declared functions this schema's nodes call."""
-    return sorted({e.name for n in compiled.schema.nodes for e in compiled.entries_of(n) if e.name})
-
-
-def _unknown_function(name: str, compiled: CompiledSchema) -> str:
-    if name in compiled.schema.intents:
-        return f"'{name}' is an intent, not a function: expect it with 'intent: {name}'"
-    known = _schema_functions(compiled)
-    if name in compiled.functions:
-        return f"function '{name}' is never called by schema '{compiled.name}' (it calls: {', '.join(known)})"
-    hint = did_you_mean(name, known)
-    return f"unknown function '{name}'{hint} (schema '{compiled.name}' calls: {', '.join(known)})"

@@ -314,3 +314,12 @@ async def test_a_wrong_date_of_birth_does_not_verify_over_the_api(tmp_path: Path
         right = (await api.post(f"/calls/{session}/turn", json={"text": "March twelfth, 1948."})).json()
         assert right["state"] == "deliver_critical" and "potassium level" in " ".join(right["bot"])
         await api.delete(f"/calls/{session}")
+
+
+async def test_the_client_plays_the_llm_with_a_function_call(api: httpx.AsyncClient) -> None:
+    session = (await start(api))["session_id"]
+    wrong = await api.post(f"/calls/{session}/function", json={"name": "book", "arguments": {}})
+    assert wrong.status_code == 400 and "offers no function 'book'" in wrong.json()["detail"]
+    called = await api.post(f"/calls/{session}/function", json={"name": "yes", "arguments": {}})
+    assert called.status_code == 200, called.text
+    assert called.json()["state"] == "done" and called.json()["bot"] == ["Thanks friend!"]

@@ -13,7 +13,7 @@ from engine.calls import call_for_record
 from engine.driving import call_function, finish, start_call, take_turn
 from engine.errors import SchemaError
 from engine.pipeline import HealthcareAIPipeline
-from engine.schema.compiled import CompiledSchema, load_schema
+from engine.schema.compiled import CompiledSchema, load_schema, use_flow_files
 from engine.schema.model import ParamType
 
 FLOWS = Path(__file__).resolve().parent.parent / "fixtures" / "flows"
@@ -84,7 +84,8 @@ async def test_a_function_that_stays_settles_and_a_caller_turn_is_answered_with_
     assert of(ev.FunctionCalled, stayed)[0].result == {"invoice": "INV-7", "balance": 42.5}
     assert call.conversation.current == "billing"
     answered = await take_turn(call, "what do I owe?")
-    assert "call one of this node's functions (lookup_balance, billing_done" in of(ev.CallError, answered)[0].message
+    message = of(ev.CallError, answered)[0].message
+    assert "call one of this node's functions (lookup_balance, billing_done" in message
     await finish(call, "test over")
 
 
@@ -100,3 +101,26 @@ async def test_without_handlers_the_operator_supplies_results_and_unloaded_actio
     errors = of(ev.CallError, moved)
     assert errors and "handler 'load_open_slots' did not run" in errors[0].message and not errors[0].fatal
     await finish(call, "test over")
+
+
+async def test_the_example_flow_runs_a_post_action_function_and_ends() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "flows"
+    compiled = load_schema(examples / "refill_request.yaml", handlers=examples / "handlers.py",
+                           state=json.loads((examples / "state.json").read_text()))
+    call = flow_call(compiled)
+    await start_call(call)
+    await call_function(call, "find_prescription", {"medicine": "Metformin"})
+    assert call.conversation.current == "needs_prescriber"
+    assert call.ended or await call.wait_until_ended(5)
+    assert call.flow_manager is not None and call.flow_manager.state["prescriber_notified"] is True
+
+
+def test_flow_files_named_once_apply_where_the_flow_is_loaded_by_path_alone(tmp_path: Path) -> None:
+    copy = tmp_path / "clinic.yaml"
+    copy.write_text(CLINIC.read_text())
+    with pytest.raises(SchemaError):
+        load_schema(copy)  # no state: its placeholders have no value
+    use_flow_files(copy, HANDLERS, STATE)
+    compiled = load_schema(copy)
+    assert compiled.flow is not None and compiled.flow.handlers_path == HANDLERS
+    assert compiled.offered_functions("check_insurance")[0].has_handler
