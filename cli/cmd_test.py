@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--jobs", type=positive, default=1, metavar="N",
                         help="run up to N cases of each script at once, and the scripts side by side "
                              "(default 1: latency bounds are measured on one shared event loop)")
+    parser.add_argument("--no-budgets", dest="budgets", action="store_false",
+                        help="leave out the steps' within_ms latency budgets: check behaviour only "
+                             "(on a loaded or slow machine, where budgets measure the machine)")
     parser.add_argument("--coverage-min", type=percent, metavar="N",
                         help="fail unless each schema's states and transitions are at least N%% covered")
     add_flow_options(parser)
@@ -125,9 +128,9 @@ def _load_all(paths: list[Path], handlers: Path | None = None,
 async def _run_all(scripts: list[TestScript], responder: ResponderConfig, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.jobs == 1:
-        results = [await _run_streaming(script, responder, args.case) for script in scripts]
+        results = [await _run_streaming(script, responder, args.case, args.budgets) for script in scripts]
     else:
-        results = await _run_side_by_side(scripts, responder, args.case, args.jobs)
+        results = await _run_side_by_side(scripts, responder, args.case, args.jobs, args.budgets)
     seconds = time.perf_counter() - started
     low = _print_coverage(scripts, results, args.coverage_min)
     cases = [case for result in results for case in result.cases]
@@ -141,22 +144,23 @@ async def _run_all(scripts: list[TestScript], responder: ResponderConfig, args: 
 
 
 async def _run_streaming(script: TestScript, responder: ResponderConfig,
-                         cases: list[str] | None) -> ScriptResult:
+                         cases: list[str] | None, budgets: bool) -> ScriptResult:
     """One script, one case at a time, printing each case as it ends."""
     from engine.testing import run_script
 
     _print_header(script)
     width = _width(script)
-    return await run_script(script, responder=responder, cases=cases,
+    return await run_script(script, responder=responder, cases=cases, budgets=budgets,
                             on_result=lambda case: _print_case(case, width))
 
 
 async def _run_side_by_side(scripts: list[TestScript], responder: ResponderConfig, cases: list[str] | None,
-                            jobs: int) -> list[ScriptResult]:
+                            jobs: int, budgets: bool) -> list[ScriptResult]:
     """All scripts at once, `jobs` cases each; each script's block is printed, in order, when it is done."""
     from engine.testing import run_script
 
-    tasks = [asyncio.ensure_future(run_script(script, responder=responder, cases=cases, concurrency=jobs))
+    tasks = [asyncio.ensure_future(run_script(script, responder=responder, cases=cases, concurrency=jobs,
+                                              budgets=budgets))
              for script in scripts]
     results: list[ScriptResult] = []
     for script, task in zip(scripts, tasks, strict=True):

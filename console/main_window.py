@@ -429,6 +429,12 @@ def _build_menus(window: MainWindow) -> dict[str, QAction]:
     add(tests_menu, "run_all", "Run all", "Ctrl+Shift+R", window.tests.run_all_button.click)
     add(tests_menu, "step_through", "Step through the selected case", "F9", window.tests.step_through)
     add(tests_menu, "next_turn", "Next turn", "F10", window.tests.next_turn)
+    tests_menu.addSeparator()
+    budgets = QAction("Check latency budgets (within_ms)", window, checkable=True, checked=True)
+    budgets.setToolTip("Off: the steps' latency budgets are not checked, only behaviour (a slow machine)")
+    budgets.toggled.connect(window.controller.tests.check_budgets)
+    tests_menu.addAction(budgets)
+    actions["budgets"] = budgets
     view_menu = window.menuBar().addMenu("&View")
     for dock in window.docks.values():
         view_menu.addAction(dock.toggleViewAction())

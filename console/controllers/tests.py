@@ -54,6 +54,11 @@ class TestRunController(QObject):
         self._next_step: asyncio.Event | None = None  # set by `next_test_step` while a step waits
         self.clock: Callable[[], float] = time.perf_counter  # seconds; a stepped case's time leaves out
         self._paused_s = 0.0  # the current case's time spent waiting for Next turn
+        self._budgets = True  # check the steps' within_ms latency budgets
+
+    def check_budgets(self, on: bool) -> None:
+        """Whether test runs check the steps' `within_ms` latency budgets (off: behaviour only)."""
+        self._budgets = on
 
     def test_cases(self) -> list[CaseKey]:
         """The (schema, case) pairs of the shown schema's test script (as on `testsChanged`)."""
@@ -149,7 +154,8 @@ class TestRunController(QObject):
                     current, started, self._paused_s = case, self.clock(), 0.0
                     self.testRunning.emit(script.schema_name, case.name)
                     result = await run_case(script, case, on_call=self._begin_test_call,
-                                            pause=self._step_pause(case) if stepping else None)
+                                            pause=self._step_pause(case) if stepping else None,
+                                            budgets=self._budgets)
                     call.flush()
                     results.append(result)
                     current = None

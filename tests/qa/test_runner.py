@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +33,6 @@ from tests.fakes.openai_server import FakeOpenAI
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED = sorted(SCHEMA_TESTS_DIR.glob("*.test.yaml"))
-SUITE_BUDGET_S = 5.0
 
 # One retargeted transition per schema; each keeps every state reachable, so the schema still loads.
 MUTATIONS = {
@@ -82,21 +79,11 @@ def minimal_script(tmp_path: Path, steps: str, name: str = "minimal.test.yaml") 
 # ----- the bundled suite ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def frozen_heap() -> Iterator[None]:
-    """As `voice-console test` does: long-lived objects are not rescanned, so that a full garbage
-    collection (~100 ms in a test process) does not land inside a step's `within_ms` window."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
-
-async def test_bundled_suite_passes_within_budget_and_covers_its_schemas(frozen_heap: None) -> None:
-    started = time.perf_counter()
+async def test_bundled_suite_passes_and_covers_its_schemas() -> None:
+    """Behaviour only: the suite's latency budgets measure the machine (the bench measures speed)."""
     scripts = [load_test_script(path) for path in BUNDLED]
-    results = [await run_script(script) for script in scripts]
-    elapsed = time.perf_counter() - started
+    results = [await run_script(script, budgets=False) for script in scripts]
 
     failures = [f"{c.schema} / {c.case}\n{c.detail}" for r in results for c in r.cases if not c.passed]
     assert not failures, "\n\n".join(failures)
@@ -104,13 +91,13 @@ async def test_bundled_suite_passes_within_budget_and_covers_its_schemas(frozen_
         cov = coverage(script.schema, result.cases)
         assert cov.state_percent == 100.0, f"{script.schema_name}: never reached {cov.unreached_states}"
         assert cov.edge_percent >= 90.0, f"{script.schema_name}: never taken {cov.untaken_edges}"
-    assert elapsed < SUITE_BUDGET_S, f"the bundled suite took {elapsed:.2f} s"
 
 
 async def test_cases_can_run_concurrently() -> None:
     script = load_test_script(SCHEMA_TESTS_DIR / "medication_adherence.test.yaml")
     seen: list[str] = []
-    result = await run_script(script, concurrency=4, on_result=lambda case: seen.append(case.case))
+    result = await run_script(script, concurrency=4, budgets=False,
+                              on_result=lambda case: seen.append(case.case))
     assert result.passed and sorted(seen) == sorted(c.name for c in script.cases)
     assert [c.case for c in result.cases] == [c.name for c in script.cases]  # in script order
 
@@ -152,6 +139,17 @@ async def test_failure_names_the_step_expected_and_actual_and_the_transcript(tmp
                                       "caller: yes, that is fine", "   confirm_appointment()")
     assert "expected: 'bye'" in result.detail and "transcript:" in result.detail
     assert result.message.startswith('step 1 (line 6) say "yes, that is fine": state: expected')
+
+
+async def test_latency_budgets_are_checked_unless_turned_off(tmp_path: Path) -> None:
+    path = minimal_script(tmp_path, '      - say: "yes, that is fine"\n'
+                                    '        expect: {state: done,\n'
+                                    '                 within_ms: {turn: 0.0001, render: 100000}}\n')
+    script = load_test_script(path)
+    checked = await run_case(script, script.cases[0])
+    unchecked = await run_case(script, script.cases[0], budgets=False)
+    assert checked.failure is not None and [m.field for m in checked.failure.mismatches] == ["within_ms.turn"]
+    assert unchecked.passed, unchecked.detail
 
 
 async def test_acting_after_the_call_ended_fails(tmp_path: Path) -> None:
@@ -337,7 +335,7 @@ async def test_junit_is_valid_and_carries_the_failure_detail(tmp_path: Path) -> 
 
 def test_cli_runs_the_bundled_suite_and_writes_junit(tmp_path: Path) -> None:
     out = tmp_path / "results.xml"
-    done = voice_console("schemas/", "--junit", str(out), "--coverage-min", "90")
+    done = voice_console("schemas/", "--junit", str(out), "--coverage-min", "90", "--no-budgets")
     assert done.returncode == 0, done.stdout + done.stderr
     total = sum(len(load_test_script(p).cases) for p in BUNDLED)
     assert len(re.findall(r"^  PASS  .+ ms$", done.stdout, re.MULTILINE)) == total
