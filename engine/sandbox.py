@@ -3,7 +3,7 @@
 Jinja's `SandboxedEnvironment` stops attribute escapes but not work: `'a' * 10**9`,
 `10**100000000`, nested loops, `lipsum(n=1000000)` and `'%999999999s'` all run.
 `BoundedEnvironment` checks each intercepted operator, each call, each filter and
-each loop step against the render's `Budget` (set by `bounded_render`), and
+each loop step against the render's `Budget` (set by `render_bounded`), and
 `TemplateLimitError` says which bound a template crossed.
 """
 
@@ -14,7 +14,6 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, nodes
@@ -60,34 +59,21 @@ _BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("templat
 
 
 def _budget() -> Budget:
-    """The current render's budget; outside `bounded_render`, a fresh one per use."""
+    """The current render's budget; outside `render_bounded`, a fresh one per use."""
     return _BUDGET.get() or Budget()
-
-
-@contextmanager
-def bounded_render() -> Iterator[Budget]:
-    """Give the renders inside one shared budget."""
-    token = _BUDGET.set(Budget())
-    try:
-        yield _BUDGET.get() or Budget()
-    finally:
-        _BUDGET.reset(token)
 
 
 def bounded_text(chunks: Iterable[str]) -> str:
     """Join a template's output, stopping once it passes MAX_TEXT characters."""
     size, parts = 0, []
     for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_TEXT:
-            raise TemplateLimitError(f"the output is longer than {MAX_TEXT:,} characters")
+        size = _grow(size, chunk)
         parts.append(chunk)
     return "".join(parts)
 
 
 def render_bounded(template: Template, values: Mapping[str, Any], **names: Any) -> str:
-    """`template` rendered with `values` and `names` in a budget of its own (`bounded_render`'s,
-    without a generator-based context manager on every render)."""
+    """`template` rendered with `values` and `names` in a budget of its own."""
     token = _BUDGET.set(Budget())
     try:
         return bounded_text(run_template(template, values, **names))

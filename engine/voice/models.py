@@ -203,7 +203,7 @@ def _load_whisper(model_dir: str, device: str, compute_type: str, cpu_threads: i
     return model
 
 
-PIPER_THREADS = 2  # onnxruntime's intra-op threads for Piper (not spinning; see engine/voice/cpu.py)
+PIPER_THREADS = 2  # onnxruntime's intra-op threads for Piper (not spinning; see engine/cpu.py)
 
 
 def shared_piper_voice(voice_file: str) -> Any:

@@ -8,13 +8,12 @@ import pytest
 from jinja2 import TemplateSyntaxError
 
 from engine.prompts import make_environment
-from engine.sandbox import MAX_TEXT, TemplateLimitError, bounded_render, bounded_stream, bounded_text
+from engine.sandbox import MAX_TEXT, TemplateLimitError, bounded_stream, render_bounded
 
 
 def render(source: str, **values: object) -> str:
     template = make_environment().from_string(source)
-    with bounded_render():
-        return bounded_text(template.generate(values))
+    return render_bounded(template, values)
 
 
 @pytest.mark.parametrize("source, message", [
@@ -74,8 +73,8 @@ def test_ordinary_templates_render_as_before() -> None:
 def test_the_loop_budget_is_shared_by_one_render_and_fresh_for_the_next() -> None:
     source = "{% for i in range(6000) %}{% endfor %}"
     twice = make_environment().from_string(source + source)
-    with pytest.raises(TemplateLimitError, match="loops ran more than 10,000 steps"), bounded_render():
-        bounded_text(twice.generate())
+    with pytest.raises(TemplateLimitError, match="loops ran more than 10,000 steps"):
+        render_bounded(twice, {})
     assert render(source) == "" and render(source) == ""
 
 
