@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from bench.flow_export import bench_exported_transitions
+from bench.flow_in import bench_flow_transitions
 from bench.nlu import TARGETS as NLU_TARGETS
 from bench.nlu import nlu_figures, print_nlu
 from engine.latency import percentile
@@ -270,6 +271,7 @@ TARGETS = {
     "transition_p99_ms": ("<=", 0.5),
     "transition_vs_bare_p99_ratio": ("<=", 5.0),
     "exported_transition_vs_bare_p99_ratio": ("<=", 5.0),
+    "flow_transition_vs_bare_p99_ratio": ("<=", 5.0),
     "call_states_10k_memory_mb": ("<=", 50.0),
     "schema_overhead_per_turn_p99_ms": ("<", 50.0),
     "api_lost_events": ("<=", 0),
@@ -307,6 +309,7 @@ async def collect(quick: bool) -> dict[str, Any]:
         figures.samples.setdefault("text_turn", []).extend(s / MS for s in turns["turn"])
         figures.samples.setdefault("overhead", []).extend(s / MS for s in turns["overhead"])
         results["schemas"].append(compiled.name)
+    await bench_flow_transitions(max(50, repeat // 10), figures.samples)
     results.update(
         precompute_p50_ms=figures.p("precompute", 50, MS), precompute_p99_ms=figures.p("precompute", 99, MS),
         render_p50_us=figures.p("render", 50, US), render_p99_us=figures.p("render", 99, US),
@@ -327,6 +330,10 @@ async def collect(quick: bool) -> dict[str, Any]:
         results.update({f"{name}_p50_ms": figures.p(name, 50, MS), f"{name}_p99_ms": figures.p(name, 99, MS)})
     exported = results["exported_transition_p99_ms"] / results["exported_set_node_bare_p99_ms"]
     results["exported_transition_vs_bare_p99_ratio"] = round(exported, 2)
+    for name in ("flow_transition", "flow_set_node_bare"):
+        results.update({f"{name}_p50_ms": figures.p(name, 50, MS), f"{name}_p99_ms": figures.p(name, 99, MS)})
+    flow = results["flow_transition_p99_ms"] / results["flow_set_node_bare_p99_ms"]
+    results["flow_transition_vs_bare_p99_ratio"] = round(flow, 2)
     states = bench_call_states(load_schema(bundled_schemas()[0]), 10_000)
     results.update(call_states_10k_create_ms=states["create_ms"],
                    call_states_10k_memory_mb=states["memory_mb"],
@@ -353,6 +360,8 @@ def print_table(results: dict[str, Any], verdicts: dict[str, bool]) -> None:
         ("  baseline: bare set_node_from_config", "set_node_bare", "ms", None),
         ("exported flow: tool + set_node (Pipecat)", "exported_transition", "ms", None),
         ("  baseline: bare set_node_from_config", "exported_set_node_bare", "ms", None),
+        ("plain Pipecat flow here: function call", "flow_transition", "ms", None),
+        ("  baseline: bare set_node_from_config", "flow_set_node_bare", "ms", None),
         ("text turn (caller text -> bot text)", "text_turn", "ms", None),
         ("schema overhead per turn", "schema_overhead_per_turn", "ms", None),
     ]
