@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli.cmd_calls import Action, read_turn_script
 from engine.errors import EngineError
 from engine.paths import DEFAULT_SCHEMA, default_patient_for
 from engine.schema.compiled import CompiledSchema, load_schema
@@ -36,6 +37,9 @@ def add_screenshot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA)
     parser.add_argument("--patient", type=Path, help="patient JSON file (default: the schema's first)")
     parser.add_argument("--steps", type=int, default=2, help="caller turns before the forced transition")
+    parser.add_argument("--script", type=Path, metavar="TURNS",
+                        help="play these turns ('call' format: caller lines, '!force S', '!call F {…}') "
+                             "instead of stepping along intents and forcing a move")
     parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--tab", default="latency", choices=("latency", "report", "history", "tests"),
                         help="the bottom tab to show")
@@ -57,13 +61,15 @@ def run_screenshot(args: argparse.Namespace) -> int:
         create_application()
         flow = (str(args.handlers or ""), str(args.state or ""))
         patient = args.patient or (None if any(flow) else default_patient_for(load_schema(args.schema).name))
+        script = read_turn_script(args.script, load_schema(args.schema).schema.nodes) if args.script else None
         status: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps,
-                                        (int(width), int(height)), Path(scratch), args.tab, flow))
+                                        (int(width), int(height)), Path(scratch), args.tab, flow, script))
         return status
 
 
 async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size: tuple[int, int],
-                 scratch: Path, tab: str = "latency", flow: tuple[str, str] = ("", "")) -> int:
+                 scratch: Path, tab: str = "latency", flow: tuple[str, str] = ("", ""),
+                 script: list[Action] | None = None) -> int:
     from console.app import build_window, file_settings
     from console.controllers import CallController
 
@@ -75,7 +81,11 @@ async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size
     window.apply_default_layout()  # a fresh window's proportions at this size
     try:
         window.docks[tab].raise_()
-        await _play(controller, window.setup.setup(), controller.flow_files.load(str(schema)), steps)
+        compiled = controller.flow_files.load(str(schema))
+        if script is None:
+            await _play(controller, window.setup.setup(), compiled, steps)
+        else:
+            await _play_script(controller, window.setup.setup(), script)
         await asyncio.sleep(PLOT_SETTLE_S)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):
@@ -105,6 +115,22 @@ async def _play(controller: CallController, setup: CallSetup, compiled: Compiled
                    if name not in visited and not node.ending and node.decide is None), None)
     if target is not None and controller.call_state == "running":
         await controller.force(target)
+
+
+async def _play_script(controller: CallController, setup: CallSetup, script: list[Action]) -> None:
+    """Start, then play the turns as the operator would type them, until the call ends."""
+    if not await controller.start(setup):
+        raise EngineError("the call could not start (see the messages above)")
+    for action in script:
+        if controller.call_state != "running":
+            return
+        if action.kind == "say":
+            await controller.step(action.value)
+        elif action.kind == "force":
+            await controller.force(action.value)
+        elif action.kind == "call":
+            await controller.call_function(action.value, action.arguments, action.result)
+        await asyncio.sleep(STEP_PAUSE_S)
 
 
 async def _take_step(controller: CallController, compiled: CompiledSchema) -> bool:
