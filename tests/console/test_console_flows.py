@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QLineEdit, QPushButton
 
+from cli.cmd_core import gui_files
+from cli.main import build_parser
 from console.main_window import MainWindow
-from console.panels.flow_box import IMPORT_TITLE, import_question
+from console.panels.flow_box import IMPORT_TITLE, NONE_CHOSEN, import_question
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio, ScriptedDialogs
@@ -134,3 +136,21 @@ def test_with_handlers_the_function_runs_and_its_result_picks_the_branch(
               and "ƒ check_member" in window.transcript.text())
     assert '"member_id": "A-100"' in window.transcript.text()
     assert not dialogs.errors, dialogs.errors
+
+
+def test_gui_handlers_and_state_reach_the_window_which_asks_before_importing(
+        make_window: MakeWindow, dialogs: ScriptedDialogs, qtbot: Any, tmp_path: Path) -> None:
+    handlers = tmp_path / "gui_handlers.py"  # a module no other test has imported
+    handlers.write_text(HANDLERS.read_text())
+    args = build_parser().parse_args(["gui", str(FLOW), "--handlers", str(handlers), "--state", str(STATE)])
+    schema, patient, handlers_file, state_file = (str(path or "") for path in gui_files(args))
+    assert all(getattr(module, "__file__", None) != str(handlers) for module in list(sys.modules.values()))
+    window = make_window(schema, patient, handlers=handlers_file, state=state_file)
+    box = window.setup.flow_box
+    assert dialogs.questions == [import_question(str(handlers))]
+    assert (box.handlers_label.full_text(), box.state_label.full_text()) == (handlers.name, STATE.name)
+    assert window.setup.problems == []
+    clear_handlers = next(button for button in box.findChildren(QPushButton) if button.text() == "×")
+    qtbot.mouseClick(clear_handlers, Qt.MouseButton.LeftButton)
+    assert box.handlers == "" and box.handlers_label.full_text() == NONE_CHOSEN
+    assert window.setup.setup()["handlers"] == ""
