@@ -115,7 +115,7 @@ class StateGraphPanel(Panel):
         `labels` replaces an edge's shown label (a branch's case values); `decisions` are the nodes decided
         by data, drawn as pointed hexagons."""
         self._clear()
-        self._labels.update(labels or {})
+        self._labels = dict(labels or {})
         decided = decisions or set()
         names = list(dict.fromkeys([*states, *(e[0] for e in edges), *(e[2] for e in edges)]))
         unique_edges = list(dict.fromkeys((source, intent, target) for source, intent, target in edges))
