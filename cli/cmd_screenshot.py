@@ -75,7 +75,8 @@ async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size
     window.apply_default_layout()  # a fresh window's proportions at this size
     try:
         window.docks[tab].raise_()
-        await _play(controller, window.setup.setup(), controller.flow_files.load(str(schema)), steps)
+        setup = window.setup.setup()
+        await _play(controller, setup, controller.load(setup), steps)
         await asyncio.sleep(PLOT_SETTLE_S)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):

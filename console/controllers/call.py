@@ -22,7 +22,7 @@ from loguru import logger
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from console.controllers.call_setup import make_call, responder_of
-from console.controllers.flow_files import FlowFiles, is_flow_file
+from console.controllers.flow_files import is_flow_file, load_setup
 from console.controllers.history import HistoryController, HistorySupport
 from console.controllers.replay import ReplayCursor
 from console.controllers.schema_view import NodeRenderer, classification_view, schema_info, schema_name_of
@@ -86,7 +86,7 @@ class CallController(QObject):
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task[Any] | None = None
-        self.flow_files = FlowFiles()  # a plain flow's handlers module and initial state
+        self._selected_flow = False  # whether the selected file is a plain Pipecat flow
         self._flush_timer = _single_shot(self, 0, self.flush)
         self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
         self.voice = voice or VoiceAdapter()
@@ -140,30 +140,40 @@ class CallController(QObject):
         patient = default_patient_for(DEFAULT_SCHEMA.stem)
         return str(DEFAULT_SCHEMA), str(patient or "")
 
-    def is_flow_file(self, path: str) -> bool:
-        return is_flow_file(path)
+    @property
+    def selected_is_flow(self) -> bool:
+        """Whether the file `select` was last given is a plain Pipecat flow (even one that did not load)."""
+        return self._selected_flow
+
+    def load(self, setup: CallSetup) -> CompiledSchema:
+        """The schema or plain flow `setup` names, a flow with the setup's handlers module and state."""
+        return load_setup(setup)
 
     def patients_for(self, schema_path: str) -> list[Choice]:
         name = schema_name_of(schema_path)
         return [(patient.id, str(patient.path)) for patient in JsonFolderPatientStore().list(name)]
 
-    def select(self, schema_path: str, patient_path: str) -> list[str]:
-        """Show a schema and preview its nodes for a patient; returns every problem found (none: ready)."""
-        problems = self._select(schema_path, patient_path)
+    def select(self, schema_path: str, patient_path: str, handlers: str = "", state: str = "") -> list[str]:
+        """Show a schema (or a plain flow with its `handlers` module and `state` file) and preview its
+        nodes for a patient; returns every problem found (none: ready)."""
+        problems = self._select(CallSetup(schema=schema_path, patient=patient_path, handlers=handlers,
+                                          state=state))
         self.previewChanged.emit()
         return problems
 
-    def _select(self, schema_path: str, patient_path: str) -> list[str]:
+    def _select(self, setup: CallSetup) -> list[str]:
         self._nodes.clear_preview()
         try:
-            compiled = self.flow_files.load(schema_path)
+            compiled = self.load(setup)
         except EngineError as error:
+            self._selected_flow = is_flow_file(setup["schema"])  # parsed only when it did not load
             self._show_schema(None)
             return describe(error)
+        self._selected_flow = compiled.is_flow
         self._show_schema(compiled)
         if compiled.is_flow:  # a flow has no patient record: its nodes render from its state
             return self._nodes.preview_record(compiled, {})
-        return self._nodes.preview_patient(compiled, patient_path)
+        return self._nodes.preview_patient(compiled, setup["patient"])
 
     def node_view(self, state: str) -> NodeView | None:
         """A node's rendered texts (values marked with their fields) and template sources."""
@@ -211,7 +221,7 @@ class CallController(QObject):
         return True
 
     async def _new_call(self, setup: CallSetup) -> HealthcareAIPipeline:
-        compiled = self.flow_files.load(setup["schema"])
+        compiled = self.load(setup)
         self._show_schema(compiled)
         responder_of(setup)  # a missing LLM URL is said before the voice models load
         voice = None
@@ -219,7 +229,7 @@ class CallController(QObject):
             async with self.working("Loading the voice models…"):
                 self.voice.recordings_root = self.history.recordings_root()
                 voice = await self.voice.build(setup)
-        return make_call(compiled, setup, self.flow_files, voice)
+        return make_call(compiled, setup, voice)
 
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
