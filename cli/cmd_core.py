@@ -103,12 +103,13 @@ def run_gui(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise EngineError(f"the console cannot start: {error} (./run.sh installs what it needs; "
                           "`voice-console render` and the other commands work without it)") from error
-    if args.handlers is not None or args.state is not None:  # checked (and imported) before the window opens
-        from engine.schema.compiled import use_flow_files
+    return run_console(*gui_files(args))
 
-        compiled = load_with_flow_options(args.schema, args)
-        use_flow_files(args.schema, args.handlers, compiled.flow.initial_state if compiled.flow else None)
-    return run_console(args.schema, args.patient or default_patient_for(args.schema.stem))
+
+def gui_files(args: argparse.Namespace) -> tuple[Path, Path | None, Path | None, Path | None]:
+    """The schema, patient, handlers module and state file the console opens with; the console imports
+    the handlers module only after the operator agrees in its confirmation dialog."""
+    return args.schema, args.patient or default_patient_for(args.schema.stem), args.handlers, args.state
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -81,11 +81,11 @@ async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size
     window.apply_default_layout()  # a fresh window's proportions at this size
     try:
         window.docks[tab].raise_()
-        compiled = controller.flow_files.load(str(schema))
+        setup = window.setup.setup()
         if script is None:
-            await _play(controller, window.setup.setup(), compiled, steps)
+            await _play(controller, setup, controller.load(setup), steps)
         else:
-            await _play_script(controller, window.setup.setup(), script)
+            await _play_script(controller, setup, script)
         await asyncio.sleep(PLOT_SETTLE_S)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(out)):

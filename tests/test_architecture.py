@@ -10,6 +10,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_MODULE_LINES = 500  # the project's limit for a module of engine/, console/ or cli/
 
 
 def test_import_contracts_are_kept() -> None:
@@ -53,3 +54,9 @@ def import_cycles(package: str) -> list[list[str]]:
 
 def test_no_import_cycle_among_engine_modules() -> None:
     assert import_cycles("engine") == []
+
+
+def test_no_console_or_cli_module_is_over_500_lines() -> None:
+    lengths = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+               for folder in ("console", "cli") for path in (ROOT / folder).rglob("*.py")}
+    assert lengths and {path: n for path, n in lengths.items() if n > MAX_MODULE_LINES} == {}

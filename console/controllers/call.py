@@ -19,12 +19,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from loguru import logger
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from console.controllers.call_setup import make_call, responder_of
-from console.controllers.flow_files import FlowFiles, is_flow_file
+from console.controllers.flow_files import is_flow_file, load_setup
 from console.controllers.history import HistoryController, HistorySupport
 from console.controllers.replay import ReplayCursor
+from console.controllers.reporting import Reporter, single_shot
 from console.controllers.schema_view import NodeRenderer, classification_view, schema_info, schema_name_of
 from console.controllers.state import LIVE_STATES, CallState, allowed
 from console.controllers.tests import TestRunController
@@ -36,7 +37,7 @@ from engine.describe import describe
 from engine.errors import EngineError
 from engine.export import write_latency_csv
 from engine.lifecycle import CallStatus
-from engine.logs import REDACTOR, Redactor, redactor_for, safe_line
+from engine.logs import redactor_for
 from engine.paths import DEFAULT_SCHEMA, PATIENTS_DIR, SCHEMAS_DIR, bundled_schemas, default_patient_for
 from engine.patients import JsonFolderPatientStore
 from engine.pipeline import HealthcareAIPipeline
@@ -47,13 +48,12 @@ REPORT_INTERVAL_MS = 500
 BENIGN_ERROR_SOURCES = {"input", "force"}  # an operator's typo, reported where it was made
 
 
-class CallController(QObject):
+class CallController(Reporter):
     """One call at a time (live or replayed from the history), as Qt signals and plain data."""
 
     callStateChanged = Signal(str)  # a CallState value
     busyChanged = Signal(bool, str)  # busy, what it is doing
-    messageShown = Signal(str)  # a status-line notice
-    failed = Signal(str, str)  # title, message: shown on the status line and in a dialog
+    # messageShown (a notice) and failed (title, message) come from Reporter
     schemaChanged = Signal(object)  # SchemaInfo, or None when no schema can be shown
     previewChanged = Signal()  # the chosen schema or patient changed: node views render anew
     timelineReset = Signal()  # a new call or a replay begins
@@ -76,7 +76,6 @@ class CallController(QObject):
                  history: HistorySupport | None = None) -> None:
         super().__init__(parent)
         self._call: HealthcareAIPipeline | None = None
-        self._redactor: Redactor = REDACTOR  # the shown call's patient values, kept after it ends
         self._state = CallState.READY
         self._nodes = NodeRenderer()
         self._replaying = False
@@ -86,9 +85,9 @@ class CallController(QObject):
         self._busy_messages: list[str] = []
         self._step_lock = asyncio.Lock()
         self._starting: asyncio.Task[Any] | None = None
-        self.flow_files = FlowFiles()  # a plain flow's handlers module and initial state
-        self._flush_timer = _single_shot(self, 0, self.flush)
-        self._report_timer = _single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
+        self._selected_flow = False  # whether the selected file is a plain Pipecat flow
+        self._flush_timer = single_shot(self, 0, self.flush)
+        self._report_timer = single_shot(self, REPORT_INTERVAL_MS, self._emit_report)
         self.voice = voice or VoiceAdapter()
         self.voice.setParent(self)
         self.history = HistoryController(self, self.voice, history)
@@ -140,30 +139,40 @@ class CallController(QObject):
         patient = default_patient_for(DEFAULT_SCHEMA.stem)
         return str(DEFAULT_SCHEMA), str(patient or "")
 
-    def is_flow_file(self, path: str) -> bool:
-        return is_flow_file(path)
+    @property
+    def selected_is_flow(self) -> bool:
+        """Whether the file `select` was last given is a plain Pipecat flow (even one that did not load)."""
+        return self._selected_flow
+
+    def load(self, setup: CallSetup) -> CompiledSchema:
+        """The schema or plain flow `setup` names, a flow with the setup's handlers module and state."""
+        return load_setup(setup)
 
     def patients_for(self, schema_path: str) -> list[Choice]:
         name = schema_name_of(schema_path)
         return [(patient.id, str(patient.path)) for patient in JsonFolderPatientStore().list(name)]
 
-    def select(self, schema_path: str, patient_path: str) -> list[str]:
-        """Show a schema and preview its nodes for a patient; returns every problem found (none: ready)."""
-        problems = self._select(schema_path, patient_path)
+    def select(self, schema_path: str, patient_path: str, handlers: str = "", state: str = "") -> list[str]:
+        """Show a schema (or a plain flow with its `handlers` module and `state` file) and preview its
+        nodes for a patient; returns every problem found (none: ready)."""
+        problems = self._select(CallSetup(schema=schema_path, patient=patient_path, handlers=handlers,
+                                          state=state))
         self.previewChanged.emit()
         return problems
 
-    def _select(self, schema_path: str, patient_path: str) -> list[str]:
+    def _select(self, setup: CallSetup) -> list[str]:
         self._nodes.clear_preview()
         try:
-            compiled = self.flow_files.load(schema_path)
+            compiled = self.load(setup)
         except EngineError as error:
+            self._selected_flow = is_flow_file(setup["schema"])  # parsed only when it did not load
             self._show_schema(None)
             return describe(error)
+        self._selected_flow = compiled.is_flow
         self._show_schema(compiled)
         if compiled.is_flow:  # a flow has no patient record: its nodes render from its state
             return self._nodes.preview_record(compiled, {})
-        return self._nodes.preview_patient(compiled, patient_path)
+        return self._nodes.preview_patient(compiled, setup["patient"])
 
     def node_view(self, state: str) -> NodeView | None:
         """A node's rendered texts (values marked with their fields) and template sources."""
@@ -211,7 +220,7 @@ class CallController(QObject):
         return True
 
     async def _new_call(self, setup: CallSetup) -> HealthcareAIPipeline:
-        compiled = self.flow_files.load(setup["schema"])
+        compiled = self.load(setup)
         self._show_schema(compiled)
         responder_of(setup)  # a missing LLM URL is said before the voice models load
         voice = None
@@ -219,7 +228,7 @@ class CallController(QObject):
             async with self.working("Loading the voice models…"):
                 self.voice.recordings_root = self.history.recordings_root()
                 voice = await self.voice.build(setup)
-        return make_call(compiled, setup, self.flow_files, voice)
+        return make_call(compiled, setup, voice)
 
     def begin_call(self, call: HealthcareAIPipeline, recorded: bool = True) -> None:
         """Follow a new call's events (a live call, or a test case's when not `recorded`)."""
@@ -488,28 +497,3 @@ class CallController(QObject):
             self._busy_messages.remove(message)
             latest = self._busy_messages[-1] if self._busy_messages else ""
             self.busyChanged.emit(bool(latest), latest)
-
-    def report_failure(self, title: str, error: BaseException) -> None:
-        """Say on `failed` what went wrong (unexpected errors are logged with their traceback)."""
-        if not isinstance(error, EngineError):
-            logger.opt(exception=error).error(title)
-        self.say_failed(title, "\n".join(describe(error)))
-
-    def notify(self, text: str) -> None:
-        """The one way a notice reaches the status line."""
-        self.messageShown.emit(self.safe(text))
-
-    def say_failed(self, title: str, message: str) -> None:
-        """The one way a failure reaches the status line and a dialog."""
-        self.failed.emit(self.safe(title), self.safe(message))
-
-    def safe(self, text: str) -> str:
-        """`text` as the console may show it: the shown call's patient values redacted (and any
-        live call's), control characters escaped. Transcript and prompts show values on purpose."""
-        return safe_line(REDACTOR.scrub(text), self._redactor)
-
-
-def _single_shot(parent: QObject, interval_ms: int, slot: Any) -> QTimer:
-    timer = QTimer(parent, singleShot=True, interval=interval_ms)
-    timer.timeout.connect(slot)
-    return timer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.controllers.flow_files import FlowFiles
+from console.controllers.flow_files import flow_patient_id
 from console.panels import CallSetup
 from engine.calls import call_for_record, create_call
 from engine.errors import ResponderError
@@ -26,9 +26,8 @@ def responder_of(setup: CallSetup) -> ResponderConfig:
     return responder
 
 
-def make_call(compiled: CompiledSchema, setup: CallSetup, flow_files: FlowFiles,
-              voice: Any = None) -> HealthcareAIPipeline:
+def make_call(compiled: CompiledSchema, setup: CallSetup, voice: Any = None) -> HealthcareAIPipeline:
     responder = responder_of(setup)
     if compiled.is_flow:
-        return call_for_record(compiled, {}, flow_files.patient_id(), responder=responder, voice=voice)
+        return call_for_record(compiled, {}, flow_patient_id(setup), responder=responder, voice=voice)
     return create_call(compiled, setup["patient"], responder=responder, voice=voice)

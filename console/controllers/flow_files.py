@@ -1,17 +1,18 @@
 """A plain Pipecat flow's companions: its handlers module and its initial state file.
 
-The operator (or `voice-console gui --handlers/--state`) names them; the setup panel asks before a
-handlers module is named here, because loading the flow imports it and that runs its code. A schema
-(with `name:`) takes neither, so they are passed to the loader only for a plain flow.
+The operator (or `voice-console gui --handlers/--state`) names them in Call setup (`CallSetup.handlers`
+and `.state`); the setup panel asks before naming a handlers module, because loading the flow imports it
+and that runs its code. A schema (with `name:`) takes neither, so they reach the loader only for a flow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from console.panels import Segment
+from console.panels import CallSetup, Segment
 from engine.interop.flow_in import PLACEHOLDER, lookup
 from engine.interop.handlers import load_state
 from engine.schema.compiled import CompiledSchema, load_schema
@@ -21,28 +22,33 @@ from engine.schema.yaml_loader import YamlLoadError, load_yaml
 NO_PATIENT = "flow"  # the patient id of a plain flow's calls: a flow has no patient record
 
 
-class FlowFiles:
-    def __init__(self) -> None:
-        self.handlers = ""  # a confirmed handlers module (.py), or ""
-        self.state = ""  # an initial state file (.json), or ""
+def load_setup(setup: CallSetup) -> CompiledSchema:
+    """The schema or flow `setup` names; a flow joined with the setup's handlers module and initial state
+    (only a file given either is parsed first, to tell a flow from a schema, which takes neither)."""
+    path, handlers, state = setup["schema"], setup.get("handlers", ""), setup.get("state", "")
+    if not (handlers or state) or not is_flow_file(path):
+        return load_schema(path)
+    return load_schema(path, handlers=handlers or None, state=load_state(Path(state)) if state else None)
 
-    def set(self, handlers: str, state: str) -> None:
-        self.handlers, self.state = handlers, state
 
-    def load(self, path: str) -> CompiledSchema:
-        """The schema or flow at `path`; a flow joined with the handlers module and initial state."""
-        if not is_flow_file(path):
-            return load_schema(path)
-        state = load_state(Path(self.state)) if self.state else None
-        return load_schema(path, handlers=self.handlers or None, state=state)
-
-    def patient_id(self) -> str:
-        """What a flow's call is filed under in the history: its state file's name, else "flow"."""
-        return Path(self.state).stem if self.state else NO_PATIENT
+def flow_patient_id(setup: CallSetup) -> str:
+    """What a flow's call is filed under in the history: its state file's name, else "flow"."""
+    state = setup.get("state", "")
+    return Path(state).stem if state else NO_PATIENT
 
 
 def is_flow_file(path: str) -> bool:
-    """Whether `path` holds a plain Pipecat flow (even one with problems), not a schema."""
+    """Whether `path` holds a plain Pipecat flow (even one with problems), not a schema; each version of
+    a file is parsed once."""
+    try:
+        modified = Path(path).stat().st_mtime_ns
+    except OSError:
+        return False
+    return _is_flow_version(str(Path(path).resolve()), modified)
+
+
+@lru_cache(maxsize=64)
+def _is_flow_version(path: str, _modified: int) -> bool:
     try:
         raw, _positions = load_yaml(path)
     except (YamlLoadError, OSError):

@@ -3,6 +3,7 @@ a call's recorded audio."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,9 @@ class HistoryController(QObject):
         self.store = store or HistorySupport()
         self._output_device = ""  # the set-up's chosen speaker ("" = default)
         self._playing = False
+        self._stopping = False  # a stop was asked for: the audio thread ends after its current block
+        self._idle = asyncio.Event()  # set while no recording plays
+        self._idle.set()
         call.recordedCallEnded.connect(self.historyChanged)
 
     def status(self) -> tuple[bool, str]:
@@ -148,6 +152,8 @@ class HistoryController(QObject):
         if path is None:
             self._call.say_failed("Cannot play the recording", f"The call {call_id} has no recorded audio.")
             return False
+        if self._playing and self._stopping:  # ▶ right after ■ or a scrub: the stopped playback ends first
+            await self._idle.wait()
         if self._playing:
             self._call.say_failed("Cannot play the recording",
                                    "A recording is already playing: stop it first.")
@@ -169,10 +175,15 @@ class HistoryController(QObject):
 
     def stop_playback(self) -> None:
         """Stop a playing recording (the audio thread stops after its current block)."""
+        self._stopping = self._playing
         self._voice.stop_playback()
 
     def _set_playing(self, playing: bool) -> None:
-        self._playing = playing
+        self._playing, self._stopping = playing, False
+        if playing:
+            self._idle.clear()
+        else:
+            self._idle.set()
         self.playingChanged.emit(playing)
 
     def close(self) -> None:

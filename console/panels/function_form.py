@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 from console.panels import FunctionChoice, ParameterSpec
 
 SPIN_LIMIT = 1_000_000_000
+LEFT_OUT = "—"  # an optional boolean's or number's empty choice: the argument is left out
+EMPTY_NUMBER = -SPIN_LIMIT - 1  # an optional number's spin box minimum, shown as LEFT_OUT
 Reader = Callable[[], Any]  # a field's value; None when it is left empty
 PLACEHOLDERS = {"date": "a date, e.g. 1970-05-04 or May 4, 1970", "time": "a time, e.g. 2:30 pm",
                 "phone": "a phone number", "name": "a name"}
@@ -178,24 +180,40 @@ class FunctionForm(QWidget):
 
 
 def _editor(parameter: ParameterSpec) -> tuple[QWidget, Reader]:
-    """An editor for the parameter's type, and how to read its value."""
+    """An editor for the parameter's type, and how to read its value (an optional one can stay empty)."""
     if parameter.type == "boolean":
-        box = QCheckBox()
-        return box, box.isChecked
+        return _boolean_editor(parameter.required)
     if parameter.type == "integer":
-        spin = QSpinBox()
-        spin.setRange(-SPIN_LIMIT, SPIN_LIMIT)
-        return spin, spin.value
+        return _number_editor(QSpinBox(), parameter.required)
     if parameter.type == "number":
         number = QDoubleSpinBox()
-        number.setRange(-SPIN_LIMIT, SPIN_LIMIT)
         number.setDecimals(3)
-        return number, number.value
+        return _number_editor(number, parameter.required)
     if parameter.type in ("enum", "item"):
         return _choice_editor(parameter)
     line = QLineEdit()
     line.setPlaceholderText(PLACEHOLDERS.get(parameter.type, parameter.description or parameter.type))
     return line, lambda: line.text().strip() or None
+
+
+def _boolean_editor(required: bool) -> tuple[QWidget, Reader]:
+    if required:
+        box = QCheckBox()
+        return box, box.isChecked
+    combo = QComboBox()  # left out, true or false
+    for text, value in ((LEFT_OUT, None), ("true", True), ("false", False)):
+        combo.addItem(text, value)
+    return combo, combo.currentData
+
+
+def _number_editor(spin: QSpinBox | QDoubleSpinBox, required: bool) -> tuple[QWidget, Reader]:
+    if required:
+        spin.setRange(-SPIN_LIMIT, SPIN_LIMIT)
+        return spin, spin.value
+    spin.setRange(EMPTY_NUMBER, SPIN_LIMIT)  # the minimum shows LEFT_OUT: an empty field
+    spin.setSpecialValueText(LEFT_OUT)
+    spin.setValue(EMPTY_NUMBER)
+    return spin, lambda: None if spin.value() == spin.minimum() else spin.value()
 
 
 def _choice_editor(parameter: ParameterSpec) -> tuple[QWidget, Reader]:

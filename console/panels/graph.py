@@ -115,7 +115,7 @@ class StateGraphPanel(Panel):
         `labels` replaces an edge's shown label (a branch's case values); `decisions` are the nodes decided
         by data, drawn as pointed hexagons."""
         self._clear()
-        self._labels.update(labels or {})
+        self._labels: dict[EdgeKey, str] = dict(labels or {})
         decided = decisions or set()
         names = list(dict.fromkeys([*states, *(e[0] for e in edges), *(e[2] for e in edges)]))
         unique_edges = list(dict.fromkeys((source, intent, target) for source, intent, target in edges))
@@ -196,7 +196,7 @@ class StateGraphPanel(Panel):
 
     def _clear(self) -> None:
         self._scene.clear()
-        self._labels: dict[EdgeKey, str] = {}
+        self._labels = {}
         self._nodes: dict[str, NodeItem] = {}
         self._edges: dict[EdgeKey, EdgeItem] = {}
         self._forced_extra: dict[tuple[str, str], EdgeItem] = {}

@@ -250,9 +250,9 @@ class SetupPanel(Panel):
         self._save()
 
     def _refresh(self) -> None:
-        self._controller.flow_files.set(self.flow_box.handlers, self.flow_box.state)
-        self.problems = self._controller.select(self.schema_path, self.patient_path)
-        is_flow = self._controller.is_flow_file(self.schema_path)
+        self.problems = self._controller.select(self.schema_path, self.patient_path, self.flow_box.handlers,
+                                                self.flow_box.state)
+        is_flow = self._controller.selected_is_flow
         self._form.setRowVisible(self.flow_box, is_flow)
         self._form.setRowVisible(self.patient_box, not is_flow)
         self.problem_list.clear()

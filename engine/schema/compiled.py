@@ -205,13 +205,6 @@ class CompiledSchema:
 
 _cache: dict[tuple[Path, int, str, str, str], CompiledSchema] = {}
 _cache_lock = threading.Lock()
-_flow_files: dict[Path, tuple[Path | None, Mapping[str, Any] | None]] = {}
-
-
-def use_flow_files(path: Path | str, handlers: Path | str | None, state: Mapping[str, Any] | None) -> None:
-    """Open the plain flow at `path` with this handlers module and initial state wherever it is loaded
-    without them (the console, started by `voice-console gui FLOW --handlers ... --state ...`)."""
-    _flow_files[Path(path).resolve()] = (Path(handlers) if handlers else None, state)
 
 
 def load_schema(path: Path | str, *, handlers: Path | str | None = None,
@@ -220,8 +213,6 @@ def load_schema(path: Path | str, *, handlers: Path | str | None = None,
     """Load and compile a schema, or a plain Pipecat flow with its `handlers` module (imported only
     here, `announce` told first) and initial `state`; calls of the same unchanged files share one result."""
     resolved = Path(path).resolve()
-    if handlers is None and state is None:
-        handlers, state = _flow_files.get(resolved, (None, None))
     try:
         key = (resolved, resolved.stat().st_mtime_ns, nlu_mode(), _handlers_key(handlers),
                json.dumps(state or {}, sort_keys=True, default=str))

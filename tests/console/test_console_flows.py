@@ -9,11 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QLineEdit, QPushButton
 
+from cli.cmd_core import gui_files
+from cli.main import build_parser
+from console.controllers import flow_files
 from console.main_window import MainWindow
-from console.panels.flow_box import IMPORT_TITLE, import_question
+from console.panels import CallSetup
+from console.panels.flow_box import IMPORT_TITLE, NONE_CHOSEN, import_question
+from engine.paths import DEFAULT_SCHEMA, default_patient_for
+from engine.schema.yaml_loader import load_yaml
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio, ScriptedDialogs
@@ -134,3 +141,49 @@ def test_with_handlers_the_function_runs_and_its_result_picks_the_branch(
               and "ƒ check_member" in window.transcript.text())
     assert '"member_id": "A-100"' in window.transcript.text()
     assert not dialogs.errors, dialogs.errors
+
+
+def test_gui_handlers_and_state_reach_the_window_which_asks_before_importing(
+        make_window: MakeWindow, dialogs: ScriptedDialogs, qtbot: Any, tmp_path: Path) -> None:
+    handlers = tmp_path / "gui_handlers.py"  # a module no other test has imported
+    handlers.write_text(HANDLERS.read_text())
+    args = build_parser().parse_args(["gui", str(FLOW), "--handlers", str(handlers), "--state", str(STATE)])
+    schema, patient, handlers_file, state_file = (str(path or "") for path in gui_files(args))
+    assert all(getattr(module, "__file__", None) != str(handlers) for module in list(sys.modules.values()))
+    window = make_window(schema, patient, handlers=handlers_file, state=state_file)
+    box = window.setup.flow_box
+    assert dialogs.questions == [import_question(str(handlers))]
+    assert (box.handlers_label.full_text(), box.state_label.full_text()) == (handlers.name, STATE.name)
+    assert window.setup.problems == []
+    clear_handlers = next(button for button in box.findChildren(QPushButton) if button.text() == "×")
+    qtbot.mouseClick(clear_handlers, Qt.MouseButton.LeftButton)
+    assert box.handlers == "" and box.handlers_label.full_text() == NONE_CHOSEN
+    assert window.setup.setup()["handlers"] == ""
+
+
+def test_a_call_takes_the_flow_files_from_its_setup(window: MainWindow, aio: Aio) -> None:
+    started: list[dict[str, str]] = []
+    window.controller.callStarted.connect(lambda _at, info: started.append(info))
+    setup = CallSetup(schema=str(FLOW), patient="", responder="scripted", mode="text", state=str(STATE))
+    assert aio.run(window.controller.start(setup))
+    aio.until(lambda: started)
+    assert started[0]["patient_id"] == STATE.stem  # filed under its state file: the setup's state was used
+
+
+def test_a_refresh_reads_the_flow_kind_from_the_loaded_schema_not_the_file_again(
+        window: MainWindow, dialogs: ScriptedDialogs, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_flow(window, dialogs)
+    parsed: list[str] = []
+
+    def counted_load_yaml(path: Any) -> Any:
+        parsed.append(str(path))
+        return load_yaml(path)
+
+    monkeypatch.setattr(flow_files, "load_yaml", counted_load_yaml)
+    window.setup.show_call("front_desk", "")  # the same flow again: a refresh that loads from the cache
+    assert window.setup.flow_box.isVisible() and not window.setup.patient_box.isVisible()
+    assert parsed == []
+    patient = default_patient_for(DEFAULT_SCHEMA.stem)
+    window.setup.restore(str(DEFAULT_SCHEMA), str(patient))  # a schema: its loaded form says it is no flow
+    assert not window.setup.flow_box.isVisible() and window.setup.patient_box.isVisible()
+    assert parsed == []

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, Q
 
 from console.main_window import MainWindow
 from console.panels import FunctionChoice, ParameterSpec
-from console.panels.function_form import FunctionForm
+from console.panels.function_form import LEFT_OUT, FunctionForm
 
 if TYPE_CHECKING:
     from tests.console.conftest import Aio, ScriptedDialogs
@@ -42,7 +42,7 @@ def test_each_parameter_type_gets_its_editor_and_its_value(qtbot: Any) -> None:
     form.set_functions([EVERY_TYPE])
     form.set_ready(True)
     editors = form.fields
-    assert isinstance(editors["kind"], QComboBox) and isinstance(editors["urgent"], QCheckBox)
+    assert isinstance(editors["kind"], QComboBox) and isinstance(editors["urgent"], QComboBox)
     assert isinstance(editors["count"], QSpinBox) and isinstance(editors["weight"], QDoubleSpinBox)
     assert isinstance(editors["day"], QLineEdit) and isinstance(editors["notes"], QLineEdit)
     medicine = editors["medicine"]
@@ -55,14 +55,38 @@ def test_each_parameter_type_gets_its_editor_and_its_value(qtbot: Any) -> None:
     assert "day" in form.problem.text()
 
     editors["kind"].setCurrentText("follow-up")  # type: ignore[attr-defined]  # a QComboBox, checked above
-    editors["urgent"].setChecked(True)  # type: ignore[attr-defined]  # a QCheckBox, checked above
+    editors["urgent"].setCurrentText("true")  # type: ignore[attr-defined]  # a QComboBox, checked above
     editors["count"].setValue(3)  # type: ignore[attr-defined]  # a QSpinBox, checked above
     qtbot.keyClicks(editors["day"], "May 4, 1970")
     form.result_fields["outcome"].setCurrentText("declined")
     with qtbot.waitSignal(form.callRequested) as called:
         form.call_button.click()
-    arguments = {"kind": "follow-up", "urgent": True, "count": 3, "weight": 0.0, "day": "May 4, 1970"}
+    arguments = {"kind": "follow-up", "urgent": True, "count": 3, "day": "May 4, 1970"}  # no weight given
     assert called.args == ["note_visit", arguments, {"outcome": "declined"}]
+
+
+def test_optional_booleans_and_numbers_are_left_out_until_given(qtbot: Any) -> None:
+    required_flag = ParameterSpec("confirmed", "boolean", "", True, [])
+    form = FunctionForm()
+    qtbot.addWidget(form)
+    form.set_functions([EVERY_TYPE._replace(parameters=[*EVERY_TYPE.parameters, required_flag])])
+    form.set_ready(True)
+    urgent, count, weight = (form.fields[name] for name in ("urgent", "count", "weight"))
+    assert isinstance(urgent, QComboBox) and isinstance(count, QSpinBox)
+    assert isinstance(weight, QDoubleSpinBox) and isinstance(form.fields["confirmed"], QCheckBox)
+    assert [urgent.itemText(i) for i in range(urgent.count())] == [LEFT_OUT, "true", "false"]
+    assert count.text() == weight.text() == LEFT_OUT
+    qtbot.keyClicks(form.fields["day"], "May 4, 1970")
+    with qtbot.waitSignal(form.callRequested) as called:
+        form.call_button.click()
+    assert called.args[1] == {"kind": "new", "day": "May 4, 1970", "confirmed": False}
+    urgent.setCurrentText("false")
+    count.setValue(0)
+    weight.setValue(0.5)
+    with qtbot.waitSignal(form.callRequested) as called:
+        form.call_button.click()
+    assert called.args[1] == {"kind": "new", "urgent": False, "count": 0, "weight": 0.5, "day": "May 4, 1970",
+                              "confirmed": False}
 
 
 def test_a_function_with_a_handler_asks_for_no_result(qtbot: Any) -> None:

@@ -240,3 +240,11 @@ def test_the_legend_covers_no_node_edge_or_label(panel: StateGraphPanel, qtbot) 
         lines.append(panel.forced_extra_path("greeting", "goodbye"))
         assert not any(legend.contains(line.pointAtPercent(step / 100)) for line in lines
                        for step in range(101)), size
+
+
+def test_a_new_graph_keeps_no_branch_label_of_the_old_one(panel: StateGraphPanel) -> None:
+    edge = ("menu", "done", "goodbye")
+    panel.set_graph(STATES, EDGES, "greeting", ENDINGS, labels={edge: "case: none"})
+    assert panel.edge_label(edge) == "case: none"
+    panel.set_graph(STATES, EDGES, "greeting", ENDINGS)
+    assert panel.edge_label(edge) == "done"

@@ -175,3 +175,22 @@ def test_stop_ends_the_playback(virtual_audio: Any, make_window: MakeWindow, aio
     aio.until(lambda: not window.controller.history.playing, timeout=5)
     assert not dialogs.errors, dialogs.errors
     assert history.play_button.isEnabled() and not history.stop_play_button.isEnabled()
+
+
+@pytest.mark.voice
+def test_play_right_after_stop_waits_for_the_stopped_playback_and_plays(
+        virtual_audio: Any, make_window: MakeWindow, aio: Aio, dialogs: ScriptedDialogs) -> None:
+    window = make_window()
+    call_id = text_calls(window, aio, 1)[0]
+    write_tone_wav(recording_path(call_id), seconds=20)
+    history, started = window.controller.history, []
+    history.playingChanged.connect(lambda playing: started.append(playing) if playing else None)
+    window.controller.spawn(history.play_recording(call_id), "first-playback")
+    aio.until(lambda: history.playing, timeout=5)
+    history.stop_playback()  # ■ then ▶ at once, as the timeline does
+    window.controller.spawn(history.play_recording(call_id), "second-playback")
+    aio.until(lambda: len(started) == 2, timeout=5)
+    assert history.playing
+    history.stop_playback()
+    aio.until(lambda: not history.playing, timeout=5)
+    assert not dialogs.errors, dialogs.errors

@@ -13,7 +13,7 @@ from engine.calls import call_for_record
 from engine.driving import call_function, finish, start_call, take_turn
 from engine.errors import SchemaError
 from engine.pipeline import HealthcareAIPipeline
-from engine.schema.compiled import CompiledSchema, load_schema, use_flow_files
+from engine.schema.compiled import CompiledSchema, load_schema
 from engine.schema.model import ParamType
 
 FLOWS = Path(__file__).resolve().parent.parent / "fixtures" / "flows"
@@ -113,14 +113,3 @@ async def test_the_example_flow_runs_a_post_action_function_and_ends() -> None:
     assert call.conversation.current == "needs_prescriber"
     assert call.ended or await call.wait_until_ended(5)
     assert call.flow_manager is not None and call.flow_manager.state["prescriber_notified"] is True
-
-
-def test_flow_files_named_once_apply_where_the_flow_is_loaded_by_path_alone(tmp_path: Path) -> None:
-    copy = tmp_path / "clinic.yaml"
-    copy.write_text(CLINIC.read_text())
-    with pytest.raises(SchemaError):
-        load_schema(copy)  # no state: its placeholders have no value
-    use_flow_files(copy, HANDLERS, STATE)
-    compiled = load_schema(copy)
-    assert compiled.flow is not None and compiled.flow.handlers_path == HANDLERS
-    assert compiled.offered_functions("check_insurance")[0].has_handler
