@@ -1,7 +1,7 @@
 """VoiceSession: what `create_call(..., voice=VoiceSession(config))` needs to run a call by voice.
 
-    [mic] -> typed-text marker -> VAD -> STT -> user aggregator (turn) -> tap -> responder
-          -> TTS (+ line cache) -> [speaker] -> (recorder) -> assistant aggregator
+    [mic] -> typed-text marker -> STT -> user aggregator (VAD, turn) -> tap -> responder -> TTS (+ line cache)
+          -> [speaker] -> (recorder) -> assistant aggregator
 
 The pipeline calls `attach(call)`, `user_params()`, `wrap(stages, aggregators)`
 and `observers()` while it builds. One session serves one call. Devices and
@@ -31,7 +31,6 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
 
 from engine import events as ev
@@ -47,7 +46,7 @@ from engine.voice.timeline import Timeline, TimelineObserver, VoiceTurnLatency
 from engine.voice.transport import WatchedAudioTransport, lost_device
 from engine.voice.tts import build_tts, load_piper
 from engine.voice.tts_cache import AudioCacheStore, CacheStats, LineCacheMixin
-from engine.voice.turns import SpokenTurnTap, TypedTextMarker, build_user_params, build_vad
+from engine.voice.turns import SpokenTurnTap, TypedTextMarker, build_user_params
 
 if TYPE_CHECKING:
     from pipecat.services.tts_service import TTSService
@@ -94,7 +93,6 @@ class VoiceSession:
         self._opened = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
         self._user_params: LLMUserAggregatorParams | None = None
-        self._vad: VADProcessor | None = None
 
     # ----- what the pipeline calls, in this order ---------------------------------------------
 
@@ -108,8 +106,7 @@ class VoiceSession:
         self.microphone, self.speaker = choose_devices(self.config.input_device, self.config.output_device,
                                                        SAMPLE_RATE)
         load_models(self.config)
-        self._vad = build_vad(self.config)  # loads Silero
-        self._user_params = build_user_params(self.config)  # loads smart-turn (with Silero ~70 ms)
+        self._user_params = build_user_params(self.config)  # loads Silero and smart-turn (~70 ms)
         return self.microphone, self.speaker
 
     async def prepare(self) -> tuple[AudioDevice, AudioDevice]:
@@ -148,8 +145,7 @@ class VoiceSession:
         self._transport.output().on_lost = self._on_device_lost
         self._transport.input().watch_with(self._watch_devices)
         self._responder = responder
-        vad, self._vad = self._vad or build_vad(self.config), None  # built by `preflight`, for this call only
-        pipeline = [self._transport.input(), TypedTextMarker(), vad, stt, user_aggregator,
+        pipeline = [self._transport.input(), TypedTextMarker(), stt, user_aggregator,
                     SpokenTurnTap(self._on_user_turn), responder, self._tts, self._transport.output()]
         if self.config.record:
             self.recorder = CallRecorder(self._recordings_dir(call))

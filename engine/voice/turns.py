@@ -1,13 +1,5 @@
 """Turn taking: VAD, smart-turn or silence ends a spoken caller turn, typed text ends its own turn
-at once, and a tap reports each finished caller turn's text.
-
-The VAD runs in its own stage in front of the STT (`build_vad`), not inside the user
-aggregator: there its speech start and stop frames reach the STT upstream, at whatever audio
-the STT has buffered by then. On a busy machine the aggregator ran seconds behind the STT, so
-Whisper's segments were cut at the wrong audio (a turn's first words lost, the next turn's
-words added) and a transcript could pass the resumed speech unnoticed, ending a paused turn
-on its first half. In front of the STT, the VAD's frames travel with the audio they describe.
-"""
+at once, and a tap reports each finished caller turn's text."""
 
 from __future__ import annotations
 
@@ -19,7 +11,6 @@ from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import Frame, LLMContextUserTurnFrame, TranscriptionFrame
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
-from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
@@ -67,20 +58,13 @@ class SpokenTurnTap(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-def build_vad(config: VoiceConfig) -> VADProcessor:
-    """The VAD stage, placed between the microphone and the STT; loads Silero."""
+def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
+    """The user aggregator's VAD and turn strategies; loads Silero (and smart-turn)."""
     tuning = config.turn
     models.silero_vad_file()  # verified before Pipecat loads it from the same place
     vad = SileroVADAnalyzer(sample_rate=SAMPLE_RATE, params=VADParams(
         confidence=tuning.vad_confidence, start_secs=tuning.vad_start_secs, stop_secs=tuning.vad_stop_secs,
         min_volume=tuning.vad_min_volume))
-    return VADProcessor(vad_analyzer=vad)
-
-
-def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
-    """The user aggregator's turn strategies (its VAD frames come from `build_vad`'s stage); loads
-    smart-turn."""
-    tuning = config.turn
     start = [VADUserTurnStartStrategy(enable_interruptions=tuning.interruptions),
              TranscriptionUserTurnStartStrategy(enable_interruptions=tuning.interruptions)]
     if tuning.turn == "smart-turn":
@@ -89,5 +73,5 @@ def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
         stop: list[BaseUserTurnStopStrategy] = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer)]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.silence_timeout_secs)]
-    return LLMUserAggregatorParams(user_turn_strategies=UserTurnStrategies(
+    return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=UserTurnStrategies(
         start=start, stop=[TypedTextTurnStopStrategy(), *stop]))
