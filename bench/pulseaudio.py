@@ -30,6 +30,7 @@ set-default-source mic
 
 
 _NULL_SINK_BLOCK_S = 2.1
+_CALLER_BUFFER_MS = 500
 _PR_SET_PDEATHSIG = 1
 
 
@@ -138,9 +139,15 @@ class VirtualAudioServer:
                               timeout=10, check=check)
 
     def play_to_microphone(self, wav: Path) -> subprocess.Popen[bytes]:
-        """Start playing a WAV file into the virtual microphone; returns the paplay process."""
-        return subprocess.Popen(["paplay", "--device=micfeed", "--latency-msec=20", str(wav)],
-                                env=self.client_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        """Start playing a WAV file into the virtual microphone; returns the paplay process.
+
+        paplay keeps `_CALLER_BUFFER_MS` of the caller's audio queued in the server: with 20 ms,
+        a busy machine that held paplay back made the server fill the microphone with silence
+        (a 0.6 s pause mid-sentence was heard as up to 0.94 s).
+        """
+        command = ["paplay", "--device=micfeed", f"--latency-msec={_CALLER_BUFFER_MS}", str(wav)]
+        return subprocess.Popen(command, env=self.client_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
 
     def record_speaker(self, timeout: float = 10.0) -> subprocess.Popen[bytes]:
         """Record the virtual speaker as raw 16-bit mono PCM on the process's stdout; returns once the

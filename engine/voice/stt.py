@@ -82,6 +82,8 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
         self._quiet_s = 0.0
         self._early: asyncio.Future[list[Any]] | None = None  # this turn's early transcription, still valid
         self._early_running: set[asyncio.Future[list[Any]]] = set()  # in flight, valid or stale
+        self._segments_waiting = 0  # queued behind the one being transcribed
+        self._held_text = ""  # transcribed, not pushed: a segment of the same speech is still waiting
         super().__init__(device=device, compute_type=compute_type, **kwargs)
 
     @property
@@ -147,6 +149,8 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
 
     async def on_vad_stopped(self, frame: VADUserStoppedSpeakingFrame) -> None:
         early, self._early, self._quiet_s = self._early, None, 0.0
+        if self.is_usable:
+            self._segments_waiting += 1  # queued below, or by Pipecat
         if early is None or not self.is_usable:
             await super().on_vad_stopped(frame)
             return
@@ -155,17 +159,32 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
         await self.queue_segment(segment)
 
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
-        """Transcribe a segment; an interim follows a transcript that the caller spoke past.
+        """Transcribe a segment; a transcript waits for the segments queued behind it, and an
+        interim follows a transcript that the caller spoke past.
 
-        A transcript that arrives once the caller speaks again would leave Pipecat's turn-stop
-        strategy believing the turn fully transcribed, so it would end the turn without its last
-        words as soon as smart-turn calls it done. The interim tells it more text is on the way.
+        Pipecat's turn-stop strategy takes any transcript that arrives once smart-turn has called
+        the turn done for the whole turn. On a busy machine Whisper runs seconds behind the caller,
+        so the first half of a sentence paused mid-way was transcribed only after the second half
+        had been spoken, and ended the turn alone. A transcript is therefore pushed only when no
+        later segment is waiting, joined with the text held back before it. A transcript that
+        arrives once the caller speaks again is followed by an interim, which tells the strategy
+        that more text is on the way.
         """
+        self._segments_waiting = max(0, self._segments_waiting - 1)
         results = self._early_results(audio) if isinstance(audio, _EarlySegment) else super().run_stt(audio)
         async for frame in results:
+            if isinstance(frame, TranscriptionFrame):
+                frame.text = _joined(self._held_text, frame.text)
+                if self._segments_waiting:
+                    self._held_text = frame.text
+                    continue
+                self._held_text = ""
             yield frame
             if isinstance(frame, TranscriptionFrame) and self.user_speaking:
                 yield InterimTranscriptionFrame(frame.text, frame.user_id, time_now_iso8601(), frame.language)
+        if self._held_text and not self._segments_waiting:  # the later segments held no words
+            text, self._held_text = self._held_text, ""
+            yield TranscriptionFrame(text, self.user_id, time_now_iso8601())
 
     async def _early_results(self, audio: _EarlySegment) -> AsyncGenerator[Frame, None]:
         await self.start_processing_metrics()
@@ -180,6 +199,10 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
             await self.report_transcription(text, language)
             logger.debug(f"Transcription (early): [{text}]")
             yield TranscriptionFrame(text, self.user_id, time_now_iso8601(), language)
+
+
+def _joined(held: str, text: str) -> str:
+    return f"{held.strip()} {text.strip()}".strip() if held else text
 
 
 def whisper_model_path(spec: ServiceSpec) -> Path:

@@ -22,6 +22,10 @@ from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
 
 TYPED_MARK = "voice_console_typed"
+# Pipecat ends a turn that no stop strategy has ended this long (wall clock) after the caller's last
+# VAD event or transcript; at its 5 s, a machine running 8 s behind the caller ended turns whose
+# transcripts Whisper had not yet delivered, and the words came later as turns of their own.
+USER_TURN_STOP_TIMEOUT_S = 10.0
 
 
 class TypedTextMarker(FrameProcessor):
@@ -73,5 +77,6 @@ def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
         stop: list[BaseUserTurnStopStrategy] = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer)]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.silence_timeout_secs)]
-    return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_strategies=UserTurnStrategies(
-        start=start, stop=[TypedTextTurnStopStrategy(), *stop]))
+    return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_stop_timeout=USER_TURN_STOP_TIMEOUT_S,
+                                   user_turn_strategies=UserTurnStrategies(
+                                       start=start, stop=[TypedTextTurnStopStrategy(), *stop]))

@@ -3,6 +3,7 @@ when the caller speaks again before the VAD calls the turn over."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,36 @@ async def test_speech_after_the_early_start_is_not_lost(caller_wav_dir: Path) ->
     assert len(texts) == 1, texts
     assert heard("Yes it is", texts[0]) and heard("I need another day", texts[0]), texts
     assert len(lengths) >= 2  # an early, partial transcription was started and dropped
+
+
+async def test_a_transcript_waits_for_the_next_segment_of_the_speech(caller_wav_dir: Path) -> None:
+    """A busy machine: the caller's second segment is queued before Whisper has finished the first.
+    Pushed alone, the first half would end a turn that smart-turn has already called done."""
+    stt = build_stt(VoiceConfig())
+    assert isinstance(stt, SharedModelWhisperSTT)
+    second_queued = threading.Event()
+    model_transcribe = stt.model.transcribe
+
+    def slow_until_queued(audio: Any, **options: Any) -> Any:
+        second_queued.wait(timeout=30)  # Whisper lagging behind the caller, as under load
+        return model_transcribe(audio, **options)
+
+    stt.model.transcribe = slow_until_queued
+    vad_stopped, stops = stt.on_vad_stopped, []
+
+    async def counting_stop(frame: VADUserStoppedSpeakingFrame) -> None:
+        await vad_stopped(frame)
+        stops.append(frame)
+        if len(stops) == 2:
+            second_queued.set()
+
+    stt.on_vad_stopped = counting_stop  # type: ignore[method-assign]  # observe the STT's own VAD stops
+    frames = []
+    for text in ("I was going to ask if", "we could do it later."):
+        frames += [VADUserStartedSpeakingFrame(start_secs=0.2), *audio_frames(speech(text, caller_wav_dir)),
+                   *audio_frames(quiet(0.3)), VADUserStoppedSpeakingFrame(stop_secs=0.3)]
+    down, _ = await run_test(stt, frames_to_send=frames,
+                             pipeline_params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE))
+    texts = [f.text for f in down if isinstance(f, TranscriptionFrame)]
+    assert len(stops) == 2 and len(texts) == 1, texts
+    assert heard("I was going to ask if", texts[0]) and heard("we could do it later", texts[0]), texts
