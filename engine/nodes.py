@@ -26,9 +26,11 @@ from pipecat.flows import (
     FlowsFunctionSchema,
     NodeConfig,
 )
+from pipecat.flows.types import FlowsDirectFunctionWrapper
 from pipecat.frames.frames import EndFrame
 
 from engine.functions import from_text, invoke
+from engine.logs import REDACTOR
 from engine.nlu import Classification
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 SESSION_KEY = "voice_console_session"
 _FLOWS_PLACEHOLDER = re.compile(r"(?<!\\)(\{\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*\}\})")
+_DETAIL_LIMIT = 200  # characters of a flow function's error message shown in its event
 Hop = tuple[str, str, str | None]  # (source, target, label)
 ActionHandler = Callable[[dict[str, Any], FlowManager], Awaitable[None]]
 
@@ -126,9 +129,7 @@ class NodeFactory:
                           flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
             session = session_of(flow_manager)
             if direct is not None and entry.node == session.conversation.current:
-                from engine.interop.handlers import run_direct
-
-                session.supply_result(entry.tool, await run_direct(direct, dict(args), flow_manager))
+                session.supply_result(entry.tool, await session.run_direct(entry.tool, direct, dict(args)))
             return session.call_function(entry.node, entry, args)
 
         return FlowsFunctionSchema(name=entry.tool, description=entry.description,
@@ -223,6 +224,21 @@ class CallSession:
             self._supplied.pop(tool, None)
         else:
             self._supplied[tool] = dict(result)
+
+    async def run_direct(self, tool: str, direct: FlowsDirectFunctionWrapper,
+                         args: dict[str, Any]) -> dict[str, Any]:
+        """A flow's direct function's result; when it fails, a non-fatal error event and
+        `{"status": "error"}`, so the call still settles."""
+        from engine.interop.handlers import run_direct
+
+        assert self.flow_manager is not None, "run_direct before attach"
+        try:
+            return await run_direct(direct, args, self.flow_manager)
+        except Exception as error:  # the flow's own code: report it, never let it stall the step
+            if self.listener:
+                detail = f"{type(error).__name__}: {REDACTOR.scrub(str(error))[:_DETAIL_LIMIT]}"
+                self.listener.on_pipeline_error(f"the function {tool} raised {detail}", "function", False)
+            return {"status": "error"}
 
     def call_function(self, state: str, entry: CompiledEntry,
                       args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:

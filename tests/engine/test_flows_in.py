@@ -89,6 +89,20 @@ async def test_a_function_that_stays_settles_and_a_caller_turn_is_answered_with_
     await finish(call, "test over")
 
 
+async def test_a_direct_function_that_raises_reports_an_error_and_the_step_settles() -> None:
+    call = flow_call(clinic())
+    await start_call(call)
+    await call_function(call, "wants_booking", {})
+    await call_function(call, "check_insurance", {"member_id": "B200"})
+    await call_function(call, "accepts_self_pay", {})
+    failed = await call_function(call, "book_slot", {"slot": 99})
+    errors = of(ev.CallError, failed)
+    assert [(e.message, e.source, e.fatal) for e in errors] == [
+        ("the function book_slot raised IndexError: list index out of range", "function", False)]
+    assert of(ev.FunctionCalled, failed)[0].result == {"status": "error"}
+    await finish(call, "test over")
+
+
 async def test_without_handlers_the_operator_supplies_results_and_unloaded_actions_are_reported() -> None:
     state = {**STATE, "plan": "Gold", "booked": {"day": "Monday", "time": "9:30"}}
     compiled = load_schema(CLINIC, state=state)
