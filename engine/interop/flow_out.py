@@ -169,6 +169,9 @@ class _Exporter:
     # ----- functions --------------------------------------------------------------------------
 
     def _function(self, node: str, entry: CompiledEntry, index: int) -> dict[str, Any]:
+        if entry.tool in RESERVED_NAMES:  # transition-only ones too: Pipecat looks tools up by name
+            self.problem(self._entry_path(node, index), f"'{entry.tool}' is a name the exported handlers.py "
+                         f"uses itself (a node with attempts offers '{NOT_UNDERSTOOD}'); rename the function")
         routed = self._routed(node, entry)
         if entry.function is None and not routed:
             return {"name": entry.tool, "transition_only": True, "description": entry.description,
@@ -218,9 +221,6 @@ class _Exporter:
         return finals
 
     def _not_understood(self, node: str) -> dict[str, Any]:
-        if any(entry.tool == NOT_UNDERSTOOD for entry in self.compiled.entries_of(node)):
-            self.problem(("nodes", node, "attempts"), f"a node with attempts gets a '{NOT_UNDERSTOOD}' tool "
-                                                      "in Pipecat, and this node already has one")
         self.tools.setdefault(NOT_UNDERSTOOD, Tool(
             NOT_UNDERSTOOD, "Call this when you could not understand the caller's answer to your question."))
         finals = self._through_decisions([self.attempts[node][1]])
@@ -236,7 +236,7 @@ class _Exporter:
             if (known.type, known.values, known.of) != (parameter.type, parameter.values, parameter.of):
                 self.problem(self._entry_path(node, index), f"the tool '{entry.tool}' takes '{name}' as "
                              f"another type in another node; Pipecat gives a tool one signature")
-        if not entry.tool.isidentifier() or keyword.iskeyword(entry.tool) or entry.tool in RESERVED_NAMES \
+        if not entry.tool.isidentifier() or keyword.iskeyword(entry.tool) \
                 or any(name == "flow_manager" or keyword.iskeyword(name) for name in parameters):
             self.problem(self._entry_path(node, index), f"'{entry.tool}' cannot be a Python function name")
 

@@ -98,6 +98,17 @@ def test_a_template_with_no_python_form_is_a_located_error(tmp_path: Path) -> No
     assert "assign" in problem.message
 
 
+def test_a_function_named_like_the_attempts_counter_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "lab_variant.yaml"
+    path.write_text(LAB.read_text().replace("is_patient", "not_understood"))  # an intent's tool
+    with pytest.raises(FlowExportError) as raised:
+        build_export(load_schema(path))
+    [problem] = raised.value.problems
+    assert problem.file.endswith("lab_variant.yaml") and problem.line > 0
+    assert problem.field == "nodes.greeting.functions[0]"
+    assert "'not_understood' is a name the exported handlers.py uses itself" in problem.message
+
+
 START_DECIDING = ("initial_node: greeting\n\nnodes:\n",
                   "initial_node: start\n\nnodes:\n  start:\n    decide: {field: result_status, "
                   "cases: {normal: greeting}, default: greeting}\n")
