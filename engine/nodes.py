@@ -244,10 +244,10 @@ class CallSession:
                       args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
         """Run the entry's function, then move where its transition (and the attempts) say."""
         started = time.perf_counter()
+        supplied = self._supplied.pop(entry.tool, None)  # meant for this call only, stale or not
         if state != self.conversation.current:
             return self._stale(entry.tool, state), None
         arguments = {**args, **self.bound_arguments(entry)}
-        supplied = self._supplied.pop(entry.tool, None)
         result: dict[str, Any] = supplied or ({} if self.compiled.is_flow else {"status": "ok",
                                                                                    "intent": entry.intent})
         if entry.function is not None and entry.name is not None:
