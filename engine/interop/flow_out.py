@@ -44,12 +44,18 @@ class ExportedFlow:
     readme: str
 
     def write(self, out_dir: Path) -> list[Path]:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        """Write the three files into `out_dir`; FlowExportError naming the path that cannot be written."""
+        path = out_dir
         written = []
-        for name, text in ((FLOW_FILE, self.flow_yaml), (HANDLERS_FILE, self.handlers_py),
-                           (README_FILE, self.readme)):
-            (path := out_dir / name).write_text(text, encoding="utf-8")
-            written.append(path)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in ((FLOW_FILE, self.flow_yaml), (HANDLERS_FILE, self.handlers_py),
+                               (README_FILE, self.readme)):
+                (path := out_dir / name).write_text(text, encoding="utf-8")
+                written.append(path)
+        except OSError as error:
+            problem = Problem(str(path), 0, 0, "", f"cannot write: {error.strerror or error}")
+            raise FlowExportError([problem]) from error
         return written
 
 

@@ -136,6 +136,14 @@ def test_cli_prints_located_errors_and_fails(tmp_path: Path, capsys: pytest.Capt
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_names_a_file_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    (out / "flow.yaml").mkdir(parents=True)  # a folder where the file goes
+    assert main(["export-flow", str(LAB), "-o", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert f"{out / 'flow.yaml'}: cannot write: Is a directory" in error and "Traceback" not in error
+
+
 def test_globals_actions_and_context_strategy_reach_the_flow(tmp_path: Path) -> None:
     path = _lab_variant(tmp_path, "initial_node: greeting\n",
                         "initial_node: greeting\n\nglobal_functions:\n"
