@@ -17,6 +17,7 @@ from pipecat.flows.flow import _check_contract  # listed in engine/voice/pipecat
 from pipecat.flows.types import FlowsDirectFunctionWrapper
 
 from engine.errors import Problem, SchemaError
+from engine.files import RECORD_MAX_BYTES, InputFileError, read_bounded_bytes
 from engine.schema.model import Parameter, ParamType
 
 Announce = Callable[[Path], None]
@@ -110,14 +111,18 @@ def _error_line(error: BaseException, path: Path) -> int:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    """The initial `flow_manager.state` from a JSON file holding one object."""
+    """The initial `flow_manager.state` from a JSON file holding one object (at most RECORD_MAX_BYTES)."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SchemaError([Problem(str(path), 0, 0, "", f"cannot read file: {error.strerror}")]) from error
+        value = json.loads(read_bounded_bytes(path, RECORD_MAX_BYTES).decode("utf-8"))
+    except InputFileError as error:
+        raise SchemaError([Problem(str(path), 0, 0, "", str(error))]) from error
+    except UnicodeDecodeError as error:
+        raise SchemaError([Problem(str(path), 0, 0, "", "not UTF-8 text")]) from error
     except json.JSONDecodeError as error:
         raise SchemaError([Problem(str(path), error.lineno, error.colno, "",
                                    f"not valid JSON: {error.msg}")]) from error
+    except RecursionError as error:
+        raise SchemaError([Problem(str(path), 0, 0, "", "not valid JSON: nested too deeply")]) from error
     if not isinstance(value, dict):
         raise SchemaError([Problem(str(path), 1, 1, "", "the state file must hold one JSON object")])
     return value
