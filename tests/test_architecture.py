@@ -53,3 +53,10 @@ def import_cycles(package: str) -> list[list[str]]:
 
 def test_no_import_cycle_among_engine_modules() -> None:
     assert import_cycles("engine") == []
+
+
+def test_no_engine_or_cli_module_is_over_500_lines() -> None:
+    modules = [path for folder in ("engine", "cli") for path in (ROOT / folder).rglob("*.py")]
+    long = {str(path.relative_to(ROOT)): count for path in modules
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, f"split these modules (at most 500 lines each): {long}"
