@@ -377,6 +377,8 @@ def matches(said: Any, expected: Any, kind: str) -> bool:
             return bool(date.fromisoformat(text) == expected)
         if kind in ("integer", "number"):
             return bool(float(text) == expected)
+        if kind == "time":  # "14:30" and "14:30:00" are the same time
+            return time.fromisoformat(text) == time.fromisoformat(str(expected))
     except ValueError:
         return False
     if kind == "phone":

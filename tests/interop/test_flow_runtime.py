@@ -35,6 +35,11 @@ def test_number_words_are_num2words() -> None:
         assert rt.ordinal_words(day) == num2words(day, to="ordinal"), day
 
 
+def test_a_time_matches_with_or_without_its_seconds() -> None:
+    assert rt.matches("14:30:00", "14:30", "time") and rt.matches("14:30", "14:30:00", "time")
+    assert not rt.matches("14:31", "14:30", "time") and not rt.matches("half past", "14:30", "time")
+
+
 @pytest.mark.parametrize("path", SCHEMAS, ids=[p.stem for p in SCHEMAS])
 def test_initial_state_speaks_every_patient_as_the_engine_does(path: Path, tmp_path: Path) -> None:
     compiled = load_schema(path)
