@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from difflib import SequenceMatcher
 from typing import Any
 
 from pipecat.flows import TRANSITION_IN_YAML, FlowManager
@@ -41,7 +39,6 @@ class RecordError(ValueError):
         self.problems = problems
 
 
-_NAME_CUTOFF = 0.8  # how close each spoken part of a name must be (difflib's ratio)
 _PHONE_EXTENSION = re.compile(r"\s*,?\s*(?:extension|ext\.?|x)\s*(\S*)\s*$", re.IGNORECASE)
 _SHAPES = {"date": r"\d{4}-\d{2}-\d{2}", "time": r"\d{2}:\d{2}(?::\d{2})?",
            "datetime": r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?"}
@@ -376,43 +373,23 @@ def matches(said: Any, expected: Any, kind: str) -> bool:
         return False
     text = str(said).strip()
     try:
-        if kind == "date":
-            return bool(date.fromisoformat(text) == expected)
+        if kind in ("date", "time"):  # a time with or without its seconds
+            return bool(_PARSERS[kind](text) == _PARSERS[kind](str(expected)))
         if kind in ("integer", "number"):
             return bool(float(text) == expected)
-        if kind == "time":  # "14:30" and "14:30:00" are the same time
-            return time.fromisoformat(text) == time.fromisoformat(str(expected))
     except ValueError:
         return False
     if kind == "phone":
         digits = phone_digits(text)
         return digits is not None and digits.removeprefix("1") == str(expected).removeprefix("1")
     if kind == "name":
-        return _name_matches(text, str(expected))
+        return _words(text) == _words(str(expected))
     return " ".join(text.split()).casefold() == " ".join(str(expected).split()).casefold()
 
 
-def _name_matches(said: str, expected: str) -> bool:
-    """Every part of the record's name said, in any order, each slightly off at most (initials
-    exactly)."""
-    spoken, wanted = _name_words(said), _name_words(expected)
-    if not spoken or not wanted:
-        return False
-    candidates = spoken + ["".join(spoken[i : i + 2]) for i in range(len(spoken) - 1)]
-    return all(any(_name_part_matches(c, part) for c in candidates) for part in wanted)
-
-
-def _name_words(text: str) -> list[str]:
-    """A name's words without case, accents, apostrophes, hyphens or punctuation."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("'", "").replace("\u2019", ""))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^\w]+", " ", bare).split()
-
-
-def _name_part_matches(said: str, part: str) -> bool:
-    if len(part) <= 2:
-        return said == part
-    return SequenceMatcher(None, said, part).ratio() >= _NAME_CUTOFF
+def _words(text: str) -> list[str]:
+    """A name's words in any order, without case, hyphens or punctuation."""
+    return sorted(re.sub(r"[^\w\s]", "", text.replace("-", " ")).casefold().split())
 
 
 # ----- moving between nodes ---------------------------------------------------------------------
