@@ -101,7 +101,10 @@ def parse_function_call(text: str) -> tuple[str, dict[str, Any], dict[str, Any] 
     decoder = json.JSONDecoder()
     rest = rest.strip()
     while rest:
-        value, end = decoder.raw_decode(rest)
+        try:
+            value, end = decoder.raw_decode(rest)
+        except RecursionError as error:
+            raise ValueError("the JSON is nested too deeply") from error
         if not isinstance(value, dict):
             raise ValueError("the arguments and the result must be JSON objects")
         objects.append(value)

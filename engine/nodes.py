@@ -26,9 +26,11 @@ from pipecat.flows import (
     FlowsFunctionSchema,
     NodeConfig,
 )
+from pipecat.flows.types import NO_RESPONSE, ConsolidatedFunctionResult, FlowsDirectFunctionWrapper
 from pipecat.frames.frames import EndFrame
 
 from engine.functions import from_text, invoke
+from engine.logs import REDACTOR
 from engine.nlu import Classification
 from engine.precompute import Precomputed
 from engine.prompts import PROMPT, ROLE, args_key
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 SESSION_KEY = "voice_console_session"
 _FLOWS_PLACEHOLDER = re.compile(r"(?<!\\)(\{\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*\}\})")
+_DETAIL_LIMIT = 200  # characters of a flow function's error message shown in its event
 Hop = tuple[str, str, str | None]  # (source, target, label)
 ActionHandler = Callable[[dict[str, Any], FlowManager], Awaitable[None]]
 
@@ -122,14 +125,14 @@ class NodeFactory:
     def _function(self, entry: CompiledEntry) -> FlowsFunctionSchema:
         direct = self.compiled.flow.functions.get(entry.name or "") if self.compiled.flow else None
 
-        async def handler(args: FlowArgs,
-                          flow_manager: FlowManager) -> tuple[dict[str, Any], NodeConfig | None]:
+        async def handler(args: FlowArgs, flow_manager: FlowManager) -> ConsolidatedFunctionResult:
             session = session_of(flow_manager)
+            responds = True
             if direct is not None and entry.node == session.conversation.current:
-                from engine.interop.handlers import run_direct
-
-                session.supply_result(entry.tool, await run_direct(direct, dict(args), flow_manager))
-            return session.call_function(entry.node, entry, args)
+                result, responds = await session.run_direct(entry.tool, direct, dict(args))
+                session.supply_result(entry.tool, result)
+            result, node = session.call_function(entry.node, entry, args)
+            return (result, NO_RESPONSE) if node is None and not responds else (result, node)
 
         return FlowsFunctionSchema(name=entry.tool, description=entry.description,
                                    properties=entry.properties, required=[], handler=handler)
@@ -224,14 +227,34 @@ class CallSession:
         else:
             self._supplied[tool] = dict(result)
 
+    async def run_direct(self, tool: str, direct: FlowsDirectFunctionWrapper,
+                         args: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """A flow's direct function's result and whether the bot answers; when it fails, a non-fatal
+        error event and `{"status": "error"}`, so the call still settles."""
+        from engine.interop.handlers import ContractError, run_direct
+
+        assert self.flow_manager is not None, "run_direct before attach"
+        try:
+            return await run_direct(direct, args, self.flow_manager)
+        except ContractError as error:
+            self._report_function_error(tool, f"returned what Pipecat refuses: {error}")
+        except Exception as error:  # the flow's own code: report it, never let it stall the step
+            self._report_function_error(tool, f"raised {type(error).__name__}: {error}")
+        return {"status": "error"}, True
+
+    def _report_function_error(self, tool: str, what: str) -> None:
+        if self.listener:
+            detail = REDACTOR.scrub(what)[:_DETAIL_LIMIT]
+            self.listener.on_pipeline_error(f"the function {tool} {detail}", "function", False)
+
     def call_function(self, state: str, entry: CompiledEntry,
                       args: FlowArgs) -> tuple[dict[str, Any], NodeConfig | None]:
         """Run the entry's function, then move where its transition (and the attempts) say."""
         started = time.perf_counter()
+        supplied = self._supplied.pop(entry.tool, None)  # meant for this call only, stale or not
         if state != self.conversation.current:
             return self._stale(entry.tool, state), None
         arguments = {**args, **self.bound_arguments(entry)}
-        supplied = self._supplied.pop(entry.tool, None)
         result: dict[str, Any] = supplied or ({} if self.compiled.is_flow else {"status": "ok",
                                                                                    "intent": entry.intent})
         if entry.function is not None and entry.name is not None:

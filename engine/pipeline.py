@@ -32,6 +32,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from engine import events as ev
+from engine.call_input import cleaned_turn, refused_function_call
 from engine.clock import iso_utc
 from engine.driving import OPENING_WAIT_S, START_TIMEOUT_S, TURN_TIMEOUT_S, wait_until_settled
 from engine.errors import CallLifecycleError, EngineError, UnknownFunctionError, UnknownStateError
@@ -353,21 +354,14 @@ class HealthcareAIPipeline:
 
     async def call_function(self, name: str, arguments: dict[str, Any],
                             result: dict[str, Any] | None = None) -> None:
-        """The operator plays the LLM: call a function the current node offers, with exactly
-        `arguments`; `result` stands in for the result of a function that has no handler.
-
-        Raises UnknownFunctionError (after the call emitted it) when the node offers no `name`."""
+        """The operator plays the LLM: call a function the current node offers with exactly `arguments`
+        (`result` stands in for a handler-less function's); UnknownFunctionError (emitted) if none."""
         self._require_running("call a function")
-        if self.responder_config.kind != "scripted":
-            raise CallLifecycleError("the operator calls functions only with the scripted responder; "
-                                     f"this call's {self.responder_config.kind} responder calls them itself")
-        state = self.conversation.current
-        offered = [f.name for f in self.conversation.compiled.offered_functions(state)]
-        if name not in offered:
-            known = ", ".join(offered) or "none"
-            message = f"state '{state}' offers no function '{name}' (it offers: {known})"
-            self._emit(ev.CallError, message=message, source="function")
-            raise UnknownFunctionError(message)
+        refused = refused_function_call(self.responder_config.kind, self.conversation, name)
+        if isinstance(refused, UnknownFunctionError):
+            self._emit(ev.CallError, message=str(refused), source="function")
+        if refused is not None:
+            raise refused
         self.session.supply_result(name, result)
         frame = OperatorFunctionCall(function=name, arguments=dict(arguments), context=self._context)
         await self._pipeline_worker().queue_frames([frame])
@@ -396,16 +390,9 @@ class HealthcareAIPipeline:
             raise CallLifecycleError(f"cannot {action}: call {self.session_id} is {self.status}")
 
     def _clean_turn(self, text: str | bytes) -> str | None:
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8")
-            except UnicodeDecodeError:
-                self._emit(ev.CallError, message="caller turn ignored: not valid UTF-8 text", source="input")
-                return None
-        cleaned = " ".join(text.split())
-        if not cleaned:
-            self._emit(ev.CallError, message="caller turn ignored: it is empty", source="input")
-            return None
+        cleaned, ignored = cleaned_turn(text)
+        if cleaned is None:
+            self._emit(ev.CallError, message=ignored, source="input")
         return cleaned
 
     def _emit(self, event_type: type[ev.CallEvent], **payload: Any) -> None:
@@ -449,9 +436,8 @@ class HealthcareAIPipeline:
                    fields_used=self.fields_used(target))
 
     def _render_or_report(self, state: str, kind: str) -> str:
-        """The rendered text; a template past the sandbox's bounds is an error event (and no text).
-
-        A plain flow's text is filled as FlowManager filled it, from `flow_manager.state`."""
+        """The rendered text (a plain flow's filled from `flow_manager.state`, as FlowManager fills it);
+        a template past the sandbox's bounds is an error event (and no text)."""
         try:
             text = self.renderer.render(state, kind, self.precomputed, self.conversation.slots)
             if self.conversation.compiled.is_flow and self._flow_manager is not None:

@@ -227,7 +227,7 @@ def _top_level_names() -> frozenset[str]:
     imports = (node for node in tree.body if isinstance(node, ast.ImportFrom | ast.Import))
     imported = {alias.asname or alias.name for node in imports for alias in node.names}
     generated = {"CONTRACT", "PRONUNCIATIONS", "FUNCTIONS", "CALLS", "DECISIONS", "ATTEMPTS", "TABLES",
-                 "render_blocks", "initial_state", "flow_manager", "state"}
+                 "render_blocks", "initial_state", "flow_manager", "state", NOT_UNDERSTOOD}
     return frozenset(names | imported | generated)
 
 

@@ -44,12 +44,18 @@ class ExportedFlow:
     readme: str
 
     def write(self, out_dir: Path) -> list[Path]:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        """Write the three files into `out_dir`; FlowExportError naming the path that cannot be written."""
+        path = out_dir
         written = []
-        for name, text in ((FLOW_FILE, self.flow_yaml), (HANDLERS_FILE, self.handlers_py),
-                           (README_FILE, self.readme)):
-            (path := out_dir / name).write_text(text, encoding="utf-8")
-            written.append(path)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in ((FLOW_FILE, self.flow_yaml), (HANDLERS_FILE, self.handlers_py),
+                               (README_FILE, self.readme)):
+                (path := out_dir / name).write_text(text, encoding="utf-8")
+                written.append(path)
+        except OSError as error:
+            problem = Problem(str(path), 0, 0, "", f"cannot write: {error.strerror or error}")
+            raise FlowExportError([problem]) from error
         return written
 
 
@@ -169,6 +175,9 @@ class _Exporter:
     # ----- functions --------------------------------------------------------------------------
 
     def _function(self, node: str, entry: CompiledEntry, index: int) -> dict[str, Any]:
+        if entry.tool in RESERVED_NAMES:  # transition-only ones too: Pipecat looks tools up by name
+            self.problem(self._entry_path(node, index), f"'{entry.tool}' is a name the exported handlers.py "
+                         f"uses itself (a node with attempts offers '{NOT_UNDERSTOOD}'); rename the function")
         routed = self._routed(node, entry)
         if entry.function is None and not routed:
             return {"name": entry.tool, "transition_only": True, "description": entry.description,
@@ -218,9 +227,6 @@ class _Exporter:
         return finals
 
     def _not_understood(self, node: str) -> dict[str, Any]:
-        if any(entry.tool == NOT_UNDERSTOOD for entry in self.compiled.entries_of(node)):
-            self.problem(("nodes", node, "attempts"), f"a node with attempts gets a '{NOT_UNDERSTOOD}' tool "
-                                                      "in Pipecat, and this node already has one")
         self.tools.setdefault(NOT_UNDERSTOOD, Tool(
             NOT_UNDERSTOOD, "Call this when you could not understand the caller's answer to your question."))
         finals = self._through_decisions([self.attempts[node][1]])
@@ -236,7 +242,7 @@ class _Exporter:
             if (known.type, known.values, known.of) != (parameter.type, parameter.values, parameter.of):
                 self.problem(self._entry_path(node, index), f"the tool '{entry.tool}' takes '{name}' as "
                              f"another type in another node; Pipecat gives a tool one signature")
-        if not entry.tool.isidentifier() or keyword.iskeyword(entry.tool) or entry.tool in RESERVED_NAMES \
+        if not entry.tool.isidentifier() or keyword.iskeyword(entry.tool) \
                 or any(name == "flow_manager" or keyword.iskeyword(name) for name in parameters):
             self.problem(self._entry_path(node, index), f"'{entry.tool}' cannot be a Python function name")
 

@@ -373,8 +373,8 @@ def matches(said: Any, expected: Any, kind: str) -> bool:
         return False
     text = str(said).strip()
     try:
-        if kind == "date":
-            return bool(date.fromisoformat(text) == expected)
+        if kind in ("date", "time"):  # a time with or without its seconds
+            return bool(_PARSERS[kind](text) == _PARSERS[kind](str(expected)))
         if kind in ("integer", "number"):
             return bool(float(text) == expected)
     except ValueError:

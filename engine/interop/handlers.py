@@ -12,10 +12,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipecat.flows import FlowManager
+from pipecat.flows import NO_RESPONSE, FlowError, FlowManager
+from pipecat.flows.flow import _check_contract  # listed in engine/voice/pipecat_private.py
 from pipecat.flows.types import FlowsDirectFunctionWrapper
 
 from engine.errors import Problem, SchemaError
+from engine.files import RECORD_MAX_BYTES, InputFileError, read_bounded_bytes
 from engine.schema.model import Parameter, ParamType
 
 Announce = Callable[[Path], None]
@@ -54,14 +56,24 @@ def _parameter(spec: dict[str, Any], required: bool) -> Parameter:
     return Parameter(type=kind, description=description, required=required)
 
 
+class ContractError(Exception):
+    """A direct function returned what stock Pipecat's configured flows refuse."""
+
+
 async def run_direct(wrapper: FlowsDirectFunctionWrapper, args: dict[str, Any],
-                     flow_manager: FlowManager) -> dict[str, Any]:
-    """Run a direct function for real; its result as a mapping (a bare value under `result`)."""
+                     flow_manager: FlowManager) -> tuple[dict[str, Any], bool]:
+    """Run a direct function for real: its result as a mapping (a bare value under `result`) and
+    whether the bot answers (False when it returned NO_RESPONSE).
+
+    Raises what the function raised, or ContractError where Pipecat's `Flow` would raise FlowError.
+    """
     response = await wrapper.invoke(args, flow_manager)
-    result = response[0] if isinstance(response, tuple) and len(response) == 2 else response
-    if isinstance(result, dict):
-        return dict(result)
-    return {} if result is None else {"result": result}
+    try:
+        result, next_node = _check_contract(response, wrapper.name, "direct function")
+    except FlowError as error:
+        raise ContractError(str(error)) from error
+    mapping = dict(result) if isinstance(result, dict) else {} if result is None else {"result": result}
+    return mapping, next_node is not NO_RESPONSE
 
 
 def import_handlers(path: Path, announce: Announce | None = None) -> ModuleType:
@@ -99,14 +111,18 @@ def _error_line(error: BaseException, path: Path) -> int:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    """The initial `flow_manager.state` from a JSON file holding one object."""
+    """The initial `flow_manager.state` from a JSON file holding one object (at most RECORD_MAX_BYTES)."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SchemaError([Problem(str(path), 0, 0, "", f"cannot read file: {error.strerror}")]) from error
+        value = json.loads(read_bounded_bytes(path, RECORD_MAX_BYTES).decode("utf-8"))
+    except InputFileError as error:
+        raise SchemaError([Problem(str(path), 0, 0, "", str(error))]) from error
+    except UnicodeDecodeError as error:
+        raise SchemaError([Problem(str(path), 0, 0, "", "not UTF-8 text")]) from error
     except json.JSONDecodeError as error:
         raise SchemaError([Problem(str(path), error.lineno, error.colno, "",
                                    f"not valid JSON: {error.msg}")]) from error
+    except RecursionError as error:
+        raise SchemaError([Problem(str(path), 0, 0, "", "not valid JSON: nested too deeply")]) from error
     if not isinstance(value, dict):
         raise SchemaError([Problem(str(path), 1, 1, "", "the state file must hold one JSON object")])
     return value

@@ -165,7 +165,7 @@ class _Writer:
                 line = ""
             line += piece
         lines.append(line)
-        strings = [("f" if _has_field(text) else "") + f'"{text}"' for text in lines]
+        strings = [("f" if "{" in text or "}" in text else "") + f'"{text}"' for text in lines]
         if len(strings) == 1 and len(strings[0]) + 4 * depth + 14 <= 110:
             self.emit(depth, f"parts.append({strings[0]})")
             return
@@ -325,11 +325,6 @@ def _bare(expression: str) -> str:
 def _fstring_text(text: str) -> str:
     """Literal text as the inside of an f"..." string."""
     return json.dumps(text, ensure_ascii=False)[1:-1].replace("{", "{{").replace("}", "}}")
-
-
-def _has_field(text: str) -> bool:
-    """Whether f-string content holds a {field} (doubled braces are literal text)."""
-    return "{" in text.replace("{{", "")
 
 
 def _literal_text(node: nodes.Node) -> str | None:

@@ -287,9 +287,13 @@ def is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"str", "bool", "int", "float", "Branch"})
 
 
+SCHEMA_ONLY_KEYS = ("name", "version", "description", "data", "intents", "functions", "pronunciations")
+
+
 def is_plain_flow(raw: Any) -> bool:
-    """A Pipecat FlowConfig rather than a schema: it has nodes and no schema `name`."""
-    return isinstance(raw, dict) and "name" not in raw and "nodes" in raw
+    """A Pipecat FlowConfig rather than a schema: it has nodes and none of a schema's own keys (a
+    schema that forgot its `name` is still a schema, reported as one)."""
+    return isinstance(raw, dict) and "nodes" in raw and not any(key in raw for key in SCHEMA_ONLY_KEYS)
 
 
 class FlowNode(Node):

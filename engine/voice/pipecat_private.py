@@ -6,17 +6,27 @@ or speaker that went away, opening the speaker with a larger buffer, and checkin
 service cuts and frames its text. The classes here turn those private steps into named
 methods that the rest of `engine.voice` uses; nothing else there touches a private name.
 
-`PRIVATE_METHODS` and `PRIVATE_ATTRIBUTES` list every name used here;
+Beyond engine.voice, the call reaches into Pipecat Flows and the LLM service in three places
+(engine/nodes.py keeps Flows' own tts_say and function action handlers, engine/responders/scripted.py
+syncs tool handlers for an operator's call, engine/interop/handlers.py checks a direct function's
+result as stock Pipecat does); those names are listed here too.
+
+`PRIVATE_METHODS`, `PRIVATE_ATTRIBUTES` and `PRIVATE_FUNCTIONS` list every name used here;
 tests/voice/test_pipecat_private.py checks them against the installed Pipecat, so an
 upgrade that renames one fails there, by name, rather than deep inside a call.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
+import pipecat.flows.flow
+from pipecat.flows.actions import ActionManager
+from pipecat.flows.manager import FlowManager
 from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.services.llm_service import LLMService
 from pipecat.services.piper.tts import PiperTTSService, PiperTTSSettings
 from pipecat.services.stt_service import SegmentedSTTService, STTService
 from pipecat.services.tts_service import TextAggregationMode, TTSService
@@ -36,6 +46,8 @@ PRIVATE_METHODS: dict[type, dict[str, tuple[str, ...]]] = {
     STTService: {"_record_stt_audio_usage": ("self", "audio")},
     LocalAudioInputTransport: {
         "_audio_in_callback": ("self", "in_data", "frame_count", "time_info", "status")},
+    ActionManager: {"_handle_tts_action": ("self", "action"), "_handle_function_action": ("self", "action")},
+    LLMService: {"_sync_registered_tool_handlers": ("self", "tools")},
 }
 # Instance attributes read or set; each is assigned (`self.<name> =`) in its class's source.
 PRIVATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
@@ -46,6 +58,11 @@ PRIVATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     PiperTTSService: ("_voice",),
     LocalAudioInputTransport: ("_in_stream",),
     LocalAudioOutputTransport: ("_out_stream",),
+    FlowManager: ("_action_manager",),
+}
+# Module-level functions called, with their parameter names.
+PRIVATE_FUNCTIONS: dict[ModuleType, dict[str, tuple[str, ...]]] = {
+    pipecat.flows.flow: {"_check_contract": ("response", "name", "where")},
 }
 
 

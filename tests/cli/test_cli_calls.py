@@ -187,3 +187,11 @@ def test_llm_timeout_refuses_what_is_no_usable_number_of_seconds(value: str) -> 
     result = voice_console("call", SCHEMA, "--llm-timeout", value)
     assert result.returncode == 2
     assert "--llm-timeout" in result.stderr and "seconds" in result.stderr
+
+
+def test_a_function_call_nested_too_deeply_is_a_value_error() -> None:
+    from cli.options import parse_function_call
+
+    assert parse_function_call('book_slot {"slot": 2}') == ("book_slot", {"slot": 2}, None)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_function_call("book_slot " + "[" * 100_000)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from engine.errors import Problem, SchemaError
+from engine.paths import SCHEMAS_DIR
 from engine.schema.compiled import load_schema
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -155,3 +156,13 @@ def test_missing_schema_file_is_a_located_error_not_a_traceback(tmp_path: Path) 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"{missing}: cannot read file")
+
+
+def test_a_schema_without_its_name_is_reported_as_a_schema(tmp_path: Path) -> None:
+    nameless = tmp_path / "nameless.yaml"
+    nameless.write_text("\n".join(line for line in (SCHEMAS_DIR / "lab_results_callback.yaml").read_text()
+                                   .splitlines() if not line.startswith("name:")))
+    with pytest.raises(SchemaError) as caught:
+        load_schema(nameless)
+    problems = [(p.field, p.message) for p in caught.value.problems]
+    assert problems == [("name", "missing required field 'name'")]

@@ -89,6 +89,48 @@ async def test_a_function_that_stays_settles_and_a_caller_turn_is_answered_with_
     await finish(call, "test over")
 
 
+async def test_a_direct_function_that_raises_reports_an_error_and_the_step_settles() -> None:
+    call = flow_call(clinic())
+    await start_call(call)
+    await call_function(call, "wants_booking", {})
+    await call_function(call, "check_insurance", {"member_id": "B200"})
+    await call_function(call, "accepts_self_pay", {})
+    failed = await call_function(call, "book_slot", {"slot": 99})
+    errors = of(ev.CallError, failed)
+    assert [(e.message, e.source, e.fatal) for e in errors] == [
+        ("the function book_slot raised IndexError: list index out of range", "function", False)]
+    assert of(ev.FunctionCalled, failed)[0].result == {"status": "error"}
+    await finish(call, "test over")
+
+
+async def test_a_direct_function_breaking_pipecats_contract_is_reported(tmp_path: Path) -> None:
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text(HANDLERS.read_text().replace(
+        'return {"invoice": invoice, "balance": 42.5}, TRANSITION_IN_YAML', 'return {"balance": 1}'))
+    call = flow_call(clinic(handlers=handlers))
+    await start_call(call)
+    await call_function(call, "wants_billing", {})
+    broke = await call_function(call, "lookup_balance", {"invoice": "INV-7"})
+    [error] = of(ev.CallError, broke)
+    assert error.message.startswith("the function lookup_balance returned what Pipecat refuses: direct "
+                                    "function tool 'lookup_balance' must return a (result, next) tuple")
+    assert of(ev.FunctionCalled, broke)[0].result == {"status": "error"}
+    await finish(call, "test over")
+
+
+async def test_a_direct_function_returning_no_response_is_accepted_and_stays(tmp_path: Path) -> None:
+    handlers = tmp_path / "handlers.py"
+    handlers.write_text(HANDLERS.read_text().replace("TRANSITION_IN_YAML", "NO_RESPONSE"))
+    call = flow_call(clinic(handlers=handlers))
+    await start_call(call)
+    await call_function(call, "wants_billing", {})
+    quiet = await call_function(call, "lookup_balance", {"invoice": "INV-7"})
+    assert of(ev.FunctionCalled, quiet)[0].result == {"invoice": "INV-7", "balance": 42.5}
+    assert not of(ev.CallError, quiet) and not of(ev.BotTurn, quiet)
+    assert call.conversation.current == "billing"
+    await finish(call, "test over")
+
+
 async def test_without_handlers_the_operator_supplies_results_and_unloaded_actions_are_reported() -> None:
     state = {**STATE, "plan": "Gold", "booked": {"day": "Monday", "time": "9:30"}}
     compiled = load_schema(CLINIC, state=state)

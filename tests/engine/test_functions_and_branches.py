@@ -124,3 +124,13 @@ def test_branch_cases_match_as_pipecat_matches_them(value: object) -> None:
     from engine.schema.model import case_key
 
     assert case_key(value) == pipecat_case_key(value)
+
+
+def test_a_result_supplied_for_a_stale_call_is_not_used_by_the_next_call() -> None:
+    session = session_for("linda_park")
+    entry = next(e for e in session.compiled.entries_of("greeting") if e.tool == "is_patient")
+    session.supply_result("is_patient", {"status": "from the operator"})
+    stale, _ = session.call_function("verify_identity", entry, {})
+    assert stale["status"] == "ignored" and session.conversation.current == "greeting"
+    result, _ = session.call_function("greeting", entry, {})
+    assert result == {"status": "ok", "intent": "is_patient"}

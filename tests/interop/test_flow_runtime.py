@@ -35,6 +35,11 @@ def test_number_words_are_num2words() -> None:
         assert rt.ordinal_words(day) == num2words(day, to="ordinal"), day
 
 
+def test_a_time_matches_with_or_without_its_seconds() -> None:
+    assert rt.matches("14:30:00", "14:30", "time") and rt.matches("14:30", "14:30:00", "time")
+    assert not rt.matches("14:31", "14:30", "time") and not rt.matches("half past", "14:30", "time")
+
+
 @pytest.mark.parametrize("path", SCHEMAS, ids=[p.stem for p in SCHEMAS])
 def test_initial_state_speaks_every_patient_as_the_engine_does(path: Path, tmp_path: Path) -> None:
     compiled = load_schema(path)
@@ -98,6 +103,17 @@ def test_a_template_with_no_python_form_is_a_located_error(tmp_path: Path) -> No
     assert "assign" in problem.message
 
 
+def test_a_function_named_like_the_attempts_counter_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "lab_variant.yaml"
+    path.write_text(LAB.read_text().replace("is_patient", "not_understood"))  # an intent's tool
+    with pytest.raises(FlowExportError) as raised:
+        build_export(load_schema(path))
+    [problem] = raised.value.problems
+    assert problem.file.endswith("lab_variant.yaml") and problem.line > 0
+    assert problem.field == "nodes.greeting.functions[0]"
+    assert "'not_understood' is a name the exported handlers.py uses itself" in problem.message
+
+
 START_DECIDING = ("initial_node: greeting\n\nnodes:\n",
                   "initial_node: start\n\nnodes:\n  start:\n    decide: {field: result_status, "
                   "cases: {normal: greeting}, default: greeting}\n")
@@ -123,6 +139,14 @@ def test_cli_prints_located_errors_and_fails(tmp_path: Path, capsys: pytest.Capt
     error = capsys.readouterr().err
     assert f"{path}:" in error and "initial_node" in error and "Traceback" not in error
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_names_a_file_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    (out / "flow.yaml").mkdir(parents=True)  # a folder where the file goes
+    assert main(["export-flow", str(LAB), "-o", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert f"{out / 'flow.yaml'}: cannot write: Is a directory" in error and "Traceback" not in error
 
 
 def test_globals_actions_and_context_strategy_reach_the_flow(tmp_path: Path) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import inspect
 import re
 from importlib.metadata import version
+from types import ModuleType
 
 import pytest
 
 from engine.voice import pipecat_private
-from engine.voice.pipecat_private import PRIVATE_ATTRIBUTES, PRIVATE_METHODS
+from engine.voice.pipecat_private import PRIVATE_ATTRIBUTES, PRIVATE_FUNCTIONS, PRIVATE_METHODS
 
 PIPECAT = f"pipecat-ai {version('pipecat-ai')}"
 
@@ -27,6 +28,18 @@ def test_each_private_method_exists_with_its_parameters(owner: type, name: str,
                               "engine/voice/pipecat_private.py needs updating")
     found = tuple(inspect.signature(method).parameters)
     assert found == parameters, (f"{PIPECAT}: {owner.__qualname__}.{name} now takes {found}, "
+                                 f"not {parameters}; engine/voice/pipecat_private.py needs updating")
+
+
+@pytest.mark.parametrize(("module", "name", "parameters"), [
+    (module, name, parameters) for module, functions in PRIVATE_FUNCTIONS.items()
+    for name, parameters in functions.items()])
+def test_each_private_function_exists_with_its_parameters(module: ModuleType, name: str,
+                                                          parameters: tuple[str, ...]) -> None:
+    function = getattr(module, name, None)
+    assert callable(function), f"{PIPECAT}: {module.__name__}.{name} is gone; update pipecat_private.py"
+    found = tuple(inspect.signature(function).parameters)
+    assert found == parameters, (f"{PIPECAT}: {module.__name__}.{name} now takes {found}, "
                                  f"not {parameters}; engine/voice/pipecat_private.py needs updating")
 
 
