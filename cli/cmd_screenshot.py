@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,10 +62,17 @@ def run_screenshot(args: argparse.Namespace) -> int:
         create_application()
         flow = (str(args.handlers or ""), str(args.state or ""))
         patient = args.patient or (None if any(flow) else default_patient_for(load_schema(args.schema).name))
-        script = read_turn_script(args.script, load_schema(args.schema).schema.nodes) if args.script else None
+        script = read_turn_script(args.script, _nodes(args)) if args.script else None
         status: int = qasync.run(_shoot(args.out, args.schema, patient, args.steps,
                                         (int(width), int(height)), Path(scratch), args.tab, flow, script))
         return status
+
+
+def _nodes(args: argparse.Namespace) -> Collection[str]:
+    """The node names a turn script may force: the schema's, or the flow's with its files."""
+    from cli.options import load_with_flow_options
+
+    return load_with_flow_options(args.schema, args).schema.nodes
 
 
 async def _shoot(out: Path, schema: Path, patient: Path | None, steps: int, size: tuple[int, int],
