@@ -180,6 +180,7 @@ def test_y_tick_labels_never_crowd_on_a_short_panel(qtbot) -> None:
         gap_px = (shown[1] - shown[0]) / (high - low) * axis.height()
         assert gap_px >= MIN_TICK_GAP_PX, f"{name}: labels {gap_px:.1f} px apart"
     widget.shutdown()
+    widget.hide()  # no paint may be pending when pytest-qt deletes the shown widget (a segfault seen once)
 
 
 def test_nice_steps_cut_a_span_into_at_most_so_many_parts() -> None:
