@@ -448,7 +448,9 @@ def print_voice(voice: dict[str, Any]) -> None:
               f"{figure['p99']:>8} ms (p99)")
     split = f"turns split in two (of {voice['turns_spoken']} spoken)"
     print(f"{split:42} {voice['turns_split']:>8}")
-    print(f"{'STT real-time factor (Whisper tiny.en)':42} {voice['stt_real_time_factor']}")
+    factors = voice["stt_real_time_factor"]
+    print(f"{'STT real-time factor, short / 30 s window':42} {factors['short_window']['p50']:>8} / "
+          f"{factors['full_window']['p50']} (p50)")
     print(f"{'TTS first byte (Piper)':42} {voice['tts_first_byte_ms']}")
     uncached, cached = voice["first_line_uncached"], voice["first_line_cached"]
     print(f"{'first bot line to speaker: uncached / cached':42} {uncached['first_audio_out_ms']} ms / "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rapidfuzz import fuzz
 
 from bench.pulseaudio import VirtualAudioServer, using_server
 from engine import events as ev
@@ -32,6 +34,7 @@ from engine.latency import percentile
 from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
 from engine.voice.session import VoiceSession
+from engine.voice.stt import GreedyWhisper
 from engine.voice.tts_cache import AudioCacheStore
 
 # A rehearsal schema whose every caller turn is short and whose bot lines are short, so that
@@ -81,6 +84,7 @@ BENCH_PATIENT = '{"schema": "voice_bench", "id": "ann", "data": {"first_name": "
 # sentences with a pause mid-sentence ("|": MID_SENTENCE_PAUSE_S of silence) that must stay one turn.
 PAUSE_MARK = "|"
 MID_SENTENCE_PAUSE_S = 0.6
+WHOLE_LINE_RATIO = 90  # a line's one transcript against its whole recording's ("9" for "nine" is 92)
 CALLER_LINES = (
     "Yes.", "Yes, it is.", "Pretty good.", "I am doing fine, thank you.", "No, not really.",
     "My date of birth is March third, nineteen fifty six.", "Monday at nine works for me.",
@@ -116,27 +120,47 @@ def synthesize_caller_wav(text: str, path: Path, lead_silence_s: float = 0.0) ->
     """
     if path.exists():
         return path
-    pieces = [_speak(piece.strip()) for piece in text.split(PAUSE_MARK)]
-    if len(pieces) > 1:
-        pieces = [_trim_quiet(piece) for piece in pieces]
+    whole = _speak(spoken_text(text))
     pause = np.zeros(int(MID_SENTENCE_PAUSE_S * SAMPLE_RATE), dtype=np.int16)
-    parts = [np.zeros(int(lead_silence_s * SAMPLE_RATE), dtype=np.int16), pieces[0]]
-    for piece in pieces[1:]:
-        parts += [pause, piece]
-    write_wav(path, np.concatenate(parts))
+    parts = [np.zeros(int(lead_silence_s * SAMPLE_RATE), dtype=np.int16)]
+    start = 0
+    for cut in _pause_points(whole, text):
+        parts += [whole[start:cut], pause]
+        start = cut
+    write_wav(path, np.concatenate([*parts, whole[start:]]))
     return path
+
+
+def _pause_points(samples: np.ndarray, text: str) -> list[int]:
+    """Where each PAUSE_MARK of `text` falls in `samples`, the sentence spoken in one go: the
+    quietest 10 ms between the words either side, found by Whisper's word timestamps. Speaking the
+    sentence whole keeps the voice going on at the pause, as a caller who stops to think; halves
+    spoken apart would each end as a finished sentence does."""
+    pieces = text.split(PAUSE_MARK)
+    if len(pieces) == 1:
+        return []
+    model = models.shared_whisper_model(str(models.whisper_model_dir()))
+    segments, _ = model.transcribe(samples.astype(np.float32) / 32768, language="en", beam_size=1,
+                                   word_timestamps=True)
+    words = [word for segment in segments for word in (segment.words or [])]
+    counts = np.cumsum([len(piece.split()) for piece in pieces])
+    if len(words) != counts[-1]:
+        raise ValueError(f"caller line {text!r}: Whisper heard {len(words)} words, not {counts[-1]}")
+    return [_quietest(samples, words[n - 1].end, words[n].start) for n in counts[:-1]]
+
+
+def _quietest(samples: np.ndarray, after_s: float, before_s: float) -> int:
+    frame = SAMPLE_RATE // 100
+    low = int(max(0.0, min(after_s, before_s) - 0.05) * SAMPLE_RATE)
+    high = int((max(after_s, before_s) + 0.05) * SAMPLE_RATE)
+    starts = range(low, max(low + 1, high - frame), frame)
+    return min(starts, key=lambda i: float(np.abs(samples[i:i + frame].astype(np.float32)).mean()))
 
 
 def _speak(text: str) -> np.ndarray:
     voice = piper_voice()
     audio = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
     return resample(np.frombuffer(audio, dtype=np.int16), voice.config.sample_rate, SAMPLE_RATE)
-
-
-def _trim_quiet(samples: np.ndarray, level: int = 150) -> np.ndarray:
-    """`samples` without the near-silence Piper leaves at either end, so a pause is as long as meant."""
-    loud = np.flatnonzero(np.abs(samples) > level)
-    return samples[loud[0]:loud[-1] + 1] if loud.size else samples
 
 
 def spoken_text(line: str) -> str:
@@ -178,13 +202,40 @@ def wav_seconds(path: Path) -> float:
 def transcribe(samples: np.ndarray, short: bool = False) -> str:
     """Whisper tiny.en on 16 kHz int16 audio (the model shared with the calls).
 
-    `short`: decode as a call decodes a caller turn (`models.WHISPER_DECODE_OPTIONS`); otherwise
-    with timestamps, which keep words whole across 30-second windows of a long recording.
+    `short`: decode as a call decodes a caller turn (`GreedyWhisper`); otherwise with timestamps,
+    which keep words whole across 30-second windows of a long recording.
     """
     model = models.shared_whisper_model(str(models.whisper_model_dir()))
-    options = models.WHISPER_DECODE_OPTIONS if short else {"beam_size": 1}
-    segments, _ = model.transcribe(samples.astype(np.float32) / 32768, language="en", **options)
+    audio = samples.astype(np.float32) / 32768
+    if short:
+        segments, _ = GreedyWhisper(model).transcribe(audio, language="en")
+    else:
+        segments, _ = model.transcribe(audio, language="en", beam_size=1)
     return " ".join(segment.text.strip() for segment in segments).strip()
+
+
+def heard_whole(heard: list[str], references: list[str]) -> bool:
+    """Whether a caller line arrived as one turn: one transcript, and close to one of what Whisper
+    hears in the line's whole recording (a turn cut at a pause lacks its end; the next line's turn
+    then starts with it, so counting turns alone misses both)."""
+    def plain(text: str) -> str:
+        return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+
+    return len(heard) == 1 and any(fuzz.ratio(plain(heard[0]), plain(reference)) >= WHOLE_LINE_RATIO
+                                   for reference in references)
+
+
+def _references(samples: np.ndarray) -> list[str]:
+    """A caller line as Whisper hears its whole recording, in the short and the full window (the two
+    may differ on a number: "22nd", "20 second")."""
+    heard = []
+    try:
+        for short in (True, False):
+            GreedyWhisper.use_short_window = short
+            heard.append(transcribe(samples, short=True))
+    finally:
+        GreedyWhisper.use_short_window = True
+    return heard
 
 
 class SpeakerRecorder:
@@ -369,6 +420,7 @@ async def _first_line(server: VirtualAudioServer, schema: Path, patient: Path, w
 
 async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path, wav_dir: Path,
                         turns: int) -> dict[str, Any]:
+    references = {line: _references(read_wav(wav_dir / caller_wav_name(line))) for line in CALLER_LINES}
     spoken = await start_spoken_call(server, schema, patient, wav_dir, VoiceConfig(),
                                      cache_store=AudioCacheStore())
     session, call = spoken.session, spoken.call
@@ -378,7 +430,9 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
         line = CALLER_LINES[index % len(CALLER_LINES)]
         measured, heard_before = len(session.turn_latencies), _caller_turns(call)
         await spoken.say(line)
-        per_line.append({"said": spoken_text(line), "heard": _caller_turns(call)[len(heard_before):],
+        heard = _caller_turns(call)[len(heard_before):]
+        per_line.append({"said": spoken_text(line), "heard": heard, "reference": references[line],
+                         "whole": heard_whole(heard, references[line]),
                          "turns": [asdict(t) for t in session.turn_latencies[measured:]]})
     await spoken.call.stop()
     v2v = [t.voice_to_voice_ms for t in session.turn_latencies]
@@ -386,8 +440,8 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
     return {
         "turns_spoken": turns,
         "turns_heard": len(heard),
-        "turns_split": sum(1 for entry in per_line if len(entry["heard"]) > 1),
-        "split_lines": [entry for entry in per_line if len(entry["heard"]) > 1],
+        "turns_split": sum(1 for entry in per_line if not entry["whole"]),
+        "split_lines": [entry for entry in per_line if not entry["whole"]],
         "turns_measured": len(v2v),
         "voice_to_voice_ms": _figures(v2v),
         "breakdown_ms": _breakdown(session),
@@ -426,16 +480,24 @@ def _stages(call: Any) -> dict[str, dict[str, float]]:
     return {stage: _figures(values) for stage, values in sorted(grouped.items())}
 
 
-def stt_real_time_factor(wav_dir: Path) -> dict[str, float]:
-    """Whisper's processing time over the audio's duration, for the caller lines."""
+def stt_real_time_factor(wav_dir: Path) -> dict[str, dict[str, float]]:
+    """Whisper's processing time over the audio's duration, for the caller lines: as a call
+    transcribes them (the short encoder window), and on the full 30 s window (the baseline),
+    alternating line by line so that both see the same machine."""
     transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.int16), short=True)  # warm
-    ratios = []
-    for wav in sorted(wav_dir.glob("*.wav")):
-        samples = read_wav(wav)
-        started = time.perf_counter()
-        transcribe(samples, short=True)
-        ratios.append((time.perf_counter() - started) / (len(samples) / SAMPLE_RATE))
-    return {"p50": round(percentile(ratios, 50), 3), "max": round(max(ratios), 3) if ratios else 0.0}
+    ratios: dict[str, list[float]] = {"short_window": [], "full_window": []}
+    try:
+        for wav in sorted(wav_dir.glob("*.wav")):
+            samples = read_wav(wav)
+            for name, short in (("short_window", True), ("full_window", False)):
+                GreedyWhisper.use_short_window = short
+                started = time.perf_counter()
+                transcribe(samples, short=True)
+                ratios[name].append((time.perf_counter() - started) / (len(samples) / SAMPLE_RATE))
+    finally:
+        GreedyWhisper.use_short_window = True
+    return {name: {"p50": round(percentile(values, 50), 3), "max": round(max(values), 3) if values else 0.0}
+            for name, values in ratios.items()}
 
 
 def tts_first_byte_ms(lines: tuple[str, ...] = ("Glad to hear it.", "Sorry, how are you feeling?",

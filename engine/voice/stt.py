@@ -26,7 +26,7 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
 from pipecat.utils.types import assert_given
 
-from engine.voice import models
+from engine.voice import models, short_window
 from engine.voice.config import ServiceSpec, VoiceConfig
 from engine.voice.pipecat_private import WhisperSTTHooks
 
@@ -43,13 +43,24 @@ QUIET_RMS = 150  # int16 RMS (about -47 dBFS): quieter than any speech the VAD w
 
 
 class GreedyWhisper:
-    """A faster-whisper model decoding with `models.WHISPER_DECODE_OPTIONS` (greedy, one pass, no
-    timestamps): what helps long recordings costs a short turn time it can't spare."""
+    """A faster-whisper model decoding a caller turn in a short encoder window (`short_window`), or
+    with `models.WHISPER_DECODE_OPTIONS` (greedy, one pass, no timestamps) when that window would not
+    do: what helps long recordings costs a short turn time it can't spare."""
 
-    def __init__(self, model: Any) -> None:
+    use_short_window = True  # class-wide: False always encodes 30 s (the bench's baseline)
+
+    def __init__(self, model: Any, no_speech_prob: float | None = None) -> None:
         self._whisper = model
+        fallback = short_window.NO_SPEECH_FALLBACK
+        self._no_speech_fallback = fallback if no_speech_prob is None else no_speech_prob
 
     def transcribe(self, audio: Any, **options: Any) -> Any:
+        if self.use_short_window:
+            segments = short_window.transcribe_turn(self._whisper, audio, options.get("language"),
+                                                    options.get("initial_prompt"), options.get("hotwords"),
+                                                    self._no_speech_fallback)
+            if segments is not None:
+                return segments, None
         for name, value in models.WHISPER_DECODE_OPTIONS.items():
             options.setdefault(name, value)
         return self._whisper.transcribe(audio, **options)
@@ -93,7 +104,8 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
     def load_model(self) -> None:
         device, compute_type = self._inference
         shared = models.shared_whisper_model(str(self.whisper_settings.model), device, compute_type)
-        self.use_model(GreedyWhisper(shared))
+        threshold = self.whisper_settings.no_speech_prob
+        self.use_model(GreedyWhisper(shared, threshold if isinstance(threshold, float) else None))
 
     def _transcribe_now(self, pcm: bytes) -> list[Any]:
         """What Pipecat's run_stt does in its worker thread, for an early segment."""
