@@ -143,10 +143,19 @@ def _pause_points(samples: np.ndarray, text: str) -> list[int]:
     segments, _ = model.transcribe(samples.astype(np.float32) / 32768, language="en", beam_size=1,
                                    word_timestamps=True)
     words = [word for segment in segments for word in (segment.words or [])]
-    counts = np.cumsum([len(piece.split()) for piece in pieces])
-    if len(words) != counts[-1]:
-        raise ValueError(f"caller line {text!r}: Whisper heard {len(words)} words, not {counts[-1]}")
-    return [_quietest(samples, words[n - 1].end, words[n].start) for n in counts[:-1]]
+    cuts = []
+    for said_before, piece in zip(np.cumsum([len(p.split()) for p in pieces]), pieces[:-1], strict=False):
+        last = _plain_word(piece.split()[-1])
+        at = [i for i, word in enumerate(words[:-1]) if _plain_word(word.word) == last]
+        if not at:
+            raise ValueError(f"caller line {text!r}: Whisper did not hear {last!r} before the pause")
+        nearest = min(at, key=lambda i: abs(i - (said_before - 1)))
+        cuts.append(_quietest(samples, words[nearest].end, words[nearest + 1].start))
+    return cuts
+
+
+def _plain_word(word: str) -> str:
+    return re.sub(r"[^a-z0-9']", "", word.lower())
 
 
 def _quietest(samples: np.ndarray, after_s: float, before_s: float) -> int:

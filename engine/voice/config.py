@@ -59,11 +59,12 @@ class TurnTuning:
 
     vad_confidence: float = 0.7
     vad_start_secs: float = 0.2  # speech needed before a turn starts (and the bot is interrupted)
-    vad_stop_secs: float = 0.3  # silence before the VAD calls speech over (0.2 cut turns at commas)
+    vad_stop_secs: float = 0.4  # silence before the VAD calls speech over (0.3 cut Piper's commas)
     vad_min_volume: float = 0.6
     turn: str = "smart-turn"  # "smart-turn" (model decides) or "silence" (fixed silence timeout)
-    # when smart-turn judges the turn unfinished; holds a 0.6 s pause mid-sentence (see docs/voice.md)
-    smart_turn_max_silence_secs: float = 1.0
+    # after the VAD stop, when smart-turn or the words judge the turn unfinished; holds a 0.6 s pause
+    # mid-sentence (see docs/voice.md)
+    smart_turn_max_silence_secs: float = 0.9
     silence_timeout_secs: float = 0.5  # "silence": extra wait after the VAD stop
     interruptions: bool = True  # the caller's speech stops the bot at once
 

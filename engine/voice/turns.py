@@ -14,12 +14,13 @@ from pipecat.processors.aggregators.llm_response_universal import LLMUserAggrega
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start import TranscriptionUserTurnStartStrategy, VADUserTurnStartStrategy
-from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
+from engine.voice.unfinished import UnfinishedWordsStopStrategy
 
 TYPED_MARK = "voice_console_typed"
 # Pipecat ends a turn that no stop strategy has ended this long (wall clock) after the caller's last
@@ -74,7 +75,8 @@ def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
     if tuning.turn == "smart-turn":
         analyzer = LocalSmartTurnAnalyzerV3(smart_turn_model_path=str(models.smart_turn_file()),
                                             params=SmartTurnParams(stop_secs=tuning.smart_turn_max_silence_secs))
-        stop: list[BaseUserTurnStopStrategy] = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer)]
+        stop: list[BaseUserTurnStopStrategy] = [UnfinishedWordsStopStrategy(
+            turn_analyzer=analyzer, hold_secs=tuning.smart_turn_max_silence_secs)]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.silence_timeout_secs)]
     return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_stop_timeout=USER_TURN_STOP_TIMEOUT_S,
