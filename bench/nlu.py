@@ -65,6 +65,7 @@ class Outcome:
     asked: bool  # a clarifying question on a near tie
     rule: str
     ms: float
+    embedded: bool  # went past the keyword and example stages to the model
 
 
 def classify_set(turns: list[NluTurn], mode: NluMode, repeat: int = 3) -> list[Outcome]:
@@ -77,11 +78,13 @@ def classify_set(turns: list[NluTurn], mode: NluMode, repeat: int = 3) -> list[O
     for turn in turns:
         classifier, candidates = classifiers[turn.schema], schemas[turn.schema].intents_of(turn.state)
         timings = []
+        embedded = classifier.needs_model(turn.text, candidates)
         for _ in range(repeat):
             started = time.perf_counter()
             decided = classifier.classify(turn.text, candidates)
             timings.append((time.perf_counter() - started) * 1000)
-        outcomes.append(Outcome(turn, decided.intent, decided.tie is not None, decided.rule, min(timings)))
+        outcomes.append(Outcome(turn, decided.intent, decided.tie is not None, decided.rule, min(timings),
+                                embedded))
     return outcomes
 
 
@@ -96,6 +99,7 @@ def score(outcomes: list[Outcome], schemas: dict[str, CompiledSchema]) -> dict[s
                     if safety(o.turn.schema, o.intent) or safety(o.turn.schema, o.turn.expect)]
     safety_expected = [o for o in outcomes if safety(o.turn.schema, o.turn.expect)]
     timings = [o.ms for o in outcomes]
+    embedded = [o.ms for o in outcomes if o.embedded] or [0.0]
     return {
         "turns": len(outcomes),
         "paraphrase_accuracy": _share(sum(o.intent == o.turn.expect for o in recognisable),
@@ -109,7 +113,7 @@ def score(outcomes: list[Outcome], schemas: dict[str, CompiledSchema]) -> dict[s
                                     len(safety_expected)),
         "offtopic_rejected": _share(sum(o.intent is None and not o.asked for o in offtopic), len(offtopic)),
         "clarifying_questions": sum(o.asked for o in outcomes),
-        "classify_min_ms": round(min(timings), 3) if timings else 0.0,  # what the machine can do unloaded
+        "embedded_min_ms": round(min(embedded), 3),  # the model's cost on the least loaded moment
         "classify_p50_ms": round(percentile(timings, 50), 3),
         "classify_p99_ms": round(percentile(timings, 99), 3),
         "wrong": [f"{o.turn.schema}/{o.turn.state}: {o.turn.text!r} -> {o.intent} ({o.rule}), "
@@ -208,7 +212,8 @@ def _print_half(half: str, semantic: dict[str, Any], keywords: dict[str, Any]) -
                        ("safety intents recognised", "safety_recognised"),
                        ("off-topic rejected", "offtopic_rejected"),
                        ("clarifying questions", "clarifying_questions"),
-                       ("classify min ms", "classify_min_ms"), ("classify p50 ms", "classify_p50_ms"),
+                       ("fastest turn through the model ms", "embedded_min_ms"),
+                       ("classify p50 ms", "classify_p50_ms"),
                        ("classify p99 ms", "classify_p99_ms")):
         shown = [f"{run[key]} ({run['safety_wrong']})" if key == "wrong_intents" else str(run[key])
                  for run in (semantic, keywords)]
