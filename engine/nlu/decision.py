@@ -15,10 +15,10 @@ ALL_CLEAR = "all_clear"  # "no symptoms" and the like: never by similarity when 
 class DecisionRule:
     # Chosen on the dev half of the NLU set only (docs/understanding.md); the held-out half checks them.
     threshold: float = 0.2  # the best intent's score must reach this ...
-    anchor_lead: float = 0.14  # ... and beat the turn's nearest off-topic anchor by this
-    margin: float = 0.06  # ... and lead the runner-up intent by this; closer, both plausible: ask
-    safety_threshold: float = 0.35  # the stricter bar for safety intents
-    safety_margin: float = 0.08
+    anchor_lead: float = 0.1  # ... and beat the turn's nearest off-topic anchor by this
+    margin: float = 0.08  # ... and lead the runner-up intent by this; closer, both plausible: ask
+    safety_threshold: float = 0.42  # the stricter bar for safety intents
+    safety_margin: float = 0.1
 
     def decide(self, ranked: list[Candidate], safety: Mapping[str, str | None], mentions_symptom: bool,
                is_question: bool, asked_as_questions: frozenset[str] = frozenset(),
