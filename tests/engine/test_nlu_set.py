@@ -7,7 +7,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from bench.nlu import DEV, HELD_OUT, classify_set, load_nlu_set, score
-from engine.nlu import NluMode, normalize
+from engine.nlu import NluMode, Rule, normalize
 from engine.nlu.anchors import OFF_TOPIC_ANCHORS
 from engine.paths import bundled_schemas
 from engine.schema.compiled import load_schema
@@ -72,3 +72,12 @@ def test_semantic_stage_meets_its_floors(figures, split) -> None:
     assert semantic["paraphrase_accuracy"] >= 2 * keywords["paraphrase_accuracy"]
     assert semantic["safety_recognised"] > keywords["safety_recognised"]
     assert semantic["safety_wrong"] < keywords["safety_wrong"]
+
+
+def test_the_bench_times_the_model_only_on_turns_the_keyword_stages_left_to_it(figures) -> None:
+    outcomes = classify_set(load_nlu_set(DEV), NluMode.SEMANTIC, repeat=1)
+    embedded = [o for o in outcomes if o.embedded]
+    assert embedded and len(embedded) < len(outcomes)
+    assert not [o.turn.text for o in embedded if o.rule in {Rule.KEYWORD, Rule.FUZZY}]
+    assert figures[DEV][NluMode.SEMANTIC]["embedded_min_ms"] > 0.0
+    assert figures[DEV][NluMode.KEYWORDS]["embedded_min_ms"] == 0.0  # keywords mode loads no model
