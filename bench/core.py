@@ -448,6 +448,10 @@ def print_voice(voice: dict[str, Any]) -> None:
               f"{figure['p99']:>8} ms (p99)")
     split = f"turns split in two (of {voice['turns_spoken']} spoken)"
     print(f"{split:42} {voice['turns_split']:>8}")
+    if "turn_taking" in voice:
+        from bench.turns import print_turn_taking
+
+        print_turn_taking(voice["turn_taking"])
     factors = voice["stt_real_time_factor"]
     print(f"{'STT real-time factor, short / 30 s window':42} {factors['short_window']['p50']:>8} / "
           f"{factors['full_window']['p50']} (p50)")

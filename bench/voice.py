@@ -393,9 +393,15 @@ def bench_voice(turns: int = len(CALLER_LINES), workdir: Path | None = None,
         root = Path(workdir or scratch)
         if server is not None:
             with using_server(server):
-                return asyncio.run(_bench(server, root, max(1, turns), report))
-        with VirtualAudioServer(root / "pulse") as own, using_server(own):
-            return asyncio.run(_bench(own, root, max(1, turns), report))
+                result = asyncio.run(_bench(server, root, max(1, turns), report))
+        else:
+            with VirtualAudioServer(root / "pulse") as own, using_server(own):
+                result = asyncio.run(_bench(own, root, max(1, turns), report))
+        report("turn taking without the clock")
+        from bench.turns import bench_turn_taking
+
+        result["turn_taking"] = bench_turn_taking(root / "caller", CALLER_LINES[:max(1, turns)])
+        return result
 
 
 async def _bench(server: VirtualAudioServer, root: Path, turns: int, progress: Callable[[str], None]

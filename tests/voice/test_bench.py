@@ -21,6 +21,8 @@ def test_bench_voice_reports_voice_to_voice_and_the_cache_effect(virtual_audio: 
     cached, uncached = result["first_line_cached"], result["first_line_uncached"]
     assert cached["cache"]["hits"] >= 1 and uncached["cache"]["hits"] == 0
     assert cached["tts_first_byte_ms"] < uncached["tts_first_byte_ms"]
+    now, before = result["turn_taking"].values()
+    assert now["lines"] == before["lines"] == 2 and now["wait_p50_ms"] > 0
     factors = result["stt_real_time_factor"]
     assert 0 < factors["short_window"]["p50"] < factors["full_window"]["p50"]
     assert result["tts_first_byte_ms"]["p50"] > 0

@@ -77,7 +77,7 @@ class CallerTurns:
             await self.strategy.process_frame(frame)
 
 
-async def _ignore(*_: Any) -> None:
+async def _ignore(*_: Any, **__: Any) -> None:
     return None
 
 
