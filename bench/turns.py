@@ -48,7 +48,7 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("now: VAD stop 0.4 s, wait 0.9 s, unfinished words held", TurnTuning(), True),
+    Setting("now: VAD stop 0.4 s, wait 0.7 s, unfinished words held", TurnTuning(), True),
     Setting("before: VAD stop 0.3 s, wait 1.0 s, smart-turn alone",
             TurnTuning(vad_stop_secs=0.3, smart_turn_max_silence_secs=1.0), False),
 )

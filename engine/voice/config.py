@@ -64,7 +64,7 @@ class TurnTuning:
     turn: str = "smart-turn"  # "smart-turn" (model decides) or "silence" (fixed silence timeout)
     # after the VAD stop, when smart-turn or the words judge the turn unfinished; holds a 0.6 s pause
     # mid-sentence (see docs/voice.md)
-    smart_turn_max_silence_secs: float = 0.9
+    smart_turn_max_silence_secs: float = 0.7
     silence_timeout_secs: float = 0.5  # "silence": extra wait after the VAD stop
     interruptions: bool = True  # the caller's speech stops the bot at once
 

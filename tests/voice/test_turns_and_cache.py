@@ -35,9 +35,9 @@ def test_the_default_turn_taking_is_silero_and_smart_turn_with_short_waits() -> 
     stop = params.user_turn_strategies.stop
     assert isinstance(stop[0], TypedTextTurnStopStrategy)
     assert isinstance(stop[1], TurnAnalyzerUserTurnStopStrategy)
-    # a 0.6 s pause is heard as speech again 0.45-0.8 s after the VAD stop (measured at a 0.3 s stop,
-    # less 0.1 s), inside smart-turn's wait, so the turn goes on
-    assert VoiceConfig().turn.smart_turn_max_silence_secs == 0.9
+    # a 0.6 s pause is heard as speech again about 0.45-0.55 s after a 0.4 s VAD stop (the rest of
+    # the pause, the VAD's 0.2 s start, Silero's lag), inside smart-turn's wait, so the turn goes on
+    assert VoiceConfig().turn.smart_turn_max_silence_secs == 0.7
     silence = build_user_params(VoiceConfig(turn=TurnTuning(turn="silence", silence_timeout_secs=0.4)))
     assert isinstance(silence.user_turn_strategies.stop[1], SpeechTimeoutUserTurnStopStrategy)
 

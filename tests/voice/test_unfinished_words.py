@@ -141,7 +141,7 @@ def test_the_call_uses_the_unfinished_words_strategy_with_smart_turns_wait() -> 
     tuning = VoiceConfig().turn
     stop = build_user_params(VoiceConfig()).user_turn_strategies.stop
     assert [type(s) for s in stop][1:] == [UnfinishedWordsStopStrategy]
-    assert tuning.turn == "smart-turn" and tuning.smart_turn_max_silence_secs == 0.9
+    assert tuning.turn == "smart-turn" and tuning.smart_turn_max_silence_secs == 0.7
 
 
 @pytest.mark.parametrize(("text", "unfinished"), [
