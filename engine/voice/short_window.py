@@ -3,7 +3,7 @@
 Whisper's encoder always reads 30 seconds: a two-second "yes, that's right" is padded with 28 s of
 nothing, and on two cores that padding is most of the turn's transcription time. A caller turn is
 encoded here in a window a few seconds longer than the speech (at least WINDOW_MIN_S), which on this
-project's 30 bench lines gave the same words at about a quarter of the time. Too short a window makes
+project's 30 bench lines gave the same words in about a third of the time. Too short a window makes
 Whisper repeat itself ("Pretty good. Pretty good. Pretty ...") and less sure that a one-word answer
 is speech, so a decode that looks looped, runs out of tokens or may not be speech is done again on
 the full 30 s window, as faster-whisper would have.

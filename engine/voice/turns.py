@@ -19,7 +19,7 @@ from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnSto
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from engine.voice import models
-from engine.voice.config import SAMPLE_RATE, VoiceConfig
+from engine.voice.config import SAMPLE_RATE, TurnTuning, VoiceConfig
 from engine.voice.unfinished import UnfinishedWordsStopStrategy
 
 TYPED_MARK = "voice_console_typed"
@@ -63,6 +63,12 @@ class SpokenTurnTap(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+def smart_turn_analyzer(tuning: TurnTuning) -> LocalSmartTurnAnalyzerV3:
+    """smart-turn v3 from Pipecat's package, waiting `smart_turn_max_silence_secs` when unsure."""
+    return LocalSmartTurnAnalyzerV3(smart_turn_model_path=str(models.smart_turn_file()),
+                                    params=SmartTurnParams(stop_secs=tuning.smart_turn_max_silence_secs))
+
+
 def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
     """The user aggregator's VAD and turn strategies; loads Silero (and smart-turn)."""
     tuning = config.turn
@@ -73,10 +79,8 @@ def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
     start = [VADUserTurnStartStrategy(enable_interruptions=tuning.interruptions),
              TranscriptionUserTurnStartStrategy(enable_interruptions=tuning.interruptions)]
     if tuning.turn == "smart-turn":
-        analyzer = LocalSmartTurnAnalyzerV3(smart_turn_model_path=str(models.smart_turn_file()),
-                                            params=SmartTurnParams(stop_secs=tuning.smart_turn_max_silence_secs))
         stop: list[BaseUserTurnStopStrategy] = [UnfinishedWordsStopStrategy(
-            turn_analyzer=analyzer, hold_secs=tuning.smart_turn_max_silence_secs)]
+            turn_analyzer=smart_turn_analyzer(tuning), hold_secs=tuning.smart_turn_max_silence_secs)]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.silence_timeout_secs)]
     return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_stop_timeout=USER_TURN_STOP_TIMEOUT_S,
