@@ -227,11 +227,19 @@ def heard_whole(heard: list[str], references: list[str]) -> bool:
     """Whether a caller line arrived as one turn: one transcript, and close to one of what Whisper
     hears in the line's whole recording (a turn cut at a pause lacks its end; the next line's turn
     then starts with it, so counting turns alone misses both)."""
-    def plain(text: str) -> str:
-        return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
-
-    return len(heard) == 1 and any(fuzz.ratio(plain(heard[0]), plain(reference)) >= WHOLE_LINE_RATIO
+    return len(heard) == 1 and any(fuzz.ratio(_plain(heard[0]), _plain(reference)) >= WHOLE_LINE_RATIO
                                    for reference in references)
+
+
+def took_line_before(heard: list[str], references: list[str]) -> bool:
+    """Whether a line's one turn is the line itself after the end of the line before, which a cut
+    left over ("... one at night. Yeah, that's right."): that line was cut, not this one."""
+    return len(heard) == 1 and any(_plain(heard[0]).endswith(" " + _plain(reference))
+                                   for reference in references)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
 
 
 def _references(samples: np.ndarray) -> list[str]:
@@ -448,6 +456,7 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
         heard = _caller_turns(call)[len(heard_before):]
         per_line.append({"said": spoken_text(line), "heard": heard, "reference": references[line],
                          "whole": heard_whole(heard, references[line]),
+                         "took_line_before": took_line_before(heard, references[line]),
                          "turns": [asdict(t) for t in session.turn_latencies[measured:]]})
     await spoken.call.stop()
     v2v = [t.voice_to_voice_ms for t in session.turn_latencies]
@@ -455,7 +464,7 @@ async def _spoken_turns(server: VirtualAudioServer, schema: Path, patient: Path,
     return {
         "turns_spoken": turns,
         "turns_heard": len(heard),
-        "turns_split": sum(1 for entry in per_line if not entry["whole"]),
+        "turns_split": sum(1 for entry in per_line if not entry["whole"] and not entry["took_line_before"]),
         "split_lines": [entry for entry in per_line if not entry["whole"]],
         "turns_measured": len(v2v),
         "voice_to_voice_ms": _figures(v2v),

@@ -79,7 +79,7 @@ def test_a_plain_turn_is_not_seen_as_looped(text: str) -> None:
 
 
 def test_the_bench_counts_a_line_cut_at_its_pause_and_the_line_that_took_its_end() -> None:
-    from bench.voice import heard_whole
+    from bench.voice import heard_whole, took_line_before
 
     assert heard_whole(["I take two tablets in the morning and one at night."],
                        ["I take two tablets in the morning, and one at night."])
@@ -89,5 +89,9 @@ def test_the_bench_counts_a_line_cut_at_its_pause_and_the_line_that_took_its_end
     assert not heard_whole(["I take two tablets in the morning."],
                            ["I take two tablets in the morning and one at night."])
     assert not heard_whole(["And one at night. Yeah, that's right."], ["Yeah, that's right."])
+    assert took_line_before(["And one at night. Yeah, that's right."], ["Yeah, that's right."])
+    assert not took_line_before(["I take two tablets in the morning."],
+                                ["I take two tablets in the morning and one at night."])
+    assert not took_line_before(["Yeah, that's right."], ["Yeah, that's right."])
     assert not heard_whole(["I was hoping to come in on", "Monday afternoon, if that works."],
                            ["I was hoping to come in on Monday afternoon, if that works."])
