@@ -145,17 +145,13 @@ def _pause_points(samples: np.ndarray, text: str) -> list[int]:
     words = [word for segment in segments for word in (segment.words or [])]
     cuts = []
     for said_before, piece in zip(np.cumsum([len(p.split()) for p in pieces]), pieces[:-1], strict=False):
-        last = _plain_word(piece.split()[-1])
-        at = [i for i, word in enumerate(words[:-1]) if _plain_word(word.word) == last]
+        last = _plain(piece.split()[-1])
+        at = [i for i, word in enumerate(words[:-1]) if _plain(word.word) == last]
         if not at:
             raise ValueError(f"caller line {text!r}: Whisper did not hear {last!r} before the pause")
         nearest = min(at, key=lambda i: abs(i - (said_before - 1)))
         cuts.append(_quietest(samples, words[nearest].end, words[nearest + 1].start))
     return cuts
-
-
-def _plain_word(word: str) -> str:
-    return re.sub(r"[^a-z0-9']", "", word.lower())
 
 
 def _quietest(samples: np.ndarray, after_s: float, before_s: float) -> int:
