@@ -13,23 +13,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from pipecat.audio.vad.vad_analyzer import VADState
-from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
     InputAudioRawFrame,
-    StartFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
-from pipecat.utils.asyncio.task_manager import TaskManager
 
+from bench.strategy_feed import StopStrategyFeed
 from bench.voice import CALLER_LINES, caller_wav_name, read_wav, synthesize_caller_wav, transcribe
 from engine.latency import percentile
 from engine.voice.config import SAMPLE_RATE, TurnTuning, VoiceConfig
@@ -69,23 +66,11 @@ class _Line:
         self.stop_secs = setting.tuning.vad_stop_secs
         self.ends: list[float] = []
         self._at = 0.0
+        self._feed = StopStrategyFeed(self.stop, lambda: self.ends.append(round(self._at, 2)))
 
     async def start(self) -> None:
-        tasks = TaskManager(loop=asyncio.get_running_loop())
-        await self.stop.setup(FrameProcessorSetup(clock=SystemClock(), task_manager=tasks,
-                                                  pipeline_worker=cast(Any, None)))
-        for event in ("on_push_frame", "on_broadcast_frame", "on_user_turn_inference_triggered",
-                      "on_user_turn_speculation_cancelled"):
-            self.stop.add_event_handler(event, _ignore)
-        self.stop.add_event_handler("on_user_turn_stopped", self._ended)
         self.vad.set_sample_rate(SAMPLE_RATE)
-        await self.stop.process_frame(StartFrame())
-        await self.stop.handle_user_turn_started()
-
-    async def _ended(self, *_: Any) -> None:
-        self.ends.append(round(self._at, 2))
-        await self.stop.handle_user_turn_stopped()
-        await self.stop.handle_user_turn_started()
+        await self._feed.start()
 
     async def feed(self, samples: np.ndarray) -> None:
         state = VADState.QUIET
@@ -96,20 +81,16 @@ class _Line:
             if new != state and new in (VADState.SPEAKING, VADState.QUIET):
                 await self._vad_event(new, samples[:start + CHUNK])
             state = new if new in (VADState.SPEAKING, VADState.QUIET) else state
-            await self.stop.process_frame(InputAudioRawFrame(chunk, SAMPLE_RATE, 1))
+            await self._feed.process_frame(InputAudioRawFrame(chunk, SAMPLE_RATE, 1))
 
     async def _vad_event(self, state: VADState, heard: np.ndarray) -> None:
         if state is VADState.SPEAKING:
-            await self.stop.process_frame(VADUserStartedSpeakingFrame(start_secs=0.2))
+            await self._feed.process_frame(VADUserStartedSpeakingFrame(start_secs=0.2))
             return
         words = transcribe(heard, short=True)
         if words:
-            await self.stop.process_frame(TranscriptionFrame(words, "caller", "", finalized=True))
-        await self.stop.process_frame(VADUserStoppedSpeakingFrame(stop_secs=self.stop_secs))
-
-
-async def _ignore(*_: Any, **__: Any) -> None:
-    return None
+            await self._feed.process_frame(TranscriptionFrame(words, "caller", "", finalized=True))
+        await self._feed.process_frame(VADUserStoppedSpeakingFrame(stop_secs=self.stop_secs))
 
 
 async def _run(setting: Setting, samples: np.ndarray) -> list[float]:

@@ -4,27 +4,22 @@ smart-turn model, with no clock."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import pytest
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
-    StartFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
-from pipecat.utils.asyncio.task_manager import TaskManager
 
+from bench.strategy_feed import StopStrategyFeed
 from bench.voice import caller_wav_name, read_wav, synthesize_caller_wav
 from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, VoiceConfig
@@ -47,38 +42,26 @@ def quiet(seconds: float) -> list[Frame]:
 
 
 class CallerTurns:
-    """Feeds one stop strategy the frames of a spoken turn in order, as the user aggregator would
-    (VAD events at the stated points, audio 20 ms at a time), and keeps the turns it ends."""
+    """The turns one stop strategy makes of a spoken turn's frames, fed in order as the user
+    aggregator would (VAD events at the stated points, audio 20 ms at a time)."""
 
     def __init__(self, strategy: BaseUserTurnStopStrategy) -> None:
-        self.strategy, self.turns, self._words = strategy, [], []
+        self.turns: list[str] = []
+        self._words: list[str] = []
+        self._feed = StopStrategyFeed(strategy, self._stopped)
 
     async def start(self) -> None:
-        tasks = TaskManager(loop=asyncio.get_running_loop())
-        setup = FrameProcessorSetup(clock=SystemClock(), task_manager=tasks, pipeline_worker=cast(Any, None))
-        await self.strategy.setup(setup)
-        for event in ("on_push_frame", "on_broadcast_frame", "on_user_turn_inference_triggered",
-                      "on_user_turn_speculation_cancelled"):
-            self.strategy.add_event_handler(event, _ignore)
-        self.strategy.add_event_handler("on_user_turn_stopped", self._stopped)
-        await self.strategy.process_frame(StartFrame())
-        await self.strategy.handle_user_turn_started()
+        await self._feed.start()
 
-    async def _stopped(self, *_: Any) -> None:
+    def _stopped(self) -> None:
         self.turns.append(" ".join(self._words))
         self._words = []
-        await self.strategy.handle_user_turn_stopped()
-        await self.strategy.handle_user_turn_started()
 
     async def feed(self, frames: list[Frame]) -> None:
         for frame in frames:
             if isinstance(frame, TranscriptionFrame):
                 self._words.append(frame.text)
-            await self.strategy.process_frame(frame)
-
-
-async def _ignore(*_: Any, **__: Any) -> None:
-    return None
+            await self._feed.process_frame(frame)
 
 
 def spoken_part(speech: np.ndarray, words: str) -> list[Frame]:
