@@ -35,6 +35,7 @@ class StepPanel(Panel):
         super().__init__(parent)
         self._controller = controller
         self._sending = False
+        self._send_when_settled = False  # Return was pressed while a turn settled
         self.intent_buttons: dict[str, QPushButton] = {}  # the current node's, by intent
         self._pool: list[QPushButton] = []
         self._build()
@@ -135,22 +136,35 @@ class StepPanel(Panel):
 
     # ----- sending -------------------------------------------------------------------------
 
-    @async_slot()
-    async def send(self) -> None:
-        """Send the box's text; it comes back into the box if the turn could not be sent."""
+    def send(self) -> None:
+        """Send the box's text. Pressed while the previous turn settles, it is sent once that turn
+        has (the button reads "Queued"); it comes back into the box if the turn could not be sent."""
         text = self.box.text().strip()
-        if not text or self._sending or self._controller.call_state != "running":
+        if not text or self._controller.call_state != "running":
+            return
+        if self._sending:
+            self._send_when_settled = True
+            self._update_enabled()
             return
         self.box.clear()
-        if not await self.send_text(text) and not self.box.text():
-            self.box.setText(text)
+        self._begin_sending()
+        self._send_typed(text)
+
+    @async_slot(str)
+    async def _send_typed(self, text: str) -> None:
+        sent = False
+        try:
+            sent = await self._controller.step(text, "typed")
+        finally:
+            if not sent:
+                self._send_when_settled = False
+                if not self.box.text():
+                    self.box.setText(text)
+            self._end_sending()
 
     @async_slot(str)
     async def send_example(self, text: str) -> None:
-        await self.send_text(text, source="intent")
-
-    async def send_text(self, text: str, source: str = "typed") -> bool:
-        return await self._sent(lambda: self._controller.step(text, source))
+        await self._sent(lambda: self._controller.step(text, "intent"))
 
     @async_slot(str, object, object)
     async def call_function(self, name: str, arguments: dict[str, Any],
@@ -162,17 +176,28 @@ class StepPanel(Panel):
         """Send one thing at a time into the running call; False if it was not sent."""
         if self._sending or self._controller.call_state != "running":
             return False
-        self._sending = True
-        self._update_enabled()
+        self._begin_sending()
         try:
             return await send()
         finally:
-            self._sending = False
-            self._update_enabled()
+            self._end_sending()
+
+    def _begin_sending(self) -> None:
+        self._sending = True
+        self._update_enabled()
+
+    def _end_sending(self) -> None:
+        self._sending = False
+        self._update_enabled()
+        if self._send_when_settled:
+            self._send_when_settled = False
+            self.send()
 
     def _update_enabled(self) -> None:
         ready = self._controller.call_state == "running" and not self._sending
+        self._send_when_settled &= self._controller.call_state == "running"
         self.send_button.setEnabled(ready)
+        self.send_button.setText("Queued" if self._send_when_settled else "Send")
         for button in self.intent_buttons.values():
             button.setEnabled(ready)
         self.function_form.set_ready(ready)

@@ -147,6 +147,25 @@ def test_intent_buttons_send_the_first_example(window: MainWindow, aio: Aio) -> 
     assert window.controller.current_state == "reminder"
 
 
+def test_a_turn_typed_while_the_last_one_settles_is_sent_once_it_has(window: MainWindow, aio: Aio) -> None:
+    step, transcript = window.step, window.transcript
+    window.setup.start()
+    aio.until(lambda: window.controller.call_state == "running" and step.send_button.isEnabled())
+    step.box.setText("yes, this is she")
+    step.box.returnPressed.emit()
+    assert not step.send_button.isEnabled() and step.box.text() == ""  # the first turn is on its way
+    step.box.setText("I need to reschedule")
+    step.box.returnPressed.emit()
+    assert step.send_button.text() == "Queued" and step.box.text() == "I need to reschedule"
+    aio.until(lambda: "→ reminder → reschedule_time" in transcript.text(), timeout=60)
+    text = transcript.text()
+    assert text.index("Caller yes, this is she (typed)") < text.index("→ greeting → reminder") \
+        < text.index("Caller I need to reschedule (typed)")
+    assert window.controller.current_state == "reschedule_time"
+    aio.until(step.send_button.isEnabled, timeout=60)
+    assert step.send_button.text() == "Send" and step.box.text() == ""
+
+
 def test_the_force_dialog_moves_the_call(window: MainWindow, aio: Aio, dialogs: ScriptedDialogs) -> None:
     window.setup.start()
     aio.until(lambda: window.controller.call_state == "running")

@@ -21,7 +21,7 @@ RESULT_DETAILS = ("lipid panel", "normal", "November", "Marsh", "Keep taking")  
 
 def say(window: MainWindow, qtbot: Any, aio: Aio, text: str, settled: Callable[[], bool]) -> None:
     # as the operator sees it: Send is enabled again once the previous turn has settled (the bot's
-    # line shows a little before); a Return pressed earlier is ignored and the text stays in the box
+    # line shows a little before); a Return pressed earlier would queue the turn until then
     aio.until(window.step.send_button.isEnabled, timeout=60)
     qtbot.keyClicks(window.step.box, text)
     qtbot.keyClick(window.step.box, Qt.Key.Key_Return)
