@@ -12,6 +12,7 @@ from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
@@ -183,8 +184,7 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
         that more text is on the way.
         """
         self._segments_waiting = max(0, self._segments_waiting - 1)
-        results = self._early_results(audio) if isinstance(audio, _EarlySegment) else super().run_stt(audio)
-        async for frame in results:
+        async for frame in self._transcripts(audio):
             if isinstance(frame, TranscriptionFrame):
                 frame.text = _joined(self._held_text, frame.text)
                 if self._segments_waiting:
@@ -198,18 +198,25 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
             text, self._held_text = self._held_text, ""
             yield TranscriptionFrame(text, self.user_id, time_now_iso8601())
 
-    async def _early_results(self, audio: _EarlySegment) -> AsyncGenerator[Frame, None]:
+    async def _transcripts(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        """The segment's transcript: its early transcription's, or Whisper's now, in a worker thread.
+        A segment is kept unless Whisper itself would call it silence (`short_window.is_speech`),
+        not by Pipecat's stricter bar, which drops short answers such as "Sure."."""
+        if self.model is None:
+            yield ErrorFrame("Whisper model not available")
+            return
         await self.start_processing_metrics()
-        segments = await audio.future
-        threshold = assert_given(self.whisper_settings.no_speech_prob)
-        text = "".join(f"{segment.text} " for segment in segments
-                       if threshold is not None and segment.no_speech_prob < threshold)
+        if isinstance(audio, _EarlySegment):
+            segments = await audio.future
+        else:
+            segments = await asyncio.to_thread(self._transcribe_now, audio)
+        text = "".join(f"{segment.text} " for segment in segments if short_window.is_speech(segment))
         await self.stop_processing_metrics()
         if text:
             # a Whisper code such as "en" rather than a Language, as in Pipecat's own run_stt
             language = cast(Language | None, assert_given(self.whisper_settings.language))
             await self.report_transcription(text, language)
-            logger.debug(f"Transcription (early): [{text}]")
+            logger.debug(f"Transcription{' (early)' if isinstance(audio, _EarlySegment) else ''}: [{text}]")
             yield TranscriptionFrame(text, self.user_id, time_now_iso8601(), language)
 
 

@@ -114,3 +114,18 @@ async def test_a_transcript_waits_for_the_next_segment_of_the_speech(caller_wav_
     texts = [f.text for f in down if isinstance(f, TranscriptionFrame)]
     assert len(stops) == 2 and len(texts) == 1, texts
     assert heard("I was going to ask if", texts[0]) and heard("we could do it later", texts[0]), texts
+
+
+@pytest.mark.parametrize("early", [True, False])
+async def test_a_short_answer_whisper_decodes_with_confidence_is_heard(
+        tmp_path: Path, early: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Sure." then the VAD's 0.4 s of silence: no_speech_prob 0.37-0.57 (Pipecat's bar of 0.4 dropped
+    # 10 of 12 renditions), each decoded with confidence
+    monkeypatch.setattr(SharedModelWhisperSTT, "early", early)
+    for rendition in range(4):
+        (tmp_path / str(rendition)).mkdir()
+        said = speech("Sure.", tmp_path / str(rendition))
+        said = said[:np.flatnonzero(np.abs(said) > 500)[-1]]
+        texts, _ = await transcribe_turn([said, quiet(0.4)])
+        assert len(texts) == 1 and heard("Sure", texts[0]), (rendition, texts)
+    assert (await transcribe_turn([quiet(1.0)]))[0] == []
