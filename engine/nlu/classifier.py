@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.nlu.answers import plain_answer
 from engine.nlu.decision import ALERT, ALL_CLEAR, DecisionRule
 from engine.nlu.index import SemanticIndex
 from engine.nlu.keywords import EXAMPLE_COPY_THRESHOLD, FUZZY_THRESHOLD, KeywordStage, normalize
@@ -68,6 +69,8 @@ class IntentClassifier:
         if not words or not candidates:
             return NO_MATCH
         by_keyword = self._keywords.keyword(words, candidates)
+        if by_keyword is None and (answer := plain_answer(text)) is not None:
+            by_keyword = self._keywords.keyword(answer, candidates)  # "yep" as "yes", "nope" as "no"
         if by_keyword is not None:
             return self._question_guarded(text, by_keyword)
         by_example = self._keywords.fuzzy(words, candidates)
