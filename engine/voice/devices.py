@@ -58,6 +58,15 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+# A speaker stream's buffer. PortAudio's lowest latency (about 8 ms through ALSA's pulse plugin)
+# underruns, and clicks, at every hiccup of the machine.
+SPEAKER_BUFFER_S = 0.04
+
+
+def speaker_frames_per_buffer(sample_rate: int) -> int:
+    return int(sample_rate * SPEAKER_BUFFER_S)
+
+
 def open_pyaudio() -> Any:
     """A PyAudio instance, or AudioDeviceError if PyAudio/PortAudio is missing."""
     try:

@@ -40,7 +40,8 @@ def play_wav(recording: wave.Wave_read, speaker_index: int, stop: threading.Even
     try:
         stream = audio.open(format=audio.get_format_from_width(recording.getsampwidth()),
                             channels=recording.getnchannels(), rate=recording.getframerate(),
-                            output=True, output_device_index=speaker_index)
+                            output=True, output_device_index=speaker_index,
+                            frames_per_buffer=devices.speaker_frames_per_buffer(recording.getframerate()))
         block = max(1, int(recording.getframerate() * PLAY_BLOCK_S))
         while not stop.is_set() and (frames := recording.readframes(block)):
             stream.write(frames)
@@ -52,17 +53,22 @@ def play_wav(recording: wave.Wave_read, speaker_index: int, stop: threading.Even
 
 
 def speak_with(voice: Any, text: str, output_device: str) -> None:
-    """Say `text` with a loaded `PiperVoice` through `output_device` ("" = default)."""
+    """Say `text` with a loaded `PiperVoice` through `output_device` ("" = default). The whole line is
+    synthesized before it plays: a sentence synthesized mid-line starved the stream on a busy
+    machine (underruns, gaps)."""
     speaker = devices.resolve_device(output_device or None, "output")
+    chunks = list(voice.synthesize(text))
+    if not chunks:
+        return
+    first = chunks[0]
     audio = devices.open_pyaudio()
     stream = None
     try:
-        for chunk in voice.synthesize(text):
-            if stream is None:
-                stream = audio.open(format=audio.get_format_from_width(chunk.sample_width),
-                                    channels=chunk.sample_channels, rate=chunk.sample_rate, output=True,
-                                    output_device_index=speaker.index)
-            stream.write(chunk.audio_int16_bytes)
+        stream = audio.open(format=audio.get_format_from_width(first.sample_width),
+                            channels=first.sample_channels, rate=first.sample_rate, output=True,
+                            output_device_index=speaker.index,
+                            frames_per_buffer=devices.speaker_frames_per_buffer(first.sample_rate))
+        stream.write(b"".join(chunk.audio_int16_bytes for chunk in chunks))
     finally:
         if stream is not None:
             stream.stop_stream()

@@ -20,7 +20,7 @@ from pipecat.transports.local.audio import LocalAudioTransportParams
 
 from engine.errors import AudioDeviceError
 from engine.voice.config import SAMPLE_RATE
-from engine.voice.devices import AudioDevice, open_pyaudio, require_present
+from engine.voice.devices import AudioDevice, open_pyaudio, require_present, speaker_frames_per_buffer
 from engine.voice.pipecat_private import LocalAudioInputHooks, LocalAudioOutputHooks
 
 END_SILENCE_S = 1
@@ -95,14 +95,10 @@ class WatchedInput(LocalAudioInputHooks):
 
 
 class WatchedOutput(LocalAudioOutputHooks):
-    """The speaker; a failing write is reported once as a lost device.
+    """The speaker (a `devices.SPEAKER_BUFFER_S` buffer); a failing write is reported once as a
+    lost device."""
 
-    Opened with a 40 ms buffer rather than PortAudio's lowest latency (about 8 ms
-    through ALSA's pulse plugin), which underruns, and clicks, at every hiccup of
-    the event loop.
-    """
-
-    frames_per_buffer = SAMPLE_RATE // 25
+    frames_per_buffer = speaker_frames_per_buffer(SAMPLE_RATE)
 
     def __init__(self, portaudio: Any, params: LocalAudioTransportParams, device: AudioDevice) -> None:
         super().__init__(portaudio, params)
