@@ -23,20 +23,21 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 
 # Words an English answer does not end on: articles, conjunctions, most prepositions, possessives,
-# fillers. Left out because answers do end on them: "so" (I think so), "in" (count me in), "that",
-# "her", "like", "though", "up", "it".
+# subject pronouns, fillers. Left out because answers do end on them: "so" (I think so), "in"
+# (count me in), "that", "her", "like", "though", "up", "it", "I" (so do I).
 UNFINISHED_ENDINGS = frozenset({
     "a", "an", "the", "and", "or", "but", "because", "cause", "if", "than", "whether", "unless",
     "of", "to", "for", "with", "at", "from", "into", "onto", "about", "on", "my", "your", "our",
-    "their", "its", "um", "uh", "er", "erm", "uhm",
+    "their", "its", "we", "they", "he", "she", "um", "uh", "er", "erm", "uhm",
 })
+TRAILING_OFF = ("...", "\u2026", "-", "\u2014")  # Whisper's marks for speech that trails off ("if we...")
 _WORD = re.compile(r"[a-z']+")
 
 
 def ends_unfinished(text: str) -> bool:
-    """Whether `text` stops where no answer stops ("... come in on", "... and um")."""
+    """Whether `text` stops where no answer stops ("... come in on", "... and um", "if we...")."""
     words = _WORD.findall(text.lower())
-    return bool(words) and words[-1] in UNFINISHED_ENDINGS
+    return bool(words) and (words[-1] in UNFINISHED_ENDINGS or text.rstrip().endswith(TRAILING_OFF))
 
 
 class UnfinishedWordsStopStrategy(TurnAnalyzerUserTurnStopStrategy):
