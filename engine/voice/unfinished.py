@@ -23,12 +23,12 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 
 # Words an English answer does not end on: articles, conjunctions, most prepositions, possessives,
-# subject pronouns, fillers. Left out because answers do end on them: "so" (I think so), "in"
-# (count me in), "that", "her", "like", "though", "up", "it", "I" (so do I).
+# "we" and "they", fillers. Left out because answers do end on them: "so" (I think so), "in"
+# (count me in), "that", "her", "like", "though", "up", "it", "I" (so do I), "she" (this is she).
 UNFINISHED_ENDINGS = frozenset({
     "a", "an", "the", "and", "or", "but", "because", "cause", "if", "than", "whether", "unless",
     "of", "to", "for", "with", "at", "from", "into", "onto", "about", "on", "my", "your", "our",
-    "their", "its", "we", "they", "he", "she", "um", "uh", "er", "erm", "uhm",
+    "their", "its", "we", "they", "um", "uh", "er", "erm", "uhm",
 })
 TRAILING_OFF = ("...", "\u2026", "-", "\u2014")  # Whisper's marks for speech that trails off ("if we...")
 _WORD = re.compile(r"[a-z']+")

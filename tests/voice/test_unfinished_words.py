@@ -131,6 +131,7 @@ def test_the_call_uses_the_unfinished_words_strategy_with_smart_turns_wait() -> 
     ("I was hoping to come in on", True), ("I take two tablets and", True), ("it's for the, um", True),
     ("I wanted to ask about.", True), ("I think so.", False), ("Count me in", False), ("Yes, it is.", False),
     ("I'd like that", False), ("", False), ("I was going to ask if we...", True), ("maybe we could-", True),
-    ("and then they", True), ("so do I", False), ("Yes, it is...", True), ("Okay.", False)])
+    ("and then they", True), ("so do I", False), ("yes, this is she", False), ("Yes, it is...", True),
+    ("Okay.", False)])
 def test_which_words_leave_a_turn_unfinished(text: str, unfinished: bool) -> None:
     assert ends_unfinished(text) is unfinished
