@@ -23,7 +23,8 @@ NEGATIONS = frozenset({
 })
 FILLERS = frozenset({"um", "uh", "er", "erm", "uhm", "oh", "well", "so", "hmm", "mm", "i mean", "i guess",
                      "i think", "thanks", "thank you", "please"})
-_LONGEST = max(len(phrase.split()) for phrase in AFFIRMATIONS | NEGATIONS | FILLERS)
+_PHRASES = AFFIRMATIONS | NEGATIONS | FILLERS
+_LONGEST = max(len(phrase.split()) for phrase in _PHRASES)
 
 
 def plain_answer(text: str) -> str | None:
@@ -35,7 +36,7 @@ def plain_answer(text: str) -> str | None:
     said: set[str] = set()
     while words:
         size = next((n for n in range(min(_LONGEST, len(words)), 0, -1)
-                     if " ".join(words[:n]) in AFFIRMATIONS | NEGATIONS | FILLERS), 0)
+                     if " ".join(words[:n]) in _PHRASES), 0)
         if size == 0:
             return None
         phrase = " ".join(words[:size])
