@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
+
+T = TypeVar("T")
 
 
 class TrackedTasks:
@@ -19,6 +21,14 @@ class TrackedTasks:
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
+
+    async def run(self, coroutine: Coroutine[Any, Any, T], name: str) -> T:
+        """Await `coroutine` as a tracked task (so `drain` waits for it); its failure is raised here,
+        to the caller, rather than logged."""
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -341,10 +341,10 @@ class CallController(Reporter):
         return rows
 
     async def speak(self, text: str, output_device: str = "") -> bool:
-        """Say `text` through the voice engine's TTS."""
+        """Say `text` through the voice engine's TTS; a tracked task, so shutdown stops it and waits."""
         try:
             async with self.working("Speaking…"):
-                await self.voice.speak(text, output_device)
+                await self._tasks.run(self.voice.speak(text, output_device), "speak")
         except Exception as error:
             self.report_failure("The line could not be spoken", error)
             return False
@@ -354,6 +354,7 @@ class CallController(Reporter):
         """End the call, await its pipeline and every task of ours; then let go of the store."""
         await self.stop("the console is closing")
         self.history.stop_playback()
+        self.voice.stop_speaking()
         await self._tasks.drain(driving.END_WAIT_S)
         self._report_timer.stop()
         self._flush_timer.stop()

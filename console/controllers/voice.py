@@ -30,6 +30,7 @@ class VoiceAdapter(QObject):
         self._found: list[Any] | None = None
         self.recordings_root: Path | None = None  # where recorded calls go (None: <data dir>/calls)
         self._stop_playing = threading.Event()
+        self._stop_speaking = threading.Event()
         self._level_timer = QTimer(self)
         self._level_timer.setInterval(LEVEL_INTERVAL_MS)
         self._level_timer.timeout.connect(self._emit_level)
@@ -101,7 +102,12 @@ class VoiceAdapter(QObject):
         available, reason = self.tts_status()
         if not available:
             raise EngineError(f"text to speech is unavailable: {reason}")
+        self._stop_speaking.clear()
         await asyncio.to_thread(self._speak_now, text, output_device)
+
+    def stop_speaking(self) -> None:
+        """Stop a line being spoken (its thread stops after its current sentence or block)."""
+        self._stop_speaking.set()
 
     def _speak_now(self, text: str, output_device: str) -> None:
         from piper import PiperVoice
@@ -110,7 +116,7 @@ class VoiceAdapter(QObject):
         from engine.voice.playback import speak_with
 
         self._piper = self._piper or PiperVoice.load(models.piper_voice_file())
-        speak_with(self._piper, text, output_device)
+        speak_with(self._piper, text, output_device, self._stop_speaking)
 
     async def play(self, path: str, output_device: str = "", start_s: float = 0.0) -> None:
         """Play a WAV file through the chosen speaker from `start_s` seconds in (in a thread)."""
@@ -154,4 +160,5 @@ class VoiceAdapter(QObject):
         """Release audio devices and models."""
         self._stop_monitor()
         self.stop_playback()
+        self.stop_speaking()
         self._piper = None

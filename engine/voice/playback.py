@@ -1,7 +1,8 @@
 """Local audio outside a call: play a WAV file, speak a line in the Piper voice, meter a microphone.
 
 Each runs on PortAudio through `engine.voice.devices`; playback and speech block, so callers
-run them in a thread. `LevelMonitor` keeps the input level of its latest block for a GUI to poll.
+run them in a thread; both stop within one block (`PLAY_BLOCK_S`) of their stop event.
+`LevelMonitor` keeps the input level of its latest block for a GUI to poll.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import math
 import threading
 import wave
 from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import EngineError
@@ -35,40 +38,51 @@ def play_wav_file(path: str, output_device: str, stop: threading.Event, start_s:
 
 
 def play_wav(recording: wave.Wave_read, speaker_index: int, stop: threading.Event) -> None:
-    audio = devices.open_pyaudio()
-    stream = None
-    try:
-        stream = audio.open(format=audio.get_format_from_width(recording.getsampwidth()),
-                            channels=recording.getnchannels(), rate=recording.getframerate(),
-                            output=True, output_device_index=speaker_index,
-                            frames_per_buffer=devices.speaker_frames_per_buffer(recording.getframerate()))
-        block = max(1, int(recording.getframerate() * PLAY_BLOCK_S))
-        while not stop.is_set() and (frames := recording.readframes(block)):
-            stream.write(frames)
-    finally:
-        if stream is not None:
-            stream.stop_stream()
-            stream.close()
-        audio.terminate()
+    block = max(1, int(recording.getframerate() * PLAY_BLOCK_S))
+    blocks = iter(lambda: recording.readframes(block), b"")
+    pcm = PcmFormat(recording.getsampwidth(), recording.getnchannels(), recording.getframerate())
+    play_blocks(blocks, pcm, speaker_index, stop)
 
 
-def speak_with(voice: Any, text: str, output_device: str) -> None:
-    """Say `text` with a loaded `PiperVoice` through `output_device` ("" = default). The whole line is
-    synthesized before it plays: a sentence synthesized mid-line starved the stream on a busy
-    machine (underruns, gaps)."""
+def speak_with(voice: Any, text: str, output_device: str, stop: threading.Event) -> None:
+    """Say `text` with a loaded `PiperVoice` through `output_device` ("" = default), until it ends or
+    `stop` is set. The whole line is synthesized before it plays: a sentence synthesized mid-line
+    starved the stream on a busy machine (underruns, gaps)."""
     speaker = devices.resolve_device(output_device or None, "output")
-    chunks = list(voice.synthesize(text))
+    chunks = []
+    for chunk in voice.synthesize(text):
+        if stop.is_set():
+            return
+        chunks.append(chunk)
     if not chunks:
         return
     first = chunks[0]
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in chunks)
+    step = max(1, int(first.sample_rate * PLAY_BLOCK_S)) * first.sample_width * first.sample_channels
+    blocks = (pcm[start:start + step] for start in range(0, len(pcm), step))
+    play_blocks(blocks, PcmFormat(first.sample_width, first.sample_channels, first.sample_rate),
+                speaker.index, stop)
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    sample_width: int
+    channels: int
+    rate: int
+
+
+def play_blocks(blocks: Iterator[bytes], pcm: PcmFormat, speaker_index: int, stop: threading.Event) -> None:
+    """Write `blocks` of PCM to the speaker until they run out or `stop` is set (checked between blocks)."""
     audio = devices.open_pyaudio()
     stream = None
     try:
-        stream = audio.open(format=audio.get_format_from_width(first.sample_width),
-                            channels=first.sample_channels, rate=first.sample_rate, output=True,
-                            output_device_index=speaker.index,
-                            frames_per_buffer=devices.speaker_frames_per_buffer(first.sample_rate))
-        stream.write(b"".join(chunk.audio_int16_bytes for chunk in chunks))
+        stream = audio.open(format=audio.get_format_from_width(pcm.sample_width), channels=pcm.channels,
+                            rate=pcm.rate, output=True, output_device_index=speaker_index,
+                            frames_per_buffer=devices.speaker_frames_per_buffer(pcm.rate))
+        for block in blocks:
+            if stop.is_set():
+                break
+            stream.write(block)
     finally:
         if stream is not None:
             stream.stop_stream()

@@ -28,6 +28,7 @@ from console.panels.setup import OPEN_FILE
 from engine.patients import load_patient
 from engine.precompute import DataPrecomputer
 from engine.schema.compiled import CompiledSchema, load_schema
+from engine.voice.config import SAMPLE_RATE
 from tests.fakes.openai_server import FakeOpenAI, http_error
 from tests.voice.helpers import write_tone_wav
 
@@ -397,6 +398,34 @@ def test_with_audio_devices_the_meter_reads_the_microphone_and_play_speaks(
     loudest = int(abs(speaker.samples().astype(int)).max(initial=0))
     assert loudest > 1000, "the line was not heard on the speaker"
     assert not window.controller.busy
+
+
+LONG_LINE = " ".join(f"This is sentence number {n} of a long line that the operator plays."
+                     for n in range(1, 13))
+
+
+@pytest.mark.voice
+def test_closing_the_console_stops_a_line_being_spoken(virtual_audio: Any, make_window: MakeWindow,
+                                                       aio: Aio) -> None:
+    """About 45 s of speech: shutdown must silence it, not leave its thread playing to the end."""
+    controller = make_window().controller
+    speaker = SpeakerRecorder(virtual_audio)
+    controller.spawn(controller.speak(LONG_LINE), "play")
+    aio.until(lambda: loud_samples(speaker) > SAMPLE_RATE, timeout=60)  # a second of it heard
+    aio.run(controller.shutdown(), timeout=10)
+    assert not controller.busy and not aio.pending_tasks()
+    aio.until(lambda: quiet_seconds_at_end(speaker) > 1.5, timeout=10)  # the line would run on for 30 s
+    speaker.stop()
+
+
+def loud_samples(speaker: SpeakerRecorder) -> int:
+    return int((abs(speaker.samples().astype(int)) > 1000).sum())
+
+
+def quiet_seconds_at_end(speaker: SpeakerRecorder) -> float:
+    samples = abs(speaker.samples().astype(int))
+    loud = (samples > 1000).nonzero()[0]
+    return (len(samples) - (int(loud[-1]) if len(loud) else 0)) / SAMPLE_RATE
 
 
 @pytest.mark.voice
