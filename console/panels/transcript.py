@@ -127,9 +127,13 @@ class TranscriptPanel(Panel):
 
 
 def why_line(why: dict[str, Any]) -> str:
-    """"cancel · semantic 0.62, lead 0.21"; "no intent · near_tie: asked cancel or reschedule"."""
+    """"cancel · semantic 0.62, lead 0.21"; "cancel · keyword 0.90 · matched “cancel”" (a lead over
+    the runner-up only when there was one); "no intent · near_tie 0.57, lead 0.07 · asked: cancel or
+    reschedule"."""
     chosen = why["intent"] or "no intent"
-    line = f"{chosen} · {why['rule']} {why['confidence']:.2f}, lead {why['margin']:.2f}"
+    line = f"{chosen} · {why['rule']} {why['confidence']:.2f}"
+    if len(why["candidates"]) > 1:
+        line += f", lead {why['margin']:.2f}"
     if why["matched"]:
         line += f" · matched “{why['matched']}”"
     if why["asked"]:

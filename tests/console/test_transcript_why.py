@@ -25,15 +25,16 @@ def test_a_keyword_turn_shows_the_keyword_that_decided(window: MainWindow, aio: 
                                                        monkeypatch) -> None:
     monkeypatch.setenv(NLU_ENV, mode.value)
     text = run_reminder_turn(window, aio, "I need to cancel")
-    assert "↳ why is_patient · keyword 0.90, lead 0.00 · matched “this is she”" in text
-    assert "↳ why cancel · keyword 0.90, lead 0.00 · matched “cancel”" in text
+    assert "↳ why is_patient · keyword 0.90 · matched “this is she”" in text
+    assert "↳ why cancel · keyword 0.90 · matched “cancel”" in text
     assert "candidates (best first)\ncancel: 0.900" in window.transcript.tooltip_at_text(
-        "cancel · keyword 0.90, lead 0.00")
+        "cancel · keyword 0.90")
 
 
 def test_a_semantic_turn_lists_every_candidate_with_its_score_on_hover(window: MainWindow, aio: Aio) -> None:
     text = run_reminder_turn(window, aio, "I'd like to drop the appointment altogether")
     line = next(row for row in text.splitlines() if "↳ why cancel · semantic" in row)
+    assert ", lead 0." in line
     hover = window.transcript.tooltip_at_text(line.split("↳ why ")[1])
     rows = hover.splitlines()[1:]
     assert [row.split(":")[0] for row in rows][0] == "cancel"
