@@ -65,6 +65,9 @@ class TurnTuning:
     # after the VAD stop, when smart-turn or the words judge the turn unfinished; holds a 0.6 s pause
     # mid-sentence (see docs/voice.md)
     smart_turn_max_silence_secs: float = 0.7
+    # after the VAD stop, when the words end unfinished ("... ask if we...", "... come in on"): a caller
+    # mid-sentence, so longer; a starved machine stretched a 0.6 s pause past smart-turn's wait
+    unfinished_hold_secs: float = 1.5
     silence_timeout_secs: float = 0.5  # "silence": extra wait after the VAD stop
     interruptions: bool = True  # the caller's speech stops the bot at once
 

@@ -1,7 +1,8 @@
 """Every use of a private Pipecat name, in one place.
 
 Pipecat 1.14 has no public hook for these: sharing one loaded Whisper model and Piper voice
-across calls, starting a transcription before the VAD ends the turn, noticing a microphone
+across calls, starting a transcription before the VAD ends the turn, asking smart-turn for a
+verdict on audio of our choosing before the VAD ends the turn, noticing a microphone
 or speaker that went away, opening the speaker with a larger buffer, and checking how a TTS
 service cuts and frames its text. The classes here turn those private steps into named
 methods that the rest of `engine.voice` uses; nothing else there touches a private name.
@@ -11,20 +12,28 @@ Beyond engine.voice, the call reaches into Pipecat Flows and the LLM service in 
 syncs tool handlers for an operator's call, engine/interop/handlers.py checks a direct function's
 result as stock Pipecat does); those names are listed here too.
 
-`PRIVATE_METHODS`, `PRIVATE_ATTRIBUTES` and `PRIVATE_FUNCTIONS` list every name used here;
+`PRIVATE_METHODS`, `PRIVATE_PROPERTIES`, `PRIVATE_ATTRIBUTES` and `PRIVATE_FUNCTIONS` list every
+name used here;
 tests/voice/test_pipecat_private.py checks them against the installed Pipecat, so an
 upgrade that renames one fails there, by name, rather than deep inside a call.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pipecat.flows.flow
+from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
+from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.flows.actions import ActionManager
 from pipecat.flows.manager import FlowManager
 from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.metrics.metrics import MetricsData
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.services.llm_service import LLMService
 from pipecat.services.piper.tts import PiperTTSService, PiperTTSSettings
@@ -48,6 +57,11 @@ PRIVATE_METHODS: dict[type, dict[str, tuple[str, ...]]] = {
         "_audio_in_callback": ("self", "in_data", "frame_count", "time_info", "status")},
     ActionManager: {"_handle_tts_action": ("self", "action"), "_handle_function_action": ("self", "action")},
     LLMService: {"_sync_registered_tool_handlers": ("self", "tools")},
+    BaseSmartTurn: {"_process_speech_segment": ("self", "audio_buffer"), "_clear": ("self", "turn_state")},
+}
+# Properties read.
+PRIVATE_PROPERTIES: dict[type, tuple[str, ...]] = {
+    BaseSmartTurn: ("_model_executor",),
 }
 # Instance attributes read or set; each is assigned (`self.<name> =`) in its class's source.
 PRIVATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
@@ -59,6 +73,7 @@ PRIVATE_ATTRIBUTES: dict[type, tuple[str, ...]] = {
     LocalAudioInputTransport: ("_in_stream",),
     LocalAudioOutputTransport: ("_out_stream",),
     FlowManager: ("_action_manager",),
+    BaseSmartTurn: ("_audio_buffer",),
 }
 # Module-level functions called, with their parameter names.
 PRIVATE_FUNCTIONS: dict[ModuleType, dict[str, tuple[str, ...]]] = {
@@ -127,6 +142,30 @@ class WhisperSTTHooks(WhisperSTTService):
     async def report_transcription(self, text: str, language: Language | None) -> None:
         """Pipecat's tracing hook for a final transcript."""
         await self._handle_transcription(text, True, language)
+
+
+# ----- end of turn ---------------------------------------------------------------------------
+
+SmartTurnVerdict = tuple[EndOfTurnState, MetricsData | None]
+HeardAudio = list[tuple[float, npt.NDArray[np.int16]]]  # (monotonic time, chunk), as smart-turn keeps it
+
+
+class SmartTurnHooks(LocalSmartTurnAnalyzerV3):
+    """Pipecat's local smart-turn v3, with its private steps as named methods: the audio heard this
+    turn, a verdict on audio of our choosing on the model's own thread, and ending the turn."""
+
+    def heard_so_far(self) -> HeardAudio:
+        """A copy of this turn's audio (from just before the speech), with the time each chunk came."""
+        return list(self._audio_buffer)
+
+    def verdict_in_background(self, heard: HeardAudio) -> Future[SmartTurnVerdict]:
+        """smart-turn's verdict on `heard`, computed on the thread the model runs on."""
+        verdict: Future[SmartTurnVerdict] = self._model_executor.submit(self._process_speech_segment, heard)
+        return verdict
+
+    def end_turn(self) -> None:
+        """What smart-turn does after a "complete" verdict: forget this turn's audio."""
+        self._clear(EndOfTurnState.COMPLETE)
 
 
 # ----- text to speech ------------------------------------------------------------------------

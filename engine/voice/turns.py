@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
-from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import Frame, LLMContextUserTurnFrame, TranscriptionFrame
@@ -20,6 +19,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from engine.voice import models
 from engine.voice.config import SAMPLE_RATE, TurnTuning, VoiceConfig
+from engine.voice.early_turn import EarlySmartTurn
 from engine.voice.unfinished import UnfinishedWordsStopStrategy
 
 TYPED_MARK = "voice_console_typed"
@@ -63,10 +63,12 @@ class SpokenTurnTap(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-def smart_turn_analyzer(tuning: TurnTuning) -> LocalSmartTurnAnalyzerV3:
-    """smart-turn v3 from Pipecat's package, waiting `smart_turn_max_silence_secs` when unsure."""
-    return LocalSmartTurnAnalyzerV3(smart_turn_model_path=str(models.smart_turn_file()),
-                                    params=SmartTurnParams(stop_secs=tuning.smart_turn_max_silence_secs))
+def smart_turn_analyzer(tuning: TurnTuning) -> EarlySmartTurn:
+    """smart-turn v3 from Pipecat's package, asked early, waiting `smart_turn_max_silence_secs` when
+    unsure."""
+    return EarlySmartTurn(vad_stop_secs=tuning.vad_stop_secs,
+                          smart_turn_model_path=str(models.smart_turn_file()),
+                          params=SmartTurnParams(stop_secs=tuning.smart_turn_max_silence_secs))
 
 
 def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
@@ -80,7 +82,7 @@ def build_user_params(config: VoiceConfig) -> LLMUserAggregatorParams:
              TranscriptionUserTurnStartStrategy(enable_interruptions=tuning.interruptions)]
     if tuning.turn == "smart-turn":
         stop: list[BaseUserTurnStopStrategy] = [UnfinishedWordsStopStrategy(
-            turn_analyzer=smart_turn_analyzer(tuning), hold_secs=tuning.smart_turn_max_silence_secs)]
+            turn_analyzer=smart_turn_analyzer(tuning), hold_secs=tuning.unfinished_hold_secs)]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=tuning.silence_timeout_secs)]
     return LLMUserAggregatorParams(vad_analyzer=vad, user_turn_stop_timeout=USER_TURN_STOP_TIMEOUT_S,

@@ -13,7 +13,12 @@ from types import ModuleType
 import pytest
 
 from engine.voice import pipecat_private
-from engine.voice.pipecat_private import PRIVATE_ATTRIBUTES, PRIVATE_FUNCTIONS, PRIVATE_METHODS
+from engine.voice.pipecat_private import (
+    PRIVATE_ATTRIBUTES,
+    PRIVATE_FUNCTIONS,
+    PRIVATE_METHODS,
+    PRIVATE_PROPERTIES,
+)
 
 PIPECAT = f"pipecat-ai {version('pipecat-ai')}"
 
@@ -29,6 +34,14 @@ def test_each_private_method_exists_with_its_parameters(owner: type, name: str,
     found = tuple(inspect.signature(method).parameters)
     assert found == parameters, (f"{PIPECAT}: {owner.__qualname__}.{name} now takes {found}, "
                                  f"not {parameters}; engine/voice/pipecat_private.py needs updating")
+
+
+@pytest.mark.parametrize(("owner", "name"), [
+    (owner, name) for owner, names in PRIVATE_PROPERTIES.items() for name in names])
+def test_each_private_property_is_still_a_property(owner: type, name: str) -> None:
+    assert isinstance(owner.__dict__.get(name), property), (
+        f"{PIPECAT}: {owner.__qualname__}.{name} is no longer a property; "
+        "engine/voice/pipecat_private.py needs updating")
 
 
 @pytest.mark.parametrize(("module", "name", "parameters"), [
@@ -57,6 +70,7 @@ def test_no_other_voice_module_names_a_private_pipecat_attribute() -> None:
 
     private = {name for names in PRIVATE_ATTRIBUTES.values() for name in names}
     private |= {name for methods in PRIVATE_METHODS.values() for name in methods}
+    private |= {name for names in PRIVATE_PROPERTIES.values() for name in names}
     folder = Path(pipecat_private.__file__).parent
     for module in folder.glob("*.py"):
         if module.name == "pipecat_private.py":

@@ -110,8 +110,17 @@ async def test_smart_turn_alone_would_have_ended_the_turn_at_the_pause(speech: n
 
 
 async def test_an_unfinished_turn_still_ends_once_the_caller_stays_quiet(speech: np.ndarray) -> None:
-    frames = [*spoken_part(speech, "I wanted to ask about"), *quiet(1.5)]
-    assert await caller_turns(None, frames) == ["I wanted to ask about"]
+    hold = VoiceConfig().turn.unfinished_hold_secs
+    held = [*spoken_part(speech, "I wanted to ask about"), *quiet(hold - 0.1)]
+    assert await caller_turns(None, held) == []
+    assert await caller_turns(None, [*held, *quiet(0.2)]) == ["I wanted to ask about"]
+
+
+async def test_an_unfinished_turn_holds_a_pause_longer_than_smart_turns_wait(speech: np.ndarray) -> None:
+    # the VAD hears the caller again 1.1 s after its stop: smart-turn's 0.7 s wait alone would end it
+    frames = [*spoken_part(speech, "I was going to ask if we..."), *quiet(1.1),
+              *spoken_part(speech, "could do it later."), *quiet(1.0)]
+    assert await caller_turns(None, frames) == ["I was going to ask if we... could do it later."]
 
 
 async def test_a_finished_answer_after_the_same_pause_ends_there(speech: np.ndarray) -> None:
@@ -125,6 +134,7 @@ def test_the_call_uses_the_unfinished_words_strategy_with_smart_turns_wait() -> 
     stop = build_user_params(VoiceConfig()).user_turn_strategies.stop
     assert [type(s) for s in stop][1:] == [UnfinishedWordsStopStrategy]
     assert tuning.turn == "smart-turn" and tuning.smart_turn_max_silence_secs == 0.7
+    assert tuning.unfinished_hold_secs == 1.5
 
 
 @pytest.mark.parametrize(("text", "unfinished"), [
