@@ -352,15 +352,20 @@ class SpokenCall:
     async def say(self, text: str, wait_for_bot: bool = True, limit_s: float = 30.0) -> None:
         """Speak one caller turn into the microphone; then wait for the bot's answer to be spoken."""
         wav = synthesize_caller_wav(text, self.wav_dir / caller_wav_name(text))
-        answered = len(self.session.timeline.bot_started)
+        answered = self.bot_lines_started()
         started = time.monotonic()
         player = self.server.play_to_microphone(wav)
         await asyncio.get_running_loop().run_in_executor(None, player.wait)
         self.spoken.append((started, time.monotonic()))
         if wait_for_bot:
-            await self._wait_for_answer(answered, limit_s)
+            await self.wait_for_answer(answered, limit_s)
 
-    async def _wait_for_answer(self, answered: int, limit_s: float) -> None:
+    def bot_lines_started(self) -> int:
+        """How many times the bot has started speaking: give it to `wait_for_answer`."""
+        return len(self.session.timeline.bot_started)
+
+    async def wait_for_answer(self, answered: int, limit_s: float = 30.0) -> None:
+        """Wait until the bot has started a line after its first `answered`, and finished it."""
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline and not self.call.ended:
             if len(self.session.timeline.bot_started) > answered:
