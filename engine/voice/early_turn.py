@@ -24,7 +24,7 @@ import numpy as np
 from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 
 from engine.voice.pipecat_private import SmartTurnHooks, SmartTurnVerdict
-from engine.voice.stt import QUIET_RMS
+from engine.voice.stt import is_quiet
 
 # A verdict takes 0.13-0.18 s of CPU and the VAD stops at about 0.44 s of quiet. Asked at 0.15 s, it
 # slowed the early transcription (started at 0.12 s) on 2 cores: the transcript came 47 ms after the
@@ -50,7 +50,7 @@ class EarlySmartTurn(SmartTurnHooks):
         if not is_speech:
             return state
         chunk = np.frombuffer(buffer, dtype=np.int16)
-        if chunk.size and float(np.sqrt(np.mean(chunk.astype(np.float32) ** 2))) >= QUIET_RMS:
+        if chunk.size and not is_quiet(chunk.astype(np.float32)):
             self._quiet, self._early = [], None  # the caller goes on: an early verdict is stale
             return state
         self._quiet.append(chunk)

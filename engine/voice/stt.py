@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
@@ -123,7 +124,7 @@ class SharedModelWhisperSTT(WhisperSTTHooks):
         samples = np.frombuffer(frame.audio, dtype=np.int16).astype(np.float32)
         if samples.size == 0:
             return
-        if float(np.sqrt(np.mean(samples * samples))) >= QUIET_RMS:
+        if not is_quiet(samples):
             self._quiet_s, self._early = 0.0, None  # still speaking: any early result is stale
             return
         self._quiet_s += samples.size / self.sample_rate
@@ -248,3 +249,8 @@ def load_whisper(config: VoiceConfig) -> None:
     """Load (and warm) the shared Whisper model the call's STT will use, if it uses one; slow."""
     if config.stt_factory is None and config.stt_spec().kind == "whisper":
         models.shared_whisper_model(str(whisper_model_path(config.stt_spec())), "cpu", "int8")
+
+
+def is_quiet(samples: npt.NDArray[np.float32]) -> bool:
+    """Whether a block of int16-scaled samples is quieter than any speech the VAD would count."""
+    return float(np.sqrt(np.mean(samples * samples))) < QUIET_RMS
